@@ -1,0 +1,20 @@
+"""Convenience entry points shared by the CLI and notebooks."""
+
+from __future__ import annotations
+
+from .errors import BackcheckError
+from .problem import load_problem
+from .solution import Solution, solve
+
+
+def solve_file(path: str, *, float_only: bool = False) -> Solution:
+    """Load and solve a problem file; a network too large for exact arithmetic is
+    solved in float64 only when ``float_only`` is set, and refused otherwise."""
+    try:
+        problem = load_problem(path)
+    except BackcheckError as error:
+        if float_only and getattr(error, "too_large_for_exact", False):
+            problem = error.problem  # type: ignore[attr-defined]
+        else:
+            raise
+    return solve(problem, float_only=float_only)

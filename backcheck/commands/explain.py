@@ -1,0 +1,9 @@
+"""`backcheck explain` (being built)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

@@ -1,0 +1,47 @@
+"""``backcheck solve``: every intermediate value and gradient."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def solve(
+        file: Path = typer.Argument(..., help="A problem file (network or scalar expression)."),
+        digits: int = typer.Option(6, "--digits", "-d", min=1, max=40,
+                                   help="Significant digits for values that are not short."),
+        exact: bool = typer.Option(False, "--exact", help="Show closed forms, e.g. 1/(1 + exp(-1/2))."),
+        only: str = typer.Option(None, "--only", help="Comma-separated quantities, e.g. z1,dL/dW2."),
+        json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+        float_only: bool = typer.Option(False, "--float-only",
+                                        help="float64 only, for networks too large for exact arithmetic."),
+    ) -> None:
+        """Compute the forward pass, every gradient and the update step, exactly and in float64."""
+        from ..api import solve_file
+        from ..names import resolve
+        from ..render.console import stdout
+
+        solution = solve_file(str(file), float_only=float_only)
+        names = None
+        if only:
+            output = solution.graph.output_name
+            names = []
+            for raw in only.split(","):
+                if raw.strip():
+                    names.append(resolve(raw, solution.names, output))
+        if json_output:
+            import json
+
+            document = solution.to_json()
+            if names:
+                document["quantities"] = {n: document["quantities"][n] for n in names}
+                if "exact" in document:
+                    document["exact"] = {n: document["exact"][n] for n in names}
+            typer.echo(json.dumps(document, ensure_ascii=False))
+            return
+        from ..render.solve_view import solution_view
+
+        stdout.print(solution_view(solution, names=names, digits=digits, exact=exact))

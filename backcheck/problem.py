@@ -1,0 +1,349 @@
+"""Problem files (FORMAT.md §1 and §2) → validated, exact :class:`Problem` objects.
+
+Every check that can fail because of the file happens here, with the file, line and
+column of the offending value and what was expected. Nothing downstream needs to
+second-guess the shapes.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from .errors import BackcheckError, Mark
+from .literals import Document, load_yaml
+from .ops import ACTIVATIONS, LOSS_DEFAULT_REDUCTION, LOSS_TERMS, REDUCTIONS
+
+Matrix = list[list[Fraction]]
+
+#: Work limit for the exact evaluator (multiply-adds over the whole forward pass).
+#: Larger networks are refused with a pointer to ``--float-only``.
+MAX_EXACT_WORK = 400_000
+MAX_UNITS = 4096
+MAX_LAYERS = 64
+MAX_EXAMPLES = 4096
+
+NETWORK_KEYS = ("title", "description", "source", "convention", "x", "layers", "target",
+                "loss", "learning_rate", "answers")
+LAYER_KEYS = ("W", "b", "activation", "slope")
+EXPRESSION_KEYS = ("title", "description", "source", "values", "steps", "output", "answers")
+
+
+@dataclass
+class Layer:
+    W: Matrix  # as written (Wx: out × in; xW: in × out)
+    b: list[Fraction] | None
+    activation: str
+    slope: Fraction  # leaky_relu only
+    W_flat: bool = False  # written as a flat list (one unit's weights)
+
+
+@dataclass
+class NetworkProblem:
+    file: str
+    title: str | None
+    convention: str
+    x: Matrix  # examples × inputs (one row for a single example)
+    single: bool  # x was written as one flat example
+    layers: list[Layer]
+    target: Matrix  # examples × outputs
+    loss: str
+    reduction: str
+    learning_rate: Fraction | None
+    document: Document = field(repr=False)
+    answers: Any = None  # an `answers:` mapping inside the problem file, if any
+
+    kind = "network"
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(self.x[0])] + [_units(layer, self.convention) for layer in self.layers]
+
+    @property
+    def examples(self) -> int:
+        return len(self.x)
+
+
+@dataclass
+class ExpressionProblem:
+    file: str
+    title: str | None
+    values: dict[str, Fraction]
+    steps: list[Any]  # expression.Step
+    output: str
+    document: Document = field(repr=False)
+    answers: Any = None
+
+    kind = "expression"
+
+
+Problem = NetworkProblem | ExpressionProblem
+
+
+def _units(layer: Layer, convention: str) -> int:
+    return len(layer.W) if convention == "Wx" else len(layer.W[0])
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def load_problem(path: str) -> Problem:
+    """Read and validate a problem file (network or scalar expression)."""
+    return problem_from_document(load_yaml(path))
+
+
+def problem_from_document(doc: Document) -> Problem:
+    data = doc.data
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"{type(data).__name__}"
+        raise doc.error(
+            f"expected a mapping with keys such as x, layers, target, loss (or values, steps); "
+            f"found {kind}"
+        )
+    if "steps" in data or "values" in data:
+        if "layers" in data:
+            raise doc.error(
+                "a problem is either a network (layers) or a scalar expression (values, steps), "
+                "not both", ("layers",)
+            )
+        return _expression(doc, data)
+    if "layers" not in data and "x" not in data:
+        if "problem" in data and "answers" in data:
+            raise doc.error(
+                "this is an answers file, not a problem",
+                hint="run `backcheck verify` on answers files",
+            )
+        raise doc.error(
+            "not a backcheck problem: expected keys x, layers, target, loss "
+            "(a network) or values, steps (a scalar expression)"
+        )
+    return _network(doc, data)
+
+
+def _check_keys(doc: Document, data: dict, allowed: tuple[str, ...], path: tuple, what: str) -> None:
+    for key in data:
+        if key not in allowed:
+            raise doc.error(
+                f"unknown key {key!r} in {what}{did_you_mean(key, allowed)}",
+                path + (key,),
+                hint="known keys: " + ", ".join(allowed),
+            )
+
+
+def _require(doc: Document, data: dict, key: str, path: tuple, what: str) -> Any:
+    if key not in data or data[key] is None:
+        raise doc.error(f"missing key {key!r} ({what})", path)
+    return data[key]
+
+
+def read_vector(doc: Document, value: Any, path: tuple, what: str) -> list[Fraction]:
+    if not isinstance(value, list):
+        return [doc.number(value, path, f"{what} (a number or a list of numbers)")]
+    if not value:
+        raise doc.error(f"{what} is empty", path)
+    return [doc.number(v, path + (i,), f"a number in {what}") for i, v in enumerate(value)]
+
+
+def read_matrix(doc: Document, value: Any, path: tuple, what: str) -> tuple[Matrix, bool]:
+    """A rectangular matrix; a flat list is one row (returned flag: it was flat)."""
+    if not isinstance(value, list) or not value:
+        raise doc.error(f"expected {what} as a list of rows, e.g. [[1, 2], [3, 4]]", path)
+    if not any(isinstance(row, list) for row in value):
+        return [read_vector(doc, value, path, what)], True
+    rows: Matrix = []
+    for i, row in enumerate(value):
+        if not isinstance(row, list):
+            raise doc.error(
+                f"row {i + 1} of {what} is a single number but other rows are lists", path + (i,)
+            )
+        rows.append(read_vector(doc, row, path + (i,), f"row {i + 1} of {what}"))
+        if len(rows[-1]) != len(rows[0]):
+            raise doc.error(
+                f"{what} is ragged: row {i + 1} has {len(rows[-1])} entries, "
+                f"row 1 has {len(rows[0])}",
+                path + (i,),
+            )
+    return rows, False
+
+
+def _network(doc: Document, data: dict) -> NetworkProblem:
+    _check_keys(doc, data, NETWORK_KEYS, (), "a network problem")
+    title = data.get("title")
+    convention = data.get("convention", "Wx")
+    if convention not in ("Wx", "xW"):
+        raise doc.error(
+            f"unknown convention {convention!r}; expected Wx (z = W·a + b, W is out × in) "
+            f"or xW (z = a·W + b, W is in × out)",
+            ("convention",),
+        )
+    x_value = _require(doc, data, "x", (), "the input: a list of numbers, or one row per example")
+    x, single = read_matrix(doc, x_value, ("x",), "x")
+    if len(x) > MAX_EXAMPLES or len(x[0]) > MAX_UNITS:
+        raise doc.error("x is too large for backcheck", ("x",))
+
+    layers_value = _require(doc, data, "layers", (), "a list of layers, each with W")
+    if not isinstance(layers_value, list) or not layers_value:
+        raise doc.error("layers must be a non-empty list of layers (each a mapping with W)",
+                        ("layers",))
+    if len(layers_value) > MAX_LAYERS:
+        raise doc.error(f"too many layers ({len(layers_value)}; at most {MAX_LAYERS})",
+                        ("layers",))
+    layers: list[Layer] = []
+    width = len(x[0])
+    work = 0
+    for k, spec in enumerate(layers_value, start=1):
+        path = ("layers", k - 1)
+        if not isinstance(spec, dict):
+            raise doc.error(f"layer {k} must be a mapping with W (and b, activation)", path)
+        _check_keys(doc, spec, LAYER_KEYS, path, f"layer {k}")
+        W, flat = read_matrix(doc, _require(doc, spec, "W", path, f"layer {k}'s weights"),
+                              path + ("W",), f"W{k}")
+        if flat and convention == "xW":
+            W = [[w] for w in W[0]]  # one unit's weights, written flat: a column in xW
+        rows, cols = len(W), len(W[0])
+        inputs, units = (cols, rows) if convention == "Wx" else (rows, cols)
+        if inputs != width:
+            source = "x has" if k == 1 else f"layer {k - 1} has"
+            noun = "inputs" if k == 1 else "units"
+            if convention == "Wx":
+                detail = f"W{k} is {rows} × {cols}, so it takes {cols} inputs (Wx: W is out × in)"
+            else:
+                detail = f"W{k} is {rows} × {cols}, so it takes {rows} inputs (xW: W is in × out)"
+            raise doc.error(f"shape mismatch: {detail}, but {source} {width} {noun}",
+                            path + ("W",))
+        if units > MAX_UNITS:
+            raise doc.error(f"layer {k} is too wide ({units} units)", path + ("W",))
+        work += inputs * units * len(x)
+        b = None
+        if spec.get("b") is not None:
+            b = read_vector(doc, spec["b"], path + ("b",), f"b{k}")
+            if len(b) != units:
+                raise doc.error(
+                    f"shape mismatch: b{k} has {len(b)} entries but layer {k} has {units} units",
+                    path + ("b",),
+                )
+        activation = spec.get("activation", "identity")
+        if activation is None:
+            activation = "identity"
+        if not isinstance(activation, str) or activation not in ACTIVATIONS:
+            raise doc.error(
+                f"unknown activation {activation!r}{did_you_mean(activation, ACTIVATIONS)}",
+                path + ("activation",),
+                hint="known activations: " + ", ".join(ACTIVATIONS),
+            )
+        slope = Fraction(1, 100)
+        if "slope" in spec:
+            if activation != "leaky_relu":
+                raise doc.error(f"slope applies only to leaky_relu (layer {k} is {activation})",
+                                path + ("slope",))
+            slope = doc.number(spec["slope"], path + ("slope",), "the leaky_relu slope")
+        layers.append(Layer(W, b, activation, slope, flat))
+        width = units
+
+    target_value = _require(doc, data, "target", (), "the target output")
+    target, target_flat = read_matrix(doc, target_value, ("target",), "target")
+    if single and len(x) == 1 and target_flat is False and len(target) > 1 and width == 1:
+        target = [[row[0] for row in target]]  # [[4]] style column for one output unit
+    if (len(target), len(target[0])) != (len(x), width):
+        want = f"{width} values" if single else f"{len(x)} rows of {width}"
+        got = (f"{len(target[0])} values" if len(target) == 1
+               else f"{len(target)} rows of {len(target[0])}")
+        raise doc.error(
+            f"shape mismatch: the network outputs {want} but target has {got}", ("target",)
+        )
+
+    loss, reduction = _loss(doc, data)
+    learning_rate = None
+    if data.get("learning_rate") is not None:
+        learning_rate = doc.number(data["learning_rate"], ("learning_rate",), "a learning rate")
+    if work > MAX_EXACT_WORK:
+        error = doc.error(
+            f"network too large for exact arithmetic ({work:,} multiply-adds per pass; "
+            f"the exact evaluator takes up to {MAX_EXACT_WORK:,})",
+            hint="use --float-only for float64 results without the exact cross-check",
+        )
+        error.too_large_for_exact = True  # type: ignore[attr-defined]
+        problem = NetworkProblem(str(doc.file), title, convention, x, single, layers, target,
+                                 loss, reduction, learning_rate, doc, data.get("answers"))
+        error.problem = problem  # type: ignore[attr-defined]
+        raise error
+    return NetworkProblem(str(doc.file), title if isinstance(title, str) else None, convention, x,
+                          single, layers, target, loss, reduction, learning_rate, doc,
+                          data.get("answers"))
+
+
+def _loss(doc: Document, data: dict) -> tuple[str, str]:
+    spec = _require(doc, data, "loss", (), "one of " + ", ".join(LOSS_TERMS))
+    path: tuple = ("loss",)
+    reduction = None
+    if isinstance(spec, dict):
+        _check_keys(doc, spec, ("name", "reduction"), path, "loss")
+        name = _require(doc, spec, "name", path, "the loss name")
+        reduction = spec.get("reduction")
+        path = ("loss", "name")
+    else:
+        name = spec
+    if not isinstance(name, str) or name not in LOSS_TERMS:
+        raise doc.error(f"unknown loss {name!r}{did_you_mean(name, LOSS_TERMS)}", path,
+                        hint="known losses: " + ", ".join(LOSS_TERMS))
+    if reduction is None:
+        reduction = LOSS_DEFAULT_REDUCTION[name]
+    elif reduction not in REDUCTIONS:
+        raise doc.error(
+            f"unknown reduction {reduction!r}; expected mean (over every element), "
+            f"sum, or batch_mean (sum per example, mean over examples)",
+            ("loss", "reduction"),
+        )
+    if name == "cross_entropy" and reduction == "mean":
+        reduction = "batch_mean"  # PyTorch's meaning: the mean over examples
+    return name, reduction
+
+
+def _expression(doc: Document, data: dict) -> ExpressionProblem:
+    from .expression import parse_steps
+
+    _check_keys(doc, data, EXPRESSION_KEYS, (), "a scalar-expression problem")
+    values_spec = _require(doc, data, "values", (), "the input values, e.g. {x: -2, y: 5}")
+    if not isinstance(values_spec, dict) or not values_spec:
+        raise doc.error("values must be a mapping of names to numbers, e.g. {x: -2, y: 5}",
+                        ("values",))
+    values: dict[str, Fraction] = {}
+    value_marks: dict[str, Mark | None] = {}
+    for name, value in values_spec.items():
+        if not name.isidentifier():
+            raise doc.error(f"{name!r} is not a valid name (letters, digits, _)", ("values", name))
+        values[name] = doc.number(value, ("values", name), f"a number for {name}")
+        value_marks[name] = doc.mark(("values", name))
+    steps_spec = _require(doc, data, "steps", (), "a list of steps such as 'q = x + y'")
+    if not isinstance(steps_spec, list) or not steps_spec:
+        raise doc.error("steps must be a non-empty list of strings such as 'q = x + y'",
+                        ("steps",))
+    if len(steps_spec) > 500:
+        raise doc.error(f"too many steps ({len(steps_spec)}; at most 500)", ("steps",))
+    raw_steps: list[tuple[str, Mark | None]] = []
+    for i, step in enumerate(steps_spec):
+        if not isinstance(step, str):
+            raise doc.error(f"step {i + 1} must be a string such as 'q = x + y'", ("steps", i))
+        raw_steps.append((step, _step_mark(doc, ("steps", i))))
+    steps = parse_steps(raw_steps, value_marks, file=doc.file)
+    names = list(values) + [s.name for s in steps]
+    output = data.get("output", steps[-1].name)
+    if not isinstance(output, str) or output not in names:
+        raise doc.error(f"output {output!r} is not a defined name{did_you_mean(output, names)}",
+                        ("output",))
+    title = data.get("title")
+    return ExpressionProblem(str(doc.file), title if isinstance(title, str) else None, values,
+                             steps, output, doc, data.get("answers"))
+
+
+def _step_mark(doc: Document, path: tuple) -> Mark | None:
+    mark = doc.mark(path)
+    if mark is None:
+        return None
+    # a quoted step starts one column after its quote
+    text = doc.texts.get(path)
+    return mark if text is None else mark

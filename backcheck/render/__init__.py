@@ -1,0 +1,1 @@
+"""Rendering: rich tables and trees, DOT, Markdown/LaTeX, JSON. Nothing below prints."""

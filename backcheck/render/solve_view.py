@@ -1,0 +1,77 @@
+"""Rich renderables for ``backcheck solve``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from ..solution import Solution
+from .numbers import format_array
+
+SECTION_TITLES = {
+    "forward": "Forward pass",
+    "backward": "Backward pass",
+    "update": "One gradient-descent step",
+}
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    return "scalar" if not shape else " × ".join(str(s) for s in shape)
+
+
+def solution_view(solution: Solution, *, names: list[str] | None = None, digits: int = 6,
+                  exact: bool = False) -> Group:
+    problem = solution.problem
+    wanted = names or solution.names
+    parts: list[Any] = []
+    if problem.title:
+        parts.append(Text(problem.title, style="bold"))
+    parts.append(Text(describe_problem(solution), style="dim"))
+    for section, title in SECTION_TITLES.items():
+        rows = [n for n in wanted if solution.quantity(n).section == section]
+        if not rows:
+            continue
+        if section == "update":
+            title += f" (learning rate {format_array(problem.learning_rate)})"
+        table = Table(title=title, title_justify="left", title_style="bold cyan",
+                      show_lines=False, pad_edge=False, expand=False)
+        table.add_column("quantity", style="bold")
+        table.add_column("shape", style="dim")
+        table.add_column("value", no_wrap=True)
+        for name in rows:
+            quantity = solution.quantity(name)
+            values = solution.exact(name) if solution.is_exact else solution.float(name)
+            table.add_row(name, shape_text(quantity.shape),
+                          format_array(values, digits=digits, exact=exact))
+        parts.append(table)
+    for warning in solution.warnings:
+        parts.append(Text("warning: " + warning, style="yellow"))
+    parts.append(crosscheck_line(solution))
+    return Group(*parts)
+
+
+def describe_problem(solution: Solution) -> str:
+    problem = solution.problem
+    if problem.kind == "expression":
+        return (f"scalar expression: {len(problem.values)} values, {len(problem.steps)} steps, "
+                f"output {problem.output}")
+    sizes = "-".join(str(s) for s in problem.sizes)
+    activations = ", ".join(layer.activation for layer in problem.layers)
+    batch = "one example" if problem.single else f"batch of {problem.examples}"
+    return (f"network {sizes} ({activations}), convention {problem.convention}, {batch}, "
+            f"loss {problem.loss} ({problem.reduction})")
+
+
+def crosscheck_line(solution: Solution) -> Text:
+    check = solution.crosscheck
+    if check is None:
+        return Text("float64 only (--float-only): no exact values, no cross-check",
+                    style="yellow")
+    return Text(
+        f"✓ cross-check: exact and float64 agree on all {check.count} numbers "
+        f"(largest difference {check.max_abs:.1e}, relative {check.max_rel:.1e})",
+        style="green",
+    )
