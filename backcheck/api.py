@@ -18,3 +18,11 @@ def solve_file(path: str, *, float_only: bool = False) -> Solution:
         else:
             raise
     return solve(problem, float_only=float_only)
+
+
+def problem_from_text(text: str, file: str = "<string>"):  # noqa: ANN201
+    """A validated problem from YAML text (for notebooks and tests)."""
+    from .literals import parse_yaml
+    from .problem import problem_from_document
+
+    return problem_from_document(parse_yaml(text, file))

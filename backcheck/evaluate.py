@@ -31,10 +31,11 @@ Swaps = dict[int, dict[Any, Callable[..., Any]]]
 class EvaluationError(ArithmeticError):
     """An operation left its domain (log of 0, a huge power) at a given node."""
 
-    def __init__(self, node: Any, reason: str) -> None:
+    def __init__(self, node: Any, reason: str, phase: str = "forward") -> None:
         super().__init__(reason)
         self.node = node
         self.reason = reason
+        self.phase = phase  # "forward" (its value) or "backward" (a local derivative)
 
 
 @dataclass
@@ -105,7 +106,7 @@ def backward(evaluation: Evaluation, *, overrides: Overrides | None = None,
                 contribution = _normalise(
                     backend, rule(backend, g, values[node.id], *inputs, **node.attrs))
             except (ArithmeticError, ValueError) as error:
-                raise EvaluationError(node, str(error)) from None
+                raise EvaluationError(node, str(error), "backward") from None
             contribution = _unbroadcast(contribution, np.shape(values[input_id]))
             if input_id in grads:
                 grads[input_id] = grads[input_id] + contribution

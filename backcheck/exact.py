@@ -25,6 +25,9 @@ from mpmath.ctx_mp import MPContext
 DIGITS = 50
 FORM_MAX_SIZE = 24
 MAX_POWER_BITS = 200_000  # an exact power larger than this is refused, not computed
+#: a rational whose numerator and denominator together need more bits than this is kept
+#: as a DIGITS-digit value instead (repeated squaring would otherwise grow without bound)
+MAX_RATIONAL_BITS = 200_000
 
 _ctx = MPContext()
 _ctx.dps = DIGITS + 10
@@ -76,6 +79,13 @@ class Exact:
         return _to_exact(value)
 
     @staticmethod
+    def _rational(q: Fraction) -> Exact:
+        """A rational result, demoted to a high-precision value when it grows too large."""
+        if q.numerator.bit_length() + q.denominator.bit_length() <= MAX_RATIONAL_BITS:
+            return Exact(q)
+        return Exact(None, _ctx.mpf(q.numerator) / q.denominator, None, FORM_MAX_SIZE + 1)
+
+    @staticmethod
     def _irrational(v: Any, op: str, *args: Exact) -> Exact:
         """A non-rational result; keeps a closed form only while it is small."""
         size = 1 + sum(a.size for a in args)
@@ -115,7 +125,10 @@ class Exact:
 
     def __float__(self) -> float:
         if self.q is not None:
-            return float(self.q)
+            try:
+                return float(self.q)
+            except OverflowError:  # beyond float64: ±inf, as float64 arithmetic gives
+                return float(self.approx)
         return float(self.approx)
 
     def __repr__(self) -> str:
@@ -129,7 +142,7 @@ class Exact:
             return NotImplemented
         other = _to_exact(other)
         if self.q is not None and other.q is not None:
-            return Exact(self.q + other.q)
+            return Exact._rational(self.q + other.q)
         if self.q == 0:
             return other
         if other.q == 0:
@@ -161,7 +174,7 @@ class Exact:
             return NotImplemented
         other = _to_exact(other)
         if self.q is not None and other.q is not None:
-            return Exact(self.q * other.q)
+            return Exact._rational(self.q * other.q)
         if self.q == 0 or other.q == 0:
             return Exact(Fraction(0))
         if self.q == 1:
@@ -199,6 +212,8 @@ class Exact:
                 return Exact(Fraction(1))
             if self.sign() == 0 and n < 0:
                 raise ExactDomainError("zero raised to a negative power")
+            if self.q is not None and abs(self.q) == 1:
+                return Exact(Fraction(1) if self.q == 1 or n % 2 == 0 else Fraction(-1))
             if self.q is not None:
                 bits = abs(n) * max(self.q.numerator.bit_length(), self.q.denominator.bit_length())
                 if bits > MAX_POWER_BITS:

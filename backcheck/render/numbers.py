@@ -51,8 +51,10 @@ def format_exact(value: Exact, digits: int = 6, exact: bool = False) -> str:
         if decimal is not None:
             return decimal
         text = f"{q.numerator}/{q.denominator}"
-        if exact or len(text) <= MAX_FRACTION_CHARS:
+        if exact:
             return text
+        if len(text) <= MAX_FRACTION_CHARS:
+            return f"{text} = {value.nstr(digits)}{ROUNDED}"
         return value.nstr(digits) + ROUNDED
     if exact and value.form is not None:
         import sympy

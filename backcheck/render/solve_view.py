@@ -37,7 +37,7 @@ def solution_view(solution: Solution, *, names: list[str] | None = None, digits:
         if section == "update":
             title += f" (learning rate {format_array(problem.learning_rate)})"
         table = Table(title=title, title_justify="left", title_style="bold cyan",
-                      show_lines=False, pad_edge=False, expand=False)
+                      show_lines=False, expand=False)
         table.add_column("quantity", style="bold")
         table.add_column("shape", style="dim")
         table.add_column("value", no_wrap=True)
@@ -70,6 +70,12 @@ def crosscheck_line(solution: Solution) -> Text:
     if check is None:
         return Text("float64 only (--float-only): no exact values, no cross-check",
                     style="yellow")
+    if not check.ok:
+        return Text(
+            f"! cross-check: exact and float64 differ by up to {check.max_abs:.1e} "
+            f"(on {check.worst}), explained by an exact zero at a kink (see warnings)",
+            style="yellow",
+        )
     return Text(
         f"✓ cross-check: exact and float64 agree on all {check.count} numbers "
         f"(largest difference {check.max_abs:.1e}, relative {check.max_rel:.1e})",
