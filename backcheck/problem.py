@@ -249,8 +249,11 @@ def _network(doc: Document, data: dict) -> NetworkProblem:
     if single and len(x) == 1 and target_flat is False and len(target) > 1 and width == 1:
         target = [[row[0] for row in target]]  # [[4]] style column for one output unit
     if (len(target), len(target[0])) != (len(x), width):
-        want = f"{width} values" if single else f"{len(x)} rows of {width}"
-        got = (f"{len(target[0])} values" if len(target) == 1
+        def values(n: int) -> str:
+            return f"{n} value{'s' if n != 1 else ''}"
+
+        want = values(width) if single else f"{len(x)} rows of {width}"
+        got = (values(len(target[0])) if len(target) == 1
                else f"{len(target)} rows of {len(target[0])}")
         raise doc.error(
             f"shape mismatch: the network outputs {want} but target has {got}", ("target",)

@@ -8,7 +8,7 @@ from rich.text import Text
 from ..errors import BackcheckError
 
 stdout = Console(highlight=False, soft_wrap=False)
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def error_text(error: BackcheckError) -> Text:
