@@ -264,5 +264,15 @@ def _crosscheck(solution: Solution, at_kink: bool = False) -> CrossCheck:
     return check
 
 
+def _check_finite(solution: Solution) -> None:
+    """float-only mode: a float64 overflow is the user's problem, said plainly."""
+    for name in solution.names:
+        if not np.all(np.isfinite(solution.float64_path(name))):
+            raise BackcheckError(
+                f"{name} overflows float64 or is undefined (inf or nan)",
+                file=solution.problem.file,
+            )
+
+
 def network_layers(problem: Problem) -> int:
     return len(problem.layers) if isinstance(problem, NetworkProblem) else 0
