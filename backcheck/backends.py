@@ -7,12 +7,13 @@ few functions, so every rule is written once.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-from .exact import Exact
+from .exact import FORM_MAX_SIZE, Exact
 
 
 class FloatBackend:
@@ -50,9 +51,7 @@ class FloatBackend:
         """float64 array from Fractions, Exacts, ints or floats (any nesting)."""
         array = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
         if array.dtype == object:
-            return np.vectorize(float, otypes=[np.float64])(array) if array.size else np.zeros(
-                array.shape
-            )
+            return array.astype(np.float64)  # float() of each element, in C
         return np.asarray(array, dtype=np.float64)
 
 
@@ -64,6 +63,11 @@ def _exact_function(method: str) -> Any:
         return np.asarray(vectorised(x), dtype=object)
 
     return apply
+
+
+#: softmax shifts its inputs by their maximum only when exp of them would overflow, so the
+#: closed forms of ordinary problems stay exp(z₁)/(exp(z₁) + …) as a person writes them
+_SOFTMAX_SHIFT_ABOVE = 100_000
 
 
 class ExactBackend:
@@ -91,8 +95,9 @@ class ExactBackend:
     def matmul(a: Any, b: Any) -> Any:
         if a.shape[-1] == 0:
             return np.full(a.shape[:-1] + b.shape[-1:], Exact(Fraction(0)), dtype=object)
-        return np.matmul(a, b)
-
+        if a.ndim != 2 or b.ndim != 2:
+            return np.matmul(a, b)
+        return _exact_matmul(a, b)
     @staticmethod
     def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         total = np.sum(x, axis=axis, keepdims=keepdims)
@@ -100,6 +105,9 @@ class ExactBackend:
 
     @staticmethod
     def softmax(x: Any) -> Any:
+        if x.size and max(Exact.of(v) for v in x.flat) > _SOFTMAX_SHIFT_ABOVE:
+            # exp would overflow; softmax(x) = softmax(x − max x) exactly
+            x = x - np.max(x, axis=-1, keepdims=True)
         e = ExactBackend.exp(x)
         return e / np.sum(e, axis=-1, keepdims=True)
 
@@ -110,6 +118,87 @@ class ExactBackend:
         if array.size == 0:
             return array
         return np.asarray(np.frompyfunc(Exact.of, 1, 1)(array), dtype=object).reshape(array.shape)
+
+
+#: a sum of this many irrational terms can never keep a closed form (each term has size
+#: at least 2 and each addition adds 1, so the size is at least 3·n − 1 > FORM_MAX_SIZE)
+_FORMLESS_TERMS = FORM_MAX_SIZE // 3 + 1
+
+
+def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for 2-d object arrays of :class:`Exact`, with the same results as
+    NumPy's elementwise loop (left to right: ``a0·b0 + a1·b1 + …``), only faster:
+
+    * all rational: one integer matrix product over common denominators (per row of
+      ``a``, per column of ``b``), then one exact division per element;
+    * otherwise, elements whose sum cannot keep a closed form (too many irrational terms,
+      or a term whose factor has already lost its form) are computed as one correctly
+      rounded dot product of the high-precision values (mpmath ``fdot``), the rest term
+      by term as before.
+    """
+    m, n = a.shape
+    p = b.shape[1]
+    a_rows, b_cols = a.tolist(), b.T.tolist()
+    if not all(type(x) is Exact for row in a_rows + b_cols for x in row):
+        return np.matmul(a, b)
+    a_q = [[x.q for x in row] for row in a_rows]
+    b_q = [[x.q for x in row] for row in b_cols]  # columns of b
+    a_rational = all(q is not None for row in a_q for q in row)
+    b_rational = all(q is not None for row in b_q for q in row)
+    if a_rational and b_rational:
+        return _rational_matmul(a_q, b_q, m, p)
+    a_irr = np.array([[q is None for q in row] for row in a_q], dtype=np.int64)
+    b_irr = np.array([[q is None for q in row] for row in b_q], dtype=np.int64).T
+    a_rnz = np.array([[q is not None and q != 0 for q in row] for row in a_q], dtype=np.int64)
+    b_rnz = np.array([[q is not None and q != 0 for q in row] for row in b_q], dtype=np.int64).T
+    # irrational terms per element: irrational·irrational, irrational·(nonzero rational)
+    # and (nonzero rational)·irrational
+    terms = a_irr @ (b_irr + b_rnz) + a_rnz @ b_irr
+    # terms with a factor that has lost its closed form: the sum has none either
+    a_formless = np.array([[x.form is None and x.q is None for x in row] for row in a_rows],
+                          dtype=np.int64)
+    b_formless = np.array([[x.form is None and x.q is None for x in row] for row in b_cols],
+                          dtype=np.int64).T
+    formless = (terms >= _FORMLESS_TERMS) | (
+        (a_formless @ (b_irr + b_rnz) + (a_irr + a_rnz) @ b_formless) > 0)
+    if not formless.any():
+        return np.matmul(a, b)
+    from .exact import _ctx
+
+    a_v = [[x.approx for x in row] for row in a_rows]
+    b_v = [[x.approx for x in row] for row in b_cols]
+    out = np.empty((m, p), dtype=object)
+    size = FORM_MAX_SIZE + 1
+    dot = (lambda u, v: u[0] * v[0]) if n == 1 else _ctx.fdot  # an outer product
+    for i in range(m):
+        for j in range(p):
+            if formless[i, j]:
+                out[i, j] = Exact(None, dot(a_v[i], b_v[j]), None, size)
+            else:
+                row, col = a_rows[i], b_cols[j]
+                total = row[0] * col[0]
+                for k in range(1, n):
+                    total = total + row[k] * col[k]
+                out[i, j] = total
+    return out
+
+
+def _rational_matmul(a_q: list, b_q: list, m: int, p: int) -> np.ndarray:
+    """Exact product of rational matrices (``b_q`` given as columns) in integers."""
+    row_dens = [math.lcm(*(q.denominator for q in row)) for row in a_q]
+    col_dens = [math.lcm(*(q.denominator for q in col)) for col in b_q]
+    a_int = np.array([[q.numerator * (d // q.denominator) for q in row]
+                      for row, d in zip(a_q, row_dens, strict=True)], dtype=object)
+    b_int = np.array([[q.numerator * (d // q.denominator) for q in col]
+                      for col, d in zip(b_q, col_dens, strict=True)], dtype=object).T
+    products = a_int.dot(b_int)
+    out = np.empty((m, p), dtype=object)
+    rational = Exact._rational
+    for i in range(m):
+        row, d = products[i], row_dens[i]
+        for j in range(p):
+            out[i, j] = rational(Fraction(int(row[j]), d * col_dens[j]))
+    return out
 
 
 FLOAT = FloatBackend()

@@ -44,6 +44,14 @@ for command in (solve, verify, new, explain, graph):
     command.register(app)
 
 
+def _input_file() -> str:
+    """The first file named on the command line (for the rare error raised without one)."""
+    for argument in sys.argv[2:]:
+        if not argument.startswith("-") and os.path.exists(argument):
+            return argument
+    return "<input>"
+
+
 def main() -> None:
     """Console-script entry point: one clear message and exit 2 for bad input."""
     try:
@@ -54,7 +62,8 @@ def main() -> None:
         stderr.print(error_text(error))
         sys.exit(2)
     except (RecursionError, MemoryError):
-        print("error: the input is too deeply nested or too large to process", file=sys.stderr)
+        print(f"error: {_input_file()}: the input is too deeply nested or too large to process",
+              file=sys.stderr)
         sys.exit(2)
     except InternalError as error:
         print(f"internal error: {error}", file=sys.stderr)

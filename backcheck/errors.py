@@ -18,6 +18,26 @@ class Mark:
     column: int
 
 
+#: a message longer than this (only a huge value quoted from a file makes one) is cut in
+#: the middle, so that an error stays one readable line
+MAX_MESSAGE_CHARS = 1000
+
+
+def quoted(value: object, limit: int = 60) -> str:
+    """``repr`` of a value from a file, cut to ``limit`` characters (a 2 MB key or name
+    must not make a 2 MB error message)."""
+    text = str(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return repr(text)
+
+
+def _cut(text: str | None) -> str | None:
+    if text is None or len(text) <= MAX_MESSAGE_CHARS:
+        return text
+    return text[: MAX_MESSAGE_CHARS - 200] + " … " + text[-150:]
+
+
 class BackcheckError(Exception):
     """A problem with the user's input, reported as ``file:line:column: message``."""
 
@@ -29,11 +49,12 @@ class BackcheckError(Exception):
         mark: Mark | None = None,
         hint: str | None = None,
     ) -> None:
+        message = _cut(message) or ""
         super().__init__(message)
         self.message = message
         self.file = file
         self.mark = mark
-        self.hint = hint
+        self.hint = _cut(hint)
 
     def located(self, file: str | None = None, mark: Mark | None = None) -> BackcheckError:
         """Fill in the file and position if they are not known yet (returns self)."""

@@ -14,8 +14,9 @@ the calculus:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -126,7 +127,7 @@ def evaluate(graph: Graph, backend: Any, *, overrides: Overrides | None = None,
 
 def _normalise(backend: Any, value: Any) -> Any:
     """Every node value as the backend's array type (object rules may yield plain ints)."""
-    if backend.name == "exact":
+    if backend.name == "exact" or getattr(backend, "objects", False):
         return backend.asarray(value)
     return np.asarray(value, dtype=np.float64)
 

@@ -21,13 +21,19 @@ from fractions import Fraction
 from typing import Any, Union
 
 from mpmath.ctx_mp import MPContext
+from mpmath.libmp import from_rational, round_nearest
 
 DIGITS = 50
 FORM_MAX_SIZE = 24
 MAX_POWER_BITS = 200_000  # an exact power larger than this is refused, not computed
-#: a rational whose numerator and denominator together need more bits than this is kept
-#: as a DIGITS-digit value instead (repeated squaring would otherwise grow without bound)
-MAX_RATIONAL_BITS = 200_000
+#: a rational whose numerator and denominator together need more bits than this (about
+#: 3,600 digits) is kept as a DIGITS-digit value instead: repeated squaring would otherwise
+#: grow without bound, and Python refuses to print integers over 4,300 digits
+MAX_RATIONAL_BITS = 12_000
+#: exp, sigmoid, tanh, sin and cos refuse arguments beyond 2**MAX_ARGUMENT_BITS (about
+#: 1e1000): far outside float64 (so no solve could use them), and mpmath's argument
+#: reduction for a number with a million-digit exponent would take minutes
+MAX_ARGUMENT_BITS = 3322
 
 _ctx = MPContext()
 _ctx.dps = DIGITS + 10
@@ -110,7 +116,9 @@ class Exact:
     def approx(self) -> Any:
         """The value as an mpmath number with ``DIGITS`` significant digits."""
         if self._v is None:
-            self._v = _ctx.mpf(self.q.numerator) / self.q.denominator
+            self._v = _ctx.make_mpf(
+                from_rational(self.q.numerator, self.q.denominator, _ctx.prec, round_nearest)
+            )
         return self._v
 
     @property
@@ -210,8 +218,10 @@ class Exact:
             n = exponent.q.numerator
             if n == 0:
                 return Exact(Fraction(1))
-            if self.sign() == 0 and n < 0:
-                raise ExactDomainError("zero raised to a negative power")
+            if self.sign() == 0:
+                if n < 0:
+                    raise ExactDomainError("zero raised to a negative power")
+                return Exact(Fraction(0))
             if self.q is not None and abs(self.q) == 1:
                 return Exact(Fraction(1) if self.q == 1 or n % 2 == 0 else Fraction(-1))
             if self.q is not None:
@@ -220,7 +230,7 @@ class Exact:
                     raise ExactDomainError(
                         f"power too large to compute exactly (exponent {n})"
                     )
-                return Exact(self.q**n)
+                return Exact._rational(self.q**n)
             if abs(n) > 10_000:
                 raise ExactDomainError(f"power too large (exponent {n})")
             return Exact._irrational(self.approx**n, "pow", self, exponent)
@@ -233,7 +243,11 @@ class Exact:
         if self.q is not None and exponent.q is not None:
             root = _rational_root(self.q, exponent.q.denominator)
             if root is not None and abs(exponent.q.numerator) <= 10_000:
-                return Exact(root**exponent.q.numerator)
+                n = exponent.q.numerator
+                bits = abs(n) * max(root.numerator.bit_length(), root.denominator.bit_length())
+                if bits > MAX_POWER_BITS:
+                    raise ExactDomainError(f"power too large to compute exactly (exponent {n})")
+                return Exact._rational(root**n)
         exponent_value = exponent.approx
         if abs(exponent_value) > 10_000:
             raise ExactDomainError("power too large")
@@ -276,9 +290,21 @@ class Exact:
         return self.sign() != 0
 
     # ----- elementary functions ------------------------------------------------
+    def _check_argument(self, function: str) -> None:
+        """Refuse an argument so large that computing the function would hang."""
+        if self.q is not None:
+            bits = self.q.numerator.bit_length() - self.q.denominator.bit_length()
+        else:
+            bits = _ctx.mag(self.approx)
+        if bits > MAX_ARGUMENT_BITS:
+            raise ExactDomainError(
+                f"{function} of a number beyond 1e1000 in magnitude is not computed"
+            )
+
     def exp(self) -> Exact:
         if self.q == 0:
             return Exact(Fraction(1))
+        self._check_argument("exp")
         if self.approx > 100_000:
             raise ExactDomainError("exp of a number above 100000 overflows")
         return Exact._irrational(_ctx.exp(self.approx), "exp", self)
@@ -302,22 +328,26 @@ class Exact:
     def tanh(self) -> Exact:
         if self.q == 0:
             return Exact(Fraction(0))
+        self._check_argument("tanh")
         return Exact._irrational(_ctx.tanh(self.approx), "tanh", self)
 
     def sigmoid(self) -> Exact:
         if self.q == 0:
             return Exact(Fraction(1, 2))
+        self._check_argument("sigmoid")
         v = self.approx
         return Exact._irrational(1 / (1 + _ctx.exp(-v)), "sigmoid", self)
 
     def sin(self) -> Exact:
         if self.q == 0:
             return Exact(Fraction(0))
+        self._check_argument("sin")
         return Exact._irrational(_ctx.sin(self.approx), "sin", self)
 
     def cos(self) -> Exact:
         if self.q == 0:
             return Exact(Fraction(1))
+        self._check_argument("cos")
         return Exact._irrational(_ctx.cos(self.approx), "cos", self)
 
     def __abs__(self) -> Exact:

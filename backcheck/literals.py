@@ -1,14 +1,16 @@
 """Reading YAML files and the numbers in them exactly.
 
 PyYAML turns ``0.1`` into the float nearest to a tenth and leaves ``1e-3`` as a string.
-We never let it construct anything: the file is *composed* into nodes with the safe
-loader, and we build plain Python data ourselves, turning every numeric scalar's own
-text into a :class:`fractions.Fraction` (``0.1`` is exactly 1/10, ``"1/3"`` a third).
-Each value's position and source text are kept beside the data, keyed by its path
-(``("layers", 0, "W", 1, 2)``), so later errors can name the line and column and the
+We never let it construct anything: the parser's events (libyaml's when installed, else
+PyYAML's) are turned into plain Python data by our own builder, which turns every numeric
+scalar's own text into a :class:`fractions.Fraction` (``0.1`` is exactly 1/10, ``"1/3"``
+a third). Each value's position and source text are kept beside the data, keyed by its
+path (``("layers", 0, "W", 1, 2)``), so later errors can name the line and column and the
 grader can read the precision a student wrote (``0.50`` has two decimals).
 
-Limits are enforced before any expensive work (see ``LIMITS``).
+Limits are enforced as the events arrive, before any expensive work: the file's size
+first, then values (counting alias expansions: a "billion laughs" file is refused after
+200,000), nesting depth, tags (plain data only) and each number's length and range.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from .errors import BackcheckError, Mark
+from .errors import BackcheckError, Mark, quoted
 
 #: Documented limits for every file backcheck reads.
 MAX_FILE_BYTES = 2 * 1024 * 1024  # 2 MiB: far beyond any hand-worked problem
@@ -31,6 +33,8 @@ MAX_EXPONENT = 100  # |x| <= 1e100 and nonzero |x| >= 1e-100
 Path = tuple  # a path into the document: keys and 0-based indices
 
 _DECIMAL = re.compile(r"^([+-]?)(\d+\.?\d*|\.\d+)(?:[eE]([+-]?\d+))?$")
+#: plain scalars YAML 1.1 resolves as int or float, short enough to be in range
+_PLAIN_NUMBER = re.compile(r"(?:[-+]?(?:0|[1-9][0-9]{0,49})(?:\.[0-9]{0,50})?|\.[0-9]{1,50})\Z")
 _FRACTION = re.compile(r"^([+-]?\d+)\s*/\s*([+-]?\d+)$")
 _NONFINITE = re.compile(r"^[+-]?\.?(inf|infinity|nan)$", re.IGNORECASE)
 _ALLOWED_TAGS = {
@@ -57,9 +61,15 @@ def parse_number_text(text: str) -> Fraction | None:
     match = _DECIMAL.match(text)
     if match:
         sign, mantissa, exponent = match.groups()
-        if exponent is not None and abs(int(exponent)) > MAX_EXPONENT + MAX_NUMBER_CHARS:
+        power = int(exponent or 0)
+        if abs(power) > MAX_EXPONENT + MAX_NUMBER_CHARS:
             raise BackcheckError(_range_message(text))
-        value = Fraction(sign + mantissa) * Fraction(10) ** int(exponent or 0)
+        whole, _, decimals = mantissa.partition(".")
+        digits = int((whole + decimals) or "0")
+        power -= len(decimals)
+        if sign == "-":
+            digits = -digits
+        value = Fraction(digits * 10**power) if power >= 0 else Fraction(digits, 10**-power)
         _check_range(value, text)
         return value
     match = _FRACTION.match(text)
@@ -80,8 +90,12 @@ def _range_message(text: str) -> str:
     )
 
 
+_LIMIT = 10**MAX_EXPONENT
+
+
 def _check_range(value: Fraction, text: str) -> None:
-    if value and not (Fraction(1, 10**MAX_EXPONENT) <= abs(value) <= 10**MAX_EXPONENT):
+    numerator, denominator = abs(value.numerator), value.denominator
+    if numerator and not (denominator <= numerator * _LIMIT and numerator <= denominator * _LIMIT):
         raise BackcheckError(_range_message(text))
 
 
@@ -143,7 +157,7 @@ class Document:
             if number is not None:
                 return number
             raise self.error(
-                f"expected {what}, found {value!r}",
+                f"expected {what}, found {quoted(value)}",
                 path,
                 hint="numbers may be written 0.1, -2, 1e-3 or as a fraction \"1/3\"",
             )
@@ -194,37 +208,351 @@ def load_yaml(path: str) -> Document:
 
 
 def parse_yaml(text: str, file: str = "<input>") -> Document:
+    """Parse YAML text into a :class:`Document`, enforcing every limit as it goes.
+
+    The parser's events are consumed one at a time (libyaml's when available, else
+    PyYAML's own), so a file over a limit (too many values, too deep, an alias bomb) is
+    refused after reading only as far as the limit, in bounded time and memory: no node
+    tree is ever composed and nothing is ever constructed.
+    """
     import yaml
 
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise BackcheckError("file too large", file=file)
     if "\x00" in text:
         raise BackcheckError("not a text file (contains NUL bytes)", file=file)
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BackcheckError("not valid text (contains a lone surrogate character)",
+                             file=file) from None
+    document = Document(file=file, data=None)
+    try:
+        _EventBuilder(document).run(_events(yaml, text))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = Mark(mark.line + 1, mark.column + 1) if mark else None
         problem = error.problem or "invalid YAML"
         context = f" ({error.context})" if error.context else ""
-        raise BackcheckError(f"YAML syntax error: {problem}{context}", file=file, mark=where) from None
+        raise BackcheckError(f"YAML syntax error: {problem}{context}", file=file,
+                             mark=where) from None
     except yaml.YAMLError as error:
         raise BackcheckError(f"YAML error: {error}", file=file) from None
-    except RecursionError:
+    except (RecursionError, MemoryError):
         raise BackcheckError(f"nested too deeply (at most {MAX_DEPTH} levels)", file=file) from None
-    nodes = [n for n in nodes if n is not None]
-    if not nodes:
-        raise BackcheckError("the file is empty, expected a YAML mapping", file=file)
-    if len(nodes) > 1:
-        raise BackcheckError(
-            "the file holds several YAML documents (---); expected one",
-            file=file,
-            mark=_mark(nodes[1]),
-        )
-    document = Document(file=file, data=None)
-    builder = _Builder(document)
-    document.data = builder.build(nodes[0], (), 0)
     return document
+
+
+def _events(yaml: Any, text: str) -> Any:
+    """The parser's events, one at a time (libyaml when available: several times faster)."""
+    loader_class = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+    loader = loader_class(text)
+    try:
+        while loader.check_event():
+            yield loader.get_event()
+    finally:
+        loader.dispose()
+
+
+_RESOLVER: Any = None
+_STR = "tag:yaml.org,2002:str"
+_SPECIAL_KEYS = ("tag:yaml.org,2002:value", "tag:yaml.org,2002:merge")
+
+
+def _resolve(kind: Any, value: Any, implicit: Any) -> str:
+    global _RESOLVER
+    if _RESOLVER is None:
+        import yaml
+
+        _RESOLVER = yaml.resolver.Resolver()
+    return _RESOLVER.resolve(kind, value, implicit)
+
+
+@dataclass
+class _Anchor:
+    value: Any
+    count: int  # values inside, counted as the builder counts them
+    depth: int  # levels of nesting inside
+    entries: list  # (is_mark, path relative to the anchored value, mark or text)
+
+
+@dataclass
+class _Frame:
+    kind: str  # "seq" or "map"
+    value: Any
+    path: Path
+    depth: int
+    count_at_start: int
+    log_at_start: int
+    anchor: str | None
+    deepest: int = 0
+    key: Any = None  # a mapping's pending key (None: a key comes next)
+    key_marks: dict = field(default_factory=dict)
+
+
+class _EventBuilder:
+    """Builds plain data from parser events (the composer's job, without its node tree),
+    counting values, depth and alias expansions against the limits as they arrive."""
+
+    def __init__(self, document: Document) -> None:
+        self.document = document
+        self.count = 0
+        self.anchors: dict[str, _Anchor] = {}
+        self.open_anchors: set[str] = set()
+        self.log: list = []  # (is_mark, absolute path, mark or text), for anchors
+        self.logging = 0  # how many anchored collections are open
+
+    def fail(self, message: str, mark: Mark | None) -> BackcheckError:
+        return BackcheckError(message, file=self.document.file, mark=mark)
+
+    def run(self, events: Any) -> None:
+        import yaml
+
+        scalar_event, alias_event = yaml.ScalarEvent, yaml.AliasEvent
+        skipped = (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)
+        ends = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+        document_start = yaml.DocumentStartEvent
+        marks, texts = self.document.marks, self.document.texts
+        plain_number = _PLAIN_NUMBER.match
+        documents = 0
+        stack: list[_Frame] = []
+        result: list = []
+        for event in events:
+            kind = type(event)
+            if kind is document_start:
+                documents += 1
+                continue
+            if kind in skipped:
+                continue
+            start = event.start_mark
+            mark = Mark(start.line + 1, start.column + 1)
+            if documents > 1:
+                raise self.fail("the file holds several YAML documents (---); expected one",
+                                mark)
+            if kind in ends:
+                frame = stack.pop()
+                self.finish(frame.value, frame, stack, result)
+                continue
+            # a new value (or a mapping key) starts here
+            parent = stack[-1] if stack else None
+            if parent is None:
+                path: Path = ()
+                depth = 0
+            elif parent.kind == "seq":
+                path = parent.path + (len(parent.value),)
+                depth = parent.depth + 1
+            elif parent.key is None:
+                parent.key = self.key(event, parent, mark)
+                continue
+            else:
+                path = parent.path + (parent.key,)
+                depth = parent.depth + 1
+            if kind is alias_event:
+                value = self.alias(event, path, depth, mark)
+                self.attach(value, stack, result, self.anchors[event.anchor].depth + depth)
+                continue
+            self.count += 1
+            if self.count > MAX_NODES:
+                raise self.fail(
+                    f"too many values (over {MAX_NODES:,} after expanding YAML aliases)", mark
+                )
+            if depth > MAX_DEPTH:
+                raise self.fail(f"nested too deeply (at most {MAX_DEPTH} levels)", mark)
+            anchor = event.anchor
+            if kind is scalar_event and anchor is None and event.tag is None:
+                text = event.value
+                if (not event.style  # plain: None (PyYAML) or "" (libyaml)
+                        and len(text) <= MAX_NUMBER_CHARS and plain_number(text)):
+                    # the common case, a plain number such as -0.25: YAML resolves it as an
+                    # int or float, and it has too few digits to leave the documented range
+                    if path not in marks:
+                        marks[path] = mark
+                    texts[path] = text
+                    if self.logging:
+                        self.log.append((True, path, mark))
+                        self.log.append((False, path, text))
+                    whole, _, decimals = text.partition(".")
+                    digits = int(whole + decimals)
+                    value = Fraction(digits, 10 ** len(decimals)) if decimals else Fraction(digits)
+                    if parent is None:
+                        result.append(value)
+                        continue
+                    if depth > parent.deepest:
+                        parent.deepest = depth
+                    if parent.kind == "seq":
+                        parent.value.append(value)
+                    else:
+                        parent.value[parent.key] = value
+                        parent.key = None
+                    continue
+            tag = self.tag(event)
+            if tag not in _ALLOWED_TAGS:
+                raise self.fail(
+                    f"YAML tag {quoted(tag, 80)} is not allowed (backcheck reads plain data "
+                    f"only)", mark)
+            self.set_mark(path, mark)
+            if kind is scalar_event:
+                start_count, start_log = self.count - 1, len(self.log)
+                if anchor is not None:
+                    self.logging += 1
+                    self.log.append((True, path, mark))
+                value = self.scalar(event, tag, path, mark)
+                if anchor is not None:
+                    self.logging -= 1
+                    self.remember(anchor, value, path, start_count, start_log, 0)
+                self.attach(value, stack, result, depth)
+                continue
+            collection = "seq" if kind is yaml.SequenceStartEvent else "map"
+            frame = _Frame(collection, [] if collection == "seq" else {}, path, depth,
+                           self.count - 1, len(self.log), anchor, deepest=depth)
+            if anchor is not None:
+                self.logging += 1
+                self.open_anchors.add(anchor)
+                self.log.append((True, path, mark))
+            stack.append(frame)
+        if stack or not result or result[0] is None:
+            raise BackcheckError("the file is empty, expected a YAML mapping",
+                                 file=self.document.file)
+        self.document.data = result[0]
+
+    def finish(self, value: Any, frame: _Frame, stack: list, result: list) -> None:
+        if frame.anchor is not None:
+            self.logging -= 1
+            self.open_anchors.discard(frame.anchor)
+            self.remember(frame.anchor, value, frame.path, frame.count_at_start,
+                          frame.log_at_start, frame.deepest - frame.depth)
+        self.attach(value, stack, result, frame.deepest)
+
+    def attach(self, value: Any, stack: list, result: list, deepest: int) -> None:
+        if not stack:
+            result.append(value)
+            return
+        parent = stack[-1]
+        if deepest > parent.deepest:
+            parent.deepest = deepest
+        if parent.kind == "seq":
+            parent.value.append(value)
+        else:
+            parent.value[parent.key] = value
+            parent.key = None
+
+    def remember(self, name: str, value: Any, path: Path, count_at_start: int,
+                 log_at_start: int, depth: int) -> None:
+        cut = len(path)
+        entries = [(is_mark, p[cut:], item) for is_mark, p, item in self.log[log_at_start:]]
+        self.anchors[name] = _Anchor(value, self.count - count_at_start, depth, entries)
+        if not self.logging:
+            del self.log[:]
+
+    def key(self, event: Any, frame: _Frame, mark: Mark) -> str:
+        import yaml
+
+        if isinstance(event, yaml.AliasEvent) and event.anchor in self.anchors:
+            anchored = self.anchors[event.anchor].value
+            if isinstance(anchored, str):
+                return self.check_key(anchored, frame, mark)
+        if not isinstance(event, yaml.ScalarEvent):
+            raise self.fail("a mapping key must be a plain name", mark)
+        return self.check_key(str(event.value), frame, mark)
+
+    def check_key(self, key: str, frame: _Frame, mark: Mark) -> str:
+        if key in frame.value or key in frame.key_marks:
+            first = frame.key_marks[key]
+            raise self.fail(f"key {quoted(key)} appears twice (first at line {first.line})", mark)
+        frame.key_marks[key] = mark
+        return key
+
+    def alias(self, event: Any, path: Path, depth: int, mark: Mark) -> Any:
+        name = event.anchor
+        if name in self.open_anchors:
+            raise self.fail(f"alias *{name} refers to a value that contains it", mark)
+        anchor = self.anchors.get(name)
+        if anchor is None:
+            raise self.fail(f"alias *{name} refers to no anchor &{name} before it", mark)
+        self.count += anchor.count
+        if self.count > MAX_NODES:
+            raise self.fail(
+                f"too many values (over {MAX_NODES:,} after expanding YAML aliases)", mark
+            )
+        if depth + anchor.depth > MAX_DEPTH:
+            raise self.fail(f"nested too deeply (at most {MAX_DEPTH} levels)", mark)
+        self.set_mark(path, mark)
+        for is_mark, relative, item in anchor.entries:
+            if is_mark:
+                if relative:  # the alias itself is marked where it is written
+                    self.set_mark(path + relative, item)
+            else:
+                self.set_text(path + relative, item)
+        return _copy(anchor.value)
+
+    def set_mark(self, path: Path, mark: Mark) -> None:
+        if path not in self.document.marks:
+            self.document.marks[path] = mark
+        if self.logging:
+            self.log.append((True, path, mark))
+
+    def set_text(self, path: Path, text: str) -> None:
+        self.document.texts[path] = text
+        if self.logging:
+            self.log.append((False, path, text))
+
+    def tag(self, event: Any) -> str:
+        import yaml
+
+        tag = event.tag
+        if tag is None or tag == "!":
+            if isinstance(event, yaml.ScalarEvent):
+                tag = _resolve(yaml.ScalarNode, event.value, event.implicit)
+                # YAML 1.1 reads a bare = or << as special keys; here they are just text
+                return _STR if tag in _SPECIAL_KEYS else tag
+            sequence = isinstance(event, yaml.SequenceStartEvent)
+            kind = yaml.SequenceNode if sequence else yaml.MappingNode
+            return _resolve(kind, None, event.implicit)
+        return tag
+
+    def scalar(self, event: Any, tag: str, path: Path, mark: Mark) -> Any:
+        text = event.value
+        self.set_text(path, text)
+        return _scalar_value(text, tag.rsplit(":", 1)[-1], self.document.file, mark)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
+
+
+def _scalar_value(text: str, tag: str, file: str, mark: Mark) -> Any:
+    """A scalar's plain value: None, a bool, an exact Fraction, or the text itself."""
+    if tag == "null":
+        return None
+    if tag == "bool":
+        return text.lower() in ("true", "yes", "on", "y")
+    if tag in ("int", "float"):
+        try:
+            number = parse_number_text(text)
+        except BackcheckError as error:
+            raise error.located(file, mark) from None
+        if number is not None:
+            return number
+        if tag == "int" and len(text) <= MAX_NUMBER_CHARS:  # 0x1F, 0o17, 1_000, 1:30
+            import yaml
+
+            try:
+                node = yaml.ScalarNode("tag:yaml.org,2002:int", text)
+                value = Fraction(yaml.constructor.SafeConstructor().construct_yaml_int(node))
+            except Exception:  # noqa: BLE001 - any failure is "cannot read"
+                value = None
+            if value is not None:
+                try:
+                    _check_range(value, text)
+                except BackcheckError as error:
+                    raise error.located(file, mark) from None
+                return value
+        raise BackcheckError(f"cannot read {quoted(text)} as a number", file=file, mark=mark)
+    return text
 
 
 class _Builder:
@@ -249,8 +577,8 @@ class _Builder:
             raise self.fail(f"nested too deeply (at most {MAX_DEPTH} levels)", node)
         if node.tag not in _ALLOWED_TAGS:
             raise self.fail(
-                f"YAML tag {node.tag!r} is not allowed (backcheck reads plain data only)", node
-            )
+                f"YAML tag {quoted(node.tag, 80)} is not allowed (backcheck reads plain data "
+                f"only)", node)
         if path not in self.document.marks:
             self.document.marks[path] = _mark(node)
         if isinstance(node, yaml.ScalarNode):
@@ -266,7 +594,7 @@ class _Builder:
             if key in result:
                 first = key_marks[key]
                 raise self.fail(
-                    f"key {key!r} appears twice (first at line {first.line})", key_node
+                    f"key {quoted(key)} appears twice (first at line {first.line})", key_node
                 )
             key_marks[key] = _mark(key_node)
             self.document.marks[path + (key,)] = _mark(value_node)
@@ -276,25 +604,4 @@ class _Builder:
     def scalar(self, node: Any, path: Path) -> Any:
         text = node.value
         self.document.texts[path] = text
-        tag = node.tag.rsplit(":", 1)[-1]
-        if tag == "null":
-            return None
-        if tag == "bool":
-            return text.lower() in ("true", "yes", "on", "y")
-        if tag in ("int", "float"):
-            try:
-                number = parse_number_text(text)
-            except BackcheckError as error:
-                raise error.located(self.document.file, _mark(node)) from None
-            if number is not None:
-                return number
-            if tag == "int":  # 0x1F, 0o17, 1_000 and other YAML 1.1 spellings
-                import yaml
-
-                try:
-                    value = yaml.constructor.SafeConstructor().construct_yaml_int(node)
-                    return Fraction(value)
-                except Exception:
-                    pass
-            raise self.fail(f"cannot read {text!r} as a number", node)
-        return text
+        return _scalar_value(text, node.tag.rsplit(":", 1)[-1], self.document.file, _mark(node))

@@ -12,18 +12,26 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from .errors import BackcheckError, Mark
+from .errors import Mark, quoted
 from .literals import Document, load_yaml
 from .ops import ACTIVATIONS, LOSS_DEFAULT_REDUCTION, LOSS_TERMS, REDUCTIONS
 
 Matrix = list[list[Fraction]]
 
-#: Work limit for the exact evaluator (multiply-adds over the whole forward pass).
-#: Larger networks are refused with a pointer to ``--float-only``.
+#: Work limit for the exact evaluator, in multiply-add equivalents (see ``exact_work``):
+#: a network at the limit solves exactly in about 1.5 s. Larger networks are refused
+#: with a pointer to ``--float-only``.
 MAX_EXACT_WORK = 400_000
+#: one activation element (its function, derivative and every use in both passes) costs
+#: about as much as this many multiply-adds; one parameter (gradient, update, checks) this
+ELEMENT_WORK = 16
+PARAMETER_WORK = 3
 MAX_UNITS = 4096
 MAX_LAYERS = 64
 MAX_EXAMPLES = 4096
+MAX_STEPS = 500
+#: all steps of a scalar problem together (a hand-worked one has a few hundred)
+MAX_STEP_CHARS = 20_000
 
 NETWORK_KEYS = ("title", "description", "source", "convention", "x", "layers", "target",
                 "loss", "learning_rate", "answers")
@@ -54,6 +62,10 @@ class NetworkProblem:
     learning_rate: Fraction | None
     document: Document = field(repr=False)
     answers: Any = None  # an `answers:` mapping inside the problem file, if any
+    #: the exact evaluator's cost of one forward and backward pass, in multiply-add
+    #: equivalents (``exact_work``; refused above MAX_EXACT_WORK). A caller that evaluates
+    #: the graph many times (the grader) can budget with it.
+    exact_work: int = 0
 
     kind = "network"
 
@@ -82,8 +94,34 @@ class ExpressionProblem:
 Problem = NetworkProblem | ExpressionProblem
 
 
+def exact_work(inputs: int, units: int, examples: int) -> int:
+    """The exact evaluator's cost of one layer, in multiply-add equivalents."""
+    return examples * units * (inputs + ELEMENT_WORK) + PARAMETER_WORK * (inputs + 1) * units
+
+
 def _units(layer: Layer, convention: str) -> int:
     return len(layer.W) if convention == "Wx" else len(layer.W[0])
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s" if not noun.endswith("y") else \
+        f"{n} {noun[:-1]}ies"
+
+
+def _shown(doc: Document, value: Any, path: tuple) -> str:
+    """A value as the user wrote it, for messages (``7``, not ``Fraction(7, 1)``)."""
+    if isinstance(value, str):
+        return quoted(value)
+    text = doc.texts.get(tuple(path))
+    if text is not None:
+        return quoted(text) if not isinstance(value, Fraction) else text
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return str(value)
 
 
 def did_you_mean(word: str, choices: Any) -> str:
@@ -99,7 +137,10 @@ def load_problem(path: str) -> Problem:
 def problem_from_document(doc: Document) -> Problem:
     data = doc.data
     if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"{type(data).__name__}"
+        kind = ("a list" if isinstance(data, list) else
+                f"the number {_shown(doc, data, ())}" if isinstance(data, Fraction) else
+                f"the text {_shown(doc, data, ())}" if isinstance(data, str) else
+                _shown(doc, data, ()))
         raise doc.error(
             f"expected a mapping with keys such as x, layers, target, loss (or values, steps); "
             f"found {kind}"
@@ -124,11 +165,12 @@ def problem_from_document(doc: Document) -> Problem:
     return _network(doc, data)
 
 
-def _check_keys(doc: Document, data: dict, allowed: tuple[str, ...], path: tuple, what: str) -> None:
+def _check_keys(doc: Document, data: dict, allowed: tuple[str, ...], path: tuple,
+                what: str) -> None:
     for key in data:
         if key not in allowed:
             raise doc.error(
-                f"unknown key {key!r} in {what}{did_you_mean(key, allowed)}",
+                f"unknown key {quoted(key)} in {what}{did_you_mean(key, allowed)}",
                 path + (key,),
                 hint="known keys: " + ", ".join(allowed),
             )
@@ -163,7 +205,7 @@ def read_matrix(doc: Document, value: Any, path: tuple, what: str) -> tuple[Matr
         rows.append(read_vector(doc, row, path + (i,), f"row {i + 1} of {what}"))
         if len(rows[-1]) != len(rows[0]):
             raise doc.error(
-                f"{what} is ragged: row {i + 1} has {len(rows[-1])} entries, "
+                f"{what} is ragged: row {i + 1} has {_plural(len(rows[-1]), 'entry')}, "
                 f"row 1 has {len(rows[0])}",
                 path + (i,),
             )
@@ -176,14 +218,17 @@ def _network(doc: Document, data: dict) -> NetworkProblem:
     convention = data.get("convention", "Wx")
     if convention not in ("Wx", "xW"):
         raise doc.error(
-            f"unknown convention {convention!r}; expected Wx (z = W·a + b, W is out × in) "
+            f"unknown convention {_shown(doc, convention, ('convention',))}; expected Wx "
+            f"(z = W·a + b, W is out × in) "
             f"or xW (z = a·W + b, W is in × out)",
             ("convention",),
         )
     x_value = _require(doc, data, "x", (), "the input: a list of numbers, or one row per example")
     x, single = read_matrix(doc, x_value, ("x",), "x")
     if len(x) > MAX_EXAMPLES or len(x[0]) > MAX_UNITS:
-        raise doc.error("x is too large for backcheck", ("x",))
+        raise doc.error(
+            f"x is too large ({_plural(len(x), 'example')} of {_plural(len(x[0]), 'input')}; "
+            f"backcheck takes at most {MAX_EXAMPLES} examples of {MAX_UNITS} inputs)", ("x",))
 
     layers_value = _require(doc, data, "layers", (), "a list of layers, each with W")
     if not isinstance(layers_value, list) or not layers_value:
@@ -208,22 +253,26 @@ def _network(doc: Document, data: dict) -> NetworkProblem:
         inputs, units = (cols, rows) if convention == "Wx" else (rows, cols)
         if inputs != width:
             source = "x has" if k == 1 else f"layer {k - 1} has"
-            noun = "inputs" if k == 1 else "units"
+            noun = "input" if k == 1 else "unit"
             if convention == "Wx":
-                detail = f"W{k} is {rows} × {cols}, so it takes {cols} inputs (Wx: W is out × in)"
+                detail = (f"W{k} is {rows} × {cols}, so it takes {_plural(cols, 'input')} "
+                          f"(Wx: W is out × in)")
             else:
-                detail = f"W{k} is {rows} × {cols}, so it takes {rows} inputs (xW: W is in × out)"
-            raise doc.error(f"shape mismatch: {detail}, but {source} {width} {noun}",
+                detail = (f"W{k} is {rows} × {cols}, so it takes {_plural(rows, 'input')} "
+                          f"(xW: W is in × out)")
+            raise doc.error(f"shape mismatch: {detail}, but {source} {_plural(width, noun)}",
                             path + ("W",))
         if units > MAX_UNITS:
-            raise doc.error(f"layer {k} is too wide ({units} units)", path + ("W",))
-        work += inputs * units * len(x)
+            raise doc.error(f"layer {k} is too wide ({units} units; at most {MAX_UNITS})",
+                            path + ("W",))
+        work += exact_work(inputs, units, len(x))
         b = None
         if spec.get("b") is not None:
             b = read_vector(doc, spec["b"], path + ("b",), f"b{k}")
             if len(b) != units:
                 raise doc.error(
-                    f"shape mismatch: b{k} has {len(b)} entries but layer {k} has {units} units",
+                    f"shape mismatch: b{k} has {_plural(len(b), 'entry')} but layer {k} has "
+                    f"{_plural(units, 'unit')}",
                     path + ("b",),
                 )
         activation = spec.get("activation", "identity")
@@ -231,7 +280,8 @@ def _network(doc: Document, data: dict) -> NetworkProblem:
             activation = "identity"
         if not isinstance(activation, str) or activation not in ACTIVATIONS:
             raise doc.error(
-                f"unknown activation {activation!r}{did_you_mean(activation, ACTIVATIONS)}",
+                f"unknown activation {_shown(doc, activation, path + ('activation',))}"
+                f"{did_you_mean(activation, ACTIVATIONS)}",
                 path + ("activation",),
                 hint="known activations: " + ", ".join(ACTIVATIONS),
             )
@@ -263,20 +313,21 @@ def _network(doc: Document, data: dict) -> NetworkProblem:
     learning_rate = None
     if data.get("learning_rate") is not None:
         learning_rate = doc.number(data["learning_rate"], ("learning_rate",), "a learning rate")
+    problem = NetworkProblem(str(doc.file), title if isinstance(title, str) else None, convention,
+                             x, single, layers, target, loss, reduction, learning_rate, doc,
+                             data.get("answers"), exact_work=work)
     if work > MAX_EXACT_WORK:
         error = doc.error(
-            f"network too large for exact arithmetic ({work:,} multiply-adds per pass; "
-            f"the exact evaluator takes up to {MAX_EXACT_WORK:,})",
-            hint="use --float-only for float64 results without the exact cross-check",
+            f"network too large for exact arithmetic (about {work:,} operations; the exact "
+            f"evaluator takes up to {MAX_EXACT_WORK:,}, e.g. 4 layers of 64 units with a "
+            f"batch of 16)",
+            hint="`backcheck solve --float-only` gives float64 results without the exact "
+                 "cross-check",
         )
         error.too_large_for_exact = True  # type: ignore[attr-defined]
-        problem = NetworkProblem(str(doc.file), title, convention, x, single, layers, target,
-                                 loss, reduction, learning_rate, doc, data.get("answers"))
         error.problem = problem  # type: ignore[attr-defined]
         raise error
-    return NetworkProblem(str(doc.file), title if isinstance(title, str) else None, convention, x,
-                          single, layers, target, loss, reduction, learning_rate, doc,
-                          data.get("answers"))
+    return problem
 
 
 def _loss(doc: Document, data: dict) -> tuple[str, str]:
@@ -291,13 +342,15 @@ def _loss(doc: Document, data: dict) -> tuple[str, str]:
     else:
         name = spec
     if not isinstance(name, str) or name not in LOSS_TERMS:
-        raise doc.error(f"unknown loss {name!r}{did_you_mean(name, LOSS_TERMS)}", path,
+        raise doc.error(f"unknown loss {_shown(doc, name, path)}{did_you_mean(name, LOSS_TERMS)}",
+                        path,
                         hint="known losses: " + ", ".join(LOSS_TERMS))
     if reduction is None:
         reduction = LOSS_DEFAULT_REDUCTION[name]
     elif reduction not in REDUCTIONS:
         raise doc.error(
-            f"unknown reduction {reduction!r}; expected mean (over every element), "
+            f"unknown reduction {_shown(doc, reduction, ('loss', 'reduction'))}; expected mean "
+            f"(over every element), "
             f"sum, or batch_mean (sum per example, mean over examples)",
             ("loss", "reduction"),
         )
@@ -318,25 +371,35 @@ def _expression(doc: Document, data: dict) -> ExpressionProblem:
     value_marks: dict[str, Mark | None] = {}
     for name, value in values_spec.items():
         if not name.isidentifier():
-            raise doc.error(f"{name!r} is not a valid name (letters, digits, _)", ("values", name))
+            raise doc.error(f"{quoted(name)} is not a valid name (letters, digits, _)",
+                            ("values", name))
         values[name] = doc.number(value, ("values", name), f"a number for {name}")
         value_marks[name] = doc.mark(("values", name))
     steps_spec = _require(doc, data, "steps", (), "a list of steps such as 'q = x + y'")
     if not isinstance(steps_spec, list) or not steps_spec:
         raise doc.error("steps must be a non-empty list of strings such as 'q = x + y'",
                         ("steps",))
-    if len(steps_spec) > 500:
-        raise doc.error(f"too many steps ({len(steps_spec)}; at most 500)", ("steps",))
+    if len(steps_spec) > MAX_STEPS:
+        raise doc.error(f"too many steps ({len(steps_spec)}; at most {MAX_STEPS})", ("steps",))
     raw_steps: list[tuple[str, Mark | None]] = []
+    total = 0
     for i, step in enumerate(steps_spec):
         if not isinstance(step, str):
             raise doc.error(f"step {i + 1} must be a string such as 'q = x + y'", ("steps", i))
+        total += len(step)
+        if total > MAX_STEP_CHARS:
+            raise doc.error(
+                f"the steps are too long in total (over {MAX_STEP_CHARS:,} characters by "
+                f"step {i + 1})", ("steps", i),
+                hint="backcheck checks hand-sized calculations; split the problem up",
+            )
         raw_steps.append((step, _step_mark(doc, ("steps", i))))
     steps = parse_steps(raw_steps, value_marks, file=doc.file)
     names = list(values) + [s.name for s in steps]
     output = data.get("output", steps[-1].name)
     if not isinstance(output, str) or output not in names:
-        raise doc.error(f"output {output!r} is not a defined name{did_you_mean(output, names)}",
+        raise doc.error(f"output {quoted(output)} is not a defined name"
+                        f"{did_you_mean(output, names)}",
                         ("output",))
     title = data.get("title")
     return ExpressionProblem(str(doc.file), title if isinstance(title, str) else None, values,

@@ -1,9 +1,97 @@
-"""`backcheck new` (being built)."""
+"""``backcheck new``: write a fresh practice problem, its answer sheet (and key)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command()
+    def new(
+        output: Path = typer.Option(
+            Path("practice.yaml"), "--output", "-o",
+            help="The problem file to write; the sheet is <stem>.answers.yaml, the key "
+                 "<stem>.key.yaml."),
+        seed: int = typer.Option(
+            None, "--seed", min=0,
+            help="Same seed and options, byte-identical files. Without it one is picked "
+                 "and printed."),
+        difficulty: str = typer.Option(
+            None, "--difficulty",
+            help="easy (2-2-1 relu/identity, mse, integers; the default), medium (3-layer "
+                 "relu net, softmax cross-entropy, one step), hard (sigmoid or tanh, a batch "
+                 "of 2, one step)."),
+        layers: str = typer.Option(
+            None, "--layers", help="Sizes including the inputs, e.g. 2,3,1."),
+        hidden_activation: str = typer.Option(
+            None, "--hidden-activation", help="relu, identity, leaky_relu, sigmoid or tanh."),
+        output_activation: str = typer.Option(
+            None, "--output-activation",
+            help="identity, relu, sigmoid, tanh or softmax."),
+        loss: str = typer.Option(
+            None, "--loss", help="mse, sse, half_sse, cross_entropy or bce."),
+        batch: int = typer.Option(None, "--batch", help="Examples in the batch."),
+        convention: str = typer.Option(
+            None, "--convention", help="Wx (W is out × in) or xW (x @ W, W is in × out)."),
+        learning_rate: str = typer.Option(
+            None, "--learning-rate",
+            help="Also ask for one gradient-descent step with this rate, e.g. 0.1."),
+        key: bool = typer.Option(
+            False, "--key", help="Also write the full answer key (<stem>.key.yaml)."),
+        count: int = typer.Option(
+            None, "--count",
+            help="Write K variants <stem>-1.yaml … (seeds seed, seed+1, …), each with its "
+                 "sheet (and key)."),
+        force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+    ) -> None:
+        """Write a fresh practice problem and an answer sheet to fill in by hand."""
+        from ..errors import BackcheckError
+        from ..files import check_writable, write_atomic
+        from ..generate import (
+            MAX_COUNT,
+            MAX_SEED,
+            GenerateOptions,
+            generate,
+            new_seed,
+            resolve,
+            target_paths,
+        )
+        from ..render.console import stdout
+        from ..render.new_view import generated_view, many_view
+
+        if count is not None and not 1 <= count <= MAX_COUNT:
+            raise BackcheckError(f"--count must be from 1 to {MAX_COUNT} (got {count})",
+                                 file="backcheck new")
+        options = GenerateOptions(
+            difficulty=difficulty, layers=layers, hidden_activation=hidden_activation,
+            output_activation=output_activation, loss=loss, batch=batch,
+            convention=convention, learning_rate=learning_rate)
+        resolve(options)  # every impossible option fails here, before any file is touched
+        seed_given = seed is not None
+        base = seed if seed_given else new_seed()
+        sets = target_paths(str(output), count)
+        if base + len(sets) - 1 > MAX_SEED:
+            raise BackcheckError(f"--seed must be at most {MAX_SEED - len(sets) + 1}",
+                                 file="backcheck new")
+        paths = [p for problem, sheet, key_path in sets
+                 for p in (problem, sheet) + ((key_path,) if key else ())]
+        check_writable(paths, force=force)
+
+        generated = []
+        for i, (problem_path, _, _) in enumerate(sets):
+            options.seed = base + i
+            options.problem_file = problem_path
+            generated.append(generate(options))
+        check_writable(paths, force=force)  # nothing appeared meanwhile
+        for item, (problem_path, sheet_path, key_path) in zip(generated, sets, strict=True):
+            write_atomic(problem_path, item.problem_text)
+            write_atomic(sheet_path, item.sheet_text)
+            if key:
+                write_atomic(key_path, item.key_text)
+
+        if count is None:
+            stdout.print(generated_view(generated[0], sets[0], key=key, seed_given=seed_given))
+        else:
+            stdout.print(many_view(generated, sets, key=key, seed_given=seed_given))

@@ -1,0 +1,1025 @@
+"""``backcheck new``: fresh practice problems whose numbers are pleasant to work by hand.
+
+A problem is drawn from ``random.Random(seed)`` alone (never global state, never hash
+order), so the same seed and options give byte-identical files. Numbers are small and
+simple by construction (integers, or one decimal where sigmoid/tanh make everything
+irrational anyway) and every candidate is *solved exactly* with
+:func:`backcheck.solution.solve` and kept only if it is hand-friendly (below);
+otherwise it is thrown away and another is drawn, a bounded number of times.
+
+Hand-friendly, precisely (checked on the exact solution of every problem written):
+
+1. every rational value — forward pass, loss, every gradient, every updated parameter —
+   is an integer or has at most two decimals, and every value is at most 100 in
+   magnitude. For networks of relu/identity (and leaky_relu) layers with mse, sse or
+   half_sse every value is rational, so every answer is an exact short decimal;
+2. no ReLU (or leaky ReLU) pre-activation is exactly 0 (the ambiguous kink);
+3. every unit matters: for every layer K and every unit j, dL/dzK[n, j] is non-zero
+   for at least one example n (so with one example every hidden ReLU is on). In
+   problems graded to decimals it must also be visible there: |dL/dzK[n, j]| ≥ 0.0005;
+4. no layer's gradients vanish: every dL/dWK has an entry that is non-zero (≥ 0.0005
+   in problems graded to decimals);
+5. nothing saturates: sigmoid inputs within ±2.5, tanh inputs within ±2, every softmax
+   probability between 0.02 and 0.98;
+6. in a batch (two or more examples) with ReLU hidden layers, at least one ReLU is off
+   for some example, so the mask is part of the exercise.
+
+Mean squared error divides by N·outputs, which would make long decimals: targets are
+chosen *from* the network's output, ŷ − t a small multiple of a step that makes every
+∂L/∂ŷ an integer (or, for large N·outputs, a short decimal) — see ``_error_unit``.
+
+Python API::
+
+    from backcheck import generate
+    problem = generate(seed=7, difficulty="hard")
+    problem.problem_text, problem.sheet_text, problem.key_text
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Any
+
+from . import __version__
+from .errors import BackcheckError, InternalError
+from .ops import ACTIVATIONS, LOSS_DEFAULT_REDUCTION, LOSS_TERMS
+
+DIFFICULTIES = ("easy", "medium", "hard")
+
+#: what each --difficulty means; a tuple of activations is chosen from by the seed
+PRESETS: dict[str, dict[str, Any]] = {
+    "easy": {"layers": (2, 2, 1), "hidden_activation": "relu", "output_activation": "identity",
+             "loss": "mse", "batch": 1, "convention": "Wx", "learning_rate": None},
+    "medium": {"layers": (3, 3, 3, 3), "hidden_activation": "relu",
+               "output_activation": "softmax", "loss": "cross_entropy", "batch": 1,
+               "convention": "Wx", "learning_rate": Fraction(1, 10)},
+    "hard": {"layers": (2, 2, 2), "hidden_activation": ("sigmoid", "tanh"),
+             "output_activation": "sigmoid", "loss": "mse", "batch": 2, "convention": "Wx",
+             "learning_rate": Fraction(1, 2)},
+}
+
+#: activations whose values stay rational (exact short decimals by construction)
+RATIONAL_ACTIVATIONS = ("identity", "relu", "leaky_relu")
+SQUARED_LOSSES = ("mse", "sse", "half_sse")
+LEAKY_SLOPE = Fraction(1, 10)
+
+# Hand-worked sizes: larger networks are not practice by hand (and bound the search).
+MAX_LAYERS = 5  # weight layers
+MAX_WIDTH = 6  # units per layer, inputs included
+MAX_BATCH = 6
+MAX_COUNT = 500
+MAX_SEED = 2**63 - 1
+
+#: bounds on the search: candidate networks, and single unit draws over all candidates
+MAX_CANDIDATES = 2_000
+MAX_UNIT_DRAWS = 30_000
+UNIT_TRIES = 200
+
+MAGNITUDE_LIMIT = 100
+DECIMALS_EXACT = 2  # rational values have at most this many decimals
+DECIMAL_PLACES = 4  # problems with irrational values are graded to this many decimals
+DECIMAL_TOLERANCE = Fraction(1, 10**DECIMAL_PLACES)
+EXACT_TOLERANCE = Fraction(1, 1000)
+VISIBLE = Fraction(5, 10**DECIMAL_PLACES)  # a gradient that shows at 4 decimals
+
+SIGMOID_LIMIT = Fraction(5, 2)
+TANH_LIMIT = Fraction(2)
+SOFTMAX_RANGE = (0.02, 0.98)
+
+KEY_DIGITS = 20  # significant digits of irrational values in a key
+KEY_ZERO_DECIMALS = 30  # an irrational value below 1e-30 is written as 0 to 30 decimals
+
+
+# ----- options ----------------------------------------------------------------------
+@dataclass
+class GenerateOptions:
+    """What ``backcheck new`` was asked for; None means "the difficulty's default"."""
+
+    seed: int | None = None
+    difficulty: str | None = None  # easy (default), medium, hard
+    layers: Any = None  # "2,3,1" or a sequence of sizes, inputs included
+    hidden_activation: str | None = None
+    output_activation: str | None = None
+    loss: str | None = None
+    batch: int | None = None
+    convention: str | None = None  # Wx or xW
+    learning_rate: Any = None  # "0.1", a Fraction or an int
+    #: the problem file's name as the answer sheet and key refer to it (same folder)
+    problem_file: str = "practice.yaml"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Options resolved against the difficulty preset (the seed may pick activations)."""
+
+    difficulty: str
+    sizes: tuple[int, ...]
+    hidden_activation: str
+    output_activation: str
+    loss: str
+    batch: int
+    convention: str
+    learning_rate: Fraction | None
+
+    @property
+    def activations(self) -> list[str]:
+        hidden = [self.hidden_activation] * (len(self.sizes) - 2)
+        return hidden + [self.output_activation]
+
+    @property
+    def exact_family(self) -> bool:
+        """Every value rational: answers are exact short decimals."""
+        return (all(a in RATIONAL_ACTIVATIONS for a in self.activations)
+                and self.loss in SQUARED_LOSSES)
+
+    @property
+    def integer_numbers(self) -> bool:
+        """Integers for x, W, b (else one decimal): when no hidden layer is smooth."""
+        hidden = self.activations[:-1]
+        if hidden:
+            return all(a in RATIONAL_ACTIVATIONS for a in hidden)
+        return self.output_activation in RATIONAL_ACTIVATIONS
+
+    @property
+    def tolerance(self) -> Fraction:
+        return EXACT_TOLERANCE if self.exact_family else DECIMAL_TOLERANCE
+
+    @property
+    def threshold(self) -> Fraction:
+        """How large a gradient must be to count as non-zero."""
+        return Fraction(0) if self.exact_family else VISIBLE
+
+
+@dataclass
+class GeneratedProblem:
+    """One generated problem: the three files' text, and what they were made from."""
+
+    seed: int
+    spec: Spec
+    command: str  # the `backcheck new` command that reproduces it
+    problem_text: str
+    sheet_text: str
+    key_text: str
+    problem: Any = field(repr=False)  # NetworkProblem
+    solution: Any = field(repr=False)  # Solution
+    quantities: list[str] = field(default_factory=list)  # the sheet's names, in order
+    grading: str = ""  # how answers are graded, one line
+    candidates: int = 0  # networks drawn before this one was accepted
+
+
+def _error(message: str, hint: str | None = None) -> BackcheckError:
+    return BackcheckError(message, file="backcheck new", hint=hint)
+
+
+def _choice_error(what: str, value: Any, choices: Any) -> BackcheckError:
+    from .problem import did_you_mean
+
+    return _error(f"unknown {what} {value!r}{did_you_mean(value, choices)}",
+                  hint=f"known {what}s: " + ", ".join(choices))
+
+
+def parse_layers(value: Any) -> tuple[int, ...]:
+    """``"2,3,1"`` (or a sequence) → sizes, inputs first; clear errors otherwise."""
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.replace(" ", ",").split(",") if p.strip()]
+        sizes = []
+        for part in parts:
+            if not part.lstrip("+").isdigit():
+                raise _error(f"--layers: {part!r} is not a whole number of units",
+                             hint="write the sizes including the inputs, e.g. --layers 2,3,1")
+            sizes.append(int(part))
+    else:
+        try:
+            sizes = [int(v) for v in value]
+        except (TypeError, ValueError):
+            raise _error(f"--layers: cannot read {value!r} as sizes") from None
+    if len(sizes) < 2:
+        raise _error(
+            f"--layers needs at least two sizes, the inputs and the outputs (got {len(sizes)})",
+            hint="e.g. --layers 2,1 (one neuron), --layers 2,2,1 (one hidden layer)")
+    if len(sizes) - 1 > MAX_LAYERS:
+        raise _error(f"--layers: {len(sizes) - 1} weight layers are too many to work by hand "
+                     f"(at most {MAX_LAYERS})")
+    for size in sizes:
+        if size < 1:
+            raise _error(f"--layers: every size must be at least 1 (got {size})")
+        if size > MAX_WIDTH:
+            raise _error(f"--layers: {size} units are too many to work by hand "
+                         f"(at most {MAX_WIDTH} per layer)")
+    return tuple(sizes)
+
+
+def parse_learning_rate(value: Any) -> Fraction | None:
+    if value is None:
+        return None
+    from .literals import parse_number_text
+
+    if isinstance(value, bool):
+        raise _error(f"--learning-rate: {value!r} is not a number")
+    if isinstance(value, (int, Fraction)):
+        rate = Fraction(value)
+    else:
+        text = str(value)
+        try:
+            rate = parse_number_text(text)
+        except BackcheckError as error:
+            raise _error(f"--learning-rate: {error.message}") from None
+        if rate is None:
+            raise _error(f"--learning-rate: {text!r} is not a number",
+                         hint="e.g. --learning-rate 0.1 (or a fraction such as 1/2)")
+    if not 0 < rate <= 10:
+        raise _error(f"--learning-rate must be above 0 and at most 10 (got {value})")
+    return rate
+
+
+def resolve(options: GenerateOptions, rng: random.Random | None = None) -> Spec:
+    """Validate the options and fill in the difficulty's defaults.
+
+    Raises :class:`BackcheckError` for anything impossible. Where the preset offers a
+    choice (hard: sigmoid or tanh) it is drawn from ``rng``.
+    """
+    difficulty = options.difficulty or "easy"
+    if difficulty not in DIFFICULTIES:
+        raise _choice_error("difficulty", difficulty, DIFFICULTIES)
+    preset = PRESETS[difficulty]
+    for what, value, choices in (
+        ("activation", options.hidden_activation, ACTIVATIONS),
+        ("activation", options.output_activation, ACTIVATIONS),
+        ("loss", options.loss, LOSS_TERMS),
+        ("convention", options.convention, ("Wx", "xW")),
+    ):
+        if value is not None and value not in choices:
+            raise _choice_error(what, value, choices)
+    sizes = parse_layers(options.layers) if options.layers is not None else preset["layers"]
+    batch = preset["batch"] if options.batch is None else options.batch
+    if isinstance(batch, bool) or not isinstance(batch, int):
+        raise _error(f"--batch must be a whole number (got {batch!r})")
+    if batch < 1:
+        raise _error(f"--batch must be at least 1 example (got {batch})")
+    if batch > MAX_BATCH:
+        raise _error(f"--batch {batch} is too many examples to work by hand "
+                     f"(at most {MAX_BATCH})")
+    rate = (parse_learning_rate(options.learning_rate) if options.learning_rate is not None
+            else preset["learning_rate"])
+
+    hidden = options.hidden_activation or preset["hidden_activation"]
+    if isinstance(hidden, tuple):
+        hidden = (rng or random.Random(0)).choice(hidden)
+    output, loss = options.output_activation, options.loss
+    if output is None:
+        if loss == "cross_entropy":
+            output = "softmax"
+        elif loss == "bce":
+            output = "sigmoid"
+        else:  # the preset's (softmax with a squared error is allowed, if asked for)
+            output = preset["output_activation"]
+    if loss is None:
+        if output == "softmax":
+            loss = "cross_entropy"
+        elif preset["loss"] in SQUARED_LOSSES:
+            loss = preset["loss"]
+        else:
+            loss = "mse"
+    if hidden == "softmax" and len(sizes) > 2:
+        raise _error("softmax is an output activation: it cannot be a hidden layer's",
+                     hint="use relu, sigmoid or tanh for --hidden-activation")
+    if output == "softmax" and sizes[-1] < 2:
+        raise _error(f"softmax needs at least two outputs (with one output it is always 1); "
+                     f"--layers ends with {sizes[-1]}",
+                     hint="e.g. --layers 2,3,2, or --output-activation sigmoid for one output")
+    if loss == "cross_entropy" and output != "softmax":
+        raise _error(f"cross_entropy needs a softmax output layer (got {output})",
+                     hint="add --output-activation softmax, or use --loss bce with sigmoid")
+    if loss == "bce" and output != "sigmoid":
+        raise _error(f"bce needs a sigmoid output layer (got {output})",
+                     hint="add --output-activation sigmoid")
+    convention = options.convention or preset["convention"]
+    spec = Spec(difficulty, tuple(sizes), hidden, output, loss, batch, convention, rate)
+    if spec.exact_family and rate is not None and (rate * 100).denominator != 1:
+        raise _error(
+            f"--learning-rate {_decimal(rate)} would give updates with more than two decimals",
+            hint="for hand-friendly updates use a multiple of 0.01, e.g. 0.1, 0.05 or 0.5")
+    return spec
+
+
+# ----- drawing a network ------------------------------------------------------------
+class _Exhausted(Exception):
+    pass
+
+
+class _Draw:
+    """One search: a random stream and the budget of unit draws."""
+
+    def __init__(self, rng: random.Random, spec: Spec) -> None:
+        self.rng = rng
+        self.spec = spec
+        self.draws = 0
+        if spec.integer_numbers:
+            self.weights = [-3, -2, -2, -1, -1, -1, 0, 1, 1, 1, 2, 2, 3]
+            self.biases = [-2, -1, -1, 0, 0, 1, 1, 2]
+            self.inputs = [-3, -2, -1, -1, 0, 1, 1, 2, 3]
+            self.small_weights = [-1, -1, 0, 1, 1]
+        else:
+            tenths = [Fraction(i, 10) for i in range(1, 11)]
+            self.weights = [-t for t in tenths] + tenths
+            self.biases = [Fraction(i, 10) for i in range(-5, 6)]
+            self.inputs = [-t for t in tenths] + tenths
+            self.small_weights = [-t for t in tenths[:5]] + tenths[:5]
+
+    def inputs_matrix(self) -> list[list[Any]]:
+        rows: list[list[Any]] = []
+        while len(rows) < self.spec.batch:
+            row = [self.rng.choice(self.inputs) for _ in range(self.spec.sizes[0])]
+            if any(row) and row not in rows:
+                rows.append(row)
+            self._count()
+        return rows
+
+    def _count(self) -> None:
+        self.draws += 1
+        if self.draws > MAX_UNIT_DRAWS:
+            raise _Exhausted
+
+    def unit(self, inputs: list[list[Any]], activation: str, output: bool,
+             taken: list[tuple[list[Any], Any]]) -> tuple | None:
+        """A weight row and bias whose pre-activations meet the unit's constraints (and
+        that differ from the layer's units ``taken`` so far: no twin units)."""
+        limit = _z_limit(self.spec, activation, output)
+        for attempt in range(UNIT_TRIES):
+            self._count()
+            # after many misses (large inputs, a narrow range), smaller weights
+            pool = self.weights if attempt < UNIT_TRIES // 2 else self.small_weights
+            weights = [self.rng.choice(pool) for _ in inputs[0]]
+            bias = self.rng.choice(self.biases)
+            z = [sum(w * a for w, a in zip(weights, row, strict=True)) + bias for row in inputs]
+            if any(abs(v) > limit for v in z):
+                continue
+            if activation in ("relu", "leaky_relu") and any(v == 0 for v in z):
+                continue
+            if activation == "relu" and not any(v > 0 for v in z):
+                continue
+            if not any(weights) or (weights, bias) in taken:
+                continue
+            return weights, bias, z
+        return None
+
+
+def _z_limit(spec: Spec, activation: str, output: bool) -> Any:
+    if activation == "sigmoid":
+        return min(SIGMOID_LIMIT, 2) if spec.integer_numbers else SIGMOID_LIMIT
+    if activation == "tanh":
+        return TANH_LIMIT
+    if activation == "softmax":  # logits close together: no probability near 0 or 1
+        wide = spec.sizes[-1] > 3
+        if spec.integer_numbers:
+            return 1 if wide else 2
+        return Fraction(3, 2) if wide else SIGMOID_LIMIT
+    if not spec.integer_numbers:
+        return 3
+    if spec.exact_family:
+        return 12 if output else 10
+    return 6  # integer hidden layers feeding a smooth output
+
+
+def _activate(activation: str, z: list[list[Any]]) -> list[list[Any]]:
+    if activation == "identity":
+        return z
+    if activation == "relu":
+        return [[v if v > 0 else 0 for v in row] for row in z]
+    if activation == "leaky_relu":
+        return [[v if v > 0 else v * LEAKY_SLOPE for v in row] for row in z]
+    if activation == "sigmoid":
+        return [[1 / (1 + math.exp(-float(v))) for v in row] for row in z]
+    if activation == "tanh":
+        return [[math.tanh(float(v)) for v in row] for row in z]
+    if activation == "softmax":
+        result = []
+        for row in z:
+            top = max(float(v) for v in row)
+            e = [math.exp(float(v) - top) for v in row]
+            result.append([v / sum(e) for v in e])
+        return result
+    raise InternalError(f"no sampler for activation {activation}")
+
+
+@dataclass
+class _Network:
+    x: list[list[Any]]
+    weights: list[list[list[Any]]]  # per layer, out × in (internal)
+    biases: list[list[Any]]
+    target: list[list[Any]]
+
+
+def _draw_network(draw: _Draw) -> _Network | None:
+    spec = draw.spec
+    x = draw.inputs_matrix()
+    activations = spec.activations
+    current = x
+    weights, biases = [], []
+    for k, activation in enumerate(activations, start=1):
+        output = k == len(activations)
+        rows, bias, columns = [], [], []
+        for _ in range(spec.sizes[k]):
+            unit = draw.unit(current, activation, output, taken=list(zip(rows, bias, strict=True)))
+            if unit is None:
+                return None
+            rows.append(unit[0])
+            bias.append(unit[1])
+            columns.append(unit[2])
+        z = [list(values) for values in zip(*columns, strict=True)]
+        weights.append(rows)
+        biases.append(bias)
+        current = _activate(activation, z)
+    return _Network(x, weights, biases, _targets(draw, current))
+
+
+def _targets(draw: _Draw, prediction: list[list[Any]]) -> list[list[Any]]:
+    spec, rng = draw.spec, draw.rng
+    n, m = len(prediction), len(prediction[0])
+    if spec.loss == "cross_entropy" or (spec.output_activation == "softmax"):
+        targets = []
+        for row in prediction:  # the right class is not one the network all but rules out
+            likely = [j for j, p in enumerate(row) if float(p) >= 0.15] or list(range(m))
+            hot = rng.choice(likely)
+            targets.append([1 if j == hot else 0 for j in range(m)])
+        return targets
+    if spec.loss == "bce" or spec.output_activation == "sigmoid":
+        return [[rng.choice((0, 1)) for _ in range(m)] for _ in range(n)]
+    if spec.exact_family:
+        unit = _error_unit(spec, n * m)
+        # mse's loss is the mean of (ŷ − t)²: with a large step, some errors are 0
+        steps = [-2, -1, -1, 1, 1, 2] if unit <= 3 else [-1, 1] if unit <= 6 else [-1, 0, 0, 1]
+        return [[p - rng.choice(steps) * unit for p in row] for row in prediction]
+    if spec.output_activation == "tanh":
+        pool = [Fraction(i, 10) for i in (-9, -5, -2, 2, 5, 9)]
+    else:
+        pool = [Fraction(i, 10) for i in range(-10, 11)]
+    return [[rng.choice(pool) for _ in range(m)] for _ in range(n)]
+
+
+def _error_unit(spec: Spec, elements: int) -> int:
+    """The step for ŷ − t in squared-error problems.
+
+    ∂L/∂ŷ = c·(ŷ − t) with c = 2/(N·outputs) for mse, 2 for sse, 1 for half_sse. The
+    error ŷ − t is a multiple of the returned integer u, chosen as the smallest that makes
+    c·u an integer (else one decimal, else two) while u stays small, and keeps
+    learning_rate·c·u at two decimals; the mean's 1/N then makes no long decimals.
+    """
+    c = {"mse": Fraction(2, elements), "sse": Fraction(2), "half_sse": Fraction(1)}[spec.loss]
+    rate = spec.learning_rate
+
+    def fits(u: int, scale: int) -> bool:
+        if (c * u * scale).denominator != 1:
+            return False
+        return rate is None or (rate * c * u * 100).denominator == 1
+
+    smallest = 1
+    for scale in (1, 10, 100):
+        u = next((u for u in range(1, 201) if fits(u, scale)), None)
+        if u is not None:
+            smallest = u
+            if u <= 4:
+                break
+    return smallest
+
+
+# ----- checking a candidate ---------------------------------------------------------
+def _plain(value: Any) -> Fraction | float:
+    """An Exact as a Fraction when rational, else a float."""
+    return value.q if value.q is not None else float(value)
+
+
+def _flat(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return [v for item in value for v in _flat(item)]
+    return [value]
+
+
+def solution_values(solution: Any) -> dict[str, Any]:
+    """Every quantity of a solution as nested lists (activations: examples × units) of
+    Fractions where rational and floats otherwise."""
+    import numpy as np
+
+    values = {}
+    for name in solution.names:
+        quantity = solution.quantity(name)
+        array = quantity.to_internal(solution.exact(name))
+        values[name] = np.vectorize(_plain, otypes=[object])(array).tolist() if array.size \
+            else array.tolist()
+    return values
+
+
+def check_hand_friendly(solution: Any, spec: Spec) -> list[str]:
+    """Every way ``solution`` falls short of the module docstring's rules (empty: none)."""
+    return list(solution.warnings) + _violations(solution_values(solution), spec)
+
+
+def _violations(values: dict[str, Any], spec: Spec) -> list[str]:
+    problems: list[str] = []
+    for name, value in values.items():
+        for v in _flat(value):
+            if abs(v) > MAGNITUDE_LIMIT:
+                problems.append(f"{name} has {float(v):g}, above {MAGNITUDE_LIMIT}")
+                break
+            if spec.exact_family:
+                if not isinstance(v, (int, Fraction)):
+                    problems.append(f"{name} is not rational")
+                    break
+                if (Fraction(v) * 10**DECIMALS_EXACT).denominator != 1:
+                    problems.append(f"{name} has {v}, more than {DECIMALS_EXACT} decimals")
+                    break
+    threshold = spec.threshold
+    relu_off = False
+    layer_count = len(spec.activations)
+    for k, activation in enumerate(spec.activations, start=1):
+        z = _flat(values[f"z{k}"])
+        if activation in ("relu", "leaky_relu"):
+            if any(v == 0 for v in z):
+                problems.append(f"z{k} has an entry exactly 0")
+            if k < layer_count and any(v < 0 for v in z):
+                relu_off = True
+        if activation == "sigmoid" and any(abs(v) > SIGMOID_LIMIT for v in z):
+            problems.append(f"z{k} saturates the sigmoid")
+        if activation == "tanh" and any(abs(v) > TANH_LIMIT for v in z):
+            problems.append(f"z{k} saturates tanh")
+        if activation == "softmax":
+            low, high = SOFTMAX_RANGE
+            if any(not low <= float(v) <= high for v in _flat(values[f"a{k}"])):
+                problems.append(f"a{k} has a softmax probability outside [{low}, {high}]")
+        delta = values[f"dL/dz{k}"]
+        for j in range(len(delta[0])):
+            if not any(abs(row[j]) > threshold for row in delta):
+                problems.append(f"unit {j + 1} of layer {k} gets no gradient")
+        if not any(abs(v) > threshold for v in _flat(values[f"dL/dW{k}"])):
+            problems.append(f"dL/dW{k} vanishes")
+    if (spec.batch > 1 and spec.hidden_activation == "relu" and layer_count > 1
+            and not relu_off):
+        problems.append("no hidden ReLU is off for any example")
+    return problems
+
+
+def _pairwise(f: Any, left: list[list[Any]], right: list[list[Any]]) -> list[list[Any]]:
+    """``f`` applied element by element to two matrices (lists of rows)."""
+    return [[f(u, v) for u, v in zip(lr, rr, strict=True)]
+            for lr, rr in zip(left, right, strict=True)]
+
+
+def _fast_values(spec: Spec, network: _Network) -> dict[str, Any]:
+    """The quantities :func:`_violations` reads, in plain Python (exact where rational).
+
+    A cheap first filter: the engine's exact solution is the judge (:func:`_search`).
+    """
+    values: dict[str, Any] = {}
+    current = network.x
+    inputs = [current]
+    layers = zip(network.weights, network.biases, spec.activations, strict=True)
+    for k, (W, b, activation) in enumerate(layers, start=1):
+        z = [[sum(w * a for w, a in zip(row, example, strict=True)) + bias
+              for row, bias in zip(W, b, strict=True)] for example in current]
+        current = _activate(activation, z)
+        values[f"z{k}"], values[f"a{k}"] = z, current
+        inputs.append(current)
+    n, m = len(current), len(current[0])
+    target = network.target
+    reduction = "batch_mean" if spec.loss == "cross_entropy" else LOSS_DEFAULT_REDUCTION[spec.loss]
+    divisor = Fraction({"mean": n * m, "batch_mean": n, "sum": 1}[reduction])
+    if spec.loss in SQUARED_LOSSES:
+        factor = 1 if spec.loss == "half_sse" else 2
+        grad = _pairwise(lambda p, t: factor * (p - t) / divisor, current, target)
+        total = sum(_flat(_pairwise(lambda p, t: (p - t) * (p - t), current, target)))
+        values["L"] = total / (2 * divisor) if spec.loss == "half_sse" else total / divisor
+    elif spec.loss == "cross_entropy":
+        grad = _pairwise(lambda p, t: -t / p / divisor, current, target)
+        values["L"] = sum(_flat(_pairwise(lambda p, t: -t * math.log(p) if t else 0,
+                                          current, target))) / divisor
+    else:  # bce
+        grad = _pairwise(lambda p, t: (p - t) / (p * (1 - p)) / divisor, current, target)
+        values["L"] = 0.0
+    for k in range(len(spec.activations), 0, -1):
+        activation = spec.activations[k - 1]
+        z, a = values[f"z{k}"], values[f"a{k}"]
+        values[f"dL/da{k}"] = grad
+        if activation == "relu":
+            delta = _pairwise(lambda g, v: g if v > 0 else 0, grad, z)
+        elif activation == "leaky_relu":
+            delta = _pairwise(lambda g, v: g if v > 0 else g * LEAKY_SLOPE, grad, z)
+        elif activation == "sigmoid":
+            delta = _pairwise(lambda g, s: g * s * (1 - s), grad, a)
+        elif activation == "tanh":
+            delta = _pairwise(lambda g, s: g * (1 - s * s), grad, a)
+        elif activation == "softmax":
+            delta = []
+            for gr, ar in zip(grad, a, strict=True):
+                dot = sum(g * s for g, s in zip(gr, ar, strict=True))
+                delta.append([s * (g - dot) for g, s in zip(gr, ar, strict=True)])
+        else:
+            delta = grad
+        values[f"dL/dz{k}"] = delta
+        W, below = network.weights[k - 1], inputs[k - 1]
+        values[f"dL/dW{k}"] = [[sum(d[i] * x[j] for d, x in zip(delta, below, strict=True))
+                                for j in range(len(W[0]))] for i in range(len(W))]
+        values[f"dL/db{k}"] = [sum(d[i] for d in delta) for i in range(len(W))]
+        grad = [[sum(d[i] * W[i][j] for i in range(len(W))) for j in range(len(W[0]))]
+                for d in delta]
+    values["dL/dx"] = grad
+    rate = spec.learning_rate
+    if rate is not None:
+        step = lambda w, g: w - rate * g  # noqa: E731
+        for k, (W, b) in enumerate(zip(network.weights, network.biases, strict=True), start=1):
+            values[f"W{k}_new"] = _pairwise(step, W, values[f"dL/dW{k}"])
+            values[f"b{k}_new"] = _pairwise(step, [b], [values[f"dL/db{k}"]])[0]
+    return values
+
+
+def _search(spec: Spec, rng: random.Random, file: str, seed: int,
+            command: str) -> tuple[str, Any, Any, int]:
+    """Draw networks until one is hand-friendly: (its YAML text, the problem read back
+    from that text, its exact solution, how many networks were drawn)."""
+    from .api import problem_from_text
+    from .solution import solve
+
+    draw = _Draw(rng, spec)
+    candidates = 0
+    try:
+        while candidates < MAX_CANDIDATES:
+            candidates += 1
+            network = _draw_network(draw)
+            if network is None or _violations(_fast_values(spec, network), spec):
+                continue
+            # the judge is the engine itself, on the very text that will be written
+            text = problem_yaml(spec, network, seed, command)
+            problem = problem_from_text(text, file)
+            try:
+                solution = solve(problem)
+            except BackcheckError:
+                continue
+            if not check_hand_friendly(solution, spec):
+                return text, problem, solution, candidates
+    except _Exhausted:
+        pass
+    raise _error(
+        f"could not find hand-friendly numbers for a {_sizes_text(spec.sizes)} "
+        f"{_activations_text(spec)} network with {spec.loss}"
+        f"{'' if spec.batch == 1 else f' and a batch of {spec.batch}'} "
+        f"(tried {candidates} networks)",
+        hint="try a smaller network or batch, another loss (sse keeps numbers small), "
+             "or a learning rate such as 0.1",
+    )
+
+
+# ----- the public entry point -------------------------------------------------------
+def new_seed() -> int:
+    """A fresh seed for when none was given (printed, so it can be reproduced)."""
+    return random.SystemRandom().randrange(1, 1_000_000)
+
+
+def generate(options: GenerateOptions | None = None, /, **overrides: Any) -> GeneratedProblem:
+    """Generate one practice problem: the problem, answer-sheet and key YAML texts.
+
+    ``generate(seed=3, difficulty="medium")`` and ``generate(GenerateOptions(...))`` are
+    the same. Raises :class:`BackcheckError` for impossible options.
+    """
+    options = replace(options or GenerateOptions(), **overrides)
+    seed = options.seed if options.seed is not None else new_seed()
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise _error(f"--seed must be a whole number from 0 to {MAX_SEED} (got {seed!r})")
+    rng = random.Random(seed)
+    spec = resolve(options, rng)
+    problem_file = os.path.basename(options.problem_file) or "practice.yaml"
+    command = reproduce_command(options, seed)
+    problem_text, problem, solution, candidates = _search(spec, rng, problem_file, seed,
+                                                          command)
+    sheet_name, key_name = companion_names(problem_file)
+    names = [n for n in solution.names if n != "x"]
+    sheet = answers_yaml(spec, solution, names, seed, problem_file, sheet_name, key=False)
+    key = answers_yaml(spec, solution, names, seed, problem_file, key_name, key=True)
+    return GeneratedProblem(seed, spec, command, problem_text, sheet, key, problem, solution,
+                            names, grading_text(spec), candidates)
+
+
+def companion_names(problem_path: str) -> tuple[str, str]:
+    """``practice.yaml`` → (``practice.answers.yaml``, ``practice.key.yaml``)."""
+    stem = strip_yaml_suffix(problem_path)
+    return f"{stem}.answers.yaml", f"{stem}.key.yaml"
+
+
+def strip_yaml_suffix(path: str) -> str:
+    for suffix in (".yaml", ".yml"):
+        if path.lower().endswith(suffix) and len(path) > len(suffix):
+            return path[: -len(suffix)]
+    return path
+
+
+def reproduce_command(options: GenerateOptions, seed: int) -> str:
+    parts = ["backcheck new"]
+    if options.difficulty:
+        parts.append(f"--difficulty {options.difficulty}")
+    if options.layers is not None:
+        parts.append("--layers " + ",".join(str(s) for s in parse_layers(options.layers)))
+    for flag, value in (("--hidden-activation", options.hidden_activation),
+                        ("--output-activation", options.output_activation),
+                        ("--loss", options.loss), ("--batch", options.batch),
+                        ("--convention", options.convention)):
+        if value is not None:
+            parts.append(f"{flag} {value}")
+    if options.learning_rate is not None:
+        parts.append(f"--learning-rate {_decimal(parse_learning_rate(options.learning_rate))}")
+    parts.append(f"--seed {seed}")
+    return " ".join(parts)
+
+
+# ----- writing YAML -----------------------------------------------------------------
+def _decimal(q: Fraction) -> str:
+    from .render.numbers import terminating_decimal
+
+    q = Fraction(q)
+    if q.denominator == 1:
+        return str(q.numerator)
+    text = terminating_decimal(q, 60)
+    return text if text is not None else f'"{q.numerator}/{q.denominator}"'
+
+
+def _flow(values: list[Any], render: Any = _decimal) -> str:
+    return "[" + ", ".join(render(v) for v in values) + "]"
+
+
+def _matrix_lines(key: str, rows: list[list[Any]], indent: str, render: Any = _decimal,
+                  comment: str = "") -> list[str]:
+    flow = "[" + ", ".join(_flow(row, render) for row in rows) + "]"
+    if len(rows) == 1 or len(indent) + len(key) + len(flow) + 2 <= 60:
+        return [f"{indent}{key}: {flow}{comment}"]
+    return [f"{indent}{key}:{comment}"] + [f"{indent}  - {_flow(row, render)}" for row in rows]
+
+
+def _sizes_text(sizes: tuple[int, ...]) -> str:
+    return "-".join(str(s) for s in sizes)
+
+
+def _activations_text(spec: Spec) -> str:
+    hidden = spec.activations[:-1]
+    if not hidden:
+        return spec.output_activation
+    return f"{spec.hidden_activation} → {spec.output_activation}"
+
+
+LOSS_WORDS = {
+    "mse": "mean squared error",
+    "sse": "sum of squared errors",
+    "half_sse": "half the sum of squared errors",
+    "cross_entropy": "cross-entropy",
+    "bce": "binary cross-entropy",
+}
+
+
+def describe(spec: Spec) -> str:
+    """``2-2-1 network, relu → identity, mean squared error, one example``."""
+    batch = "one example" if spec.batch == 1 else f"a batch of {spec.batch}"
+    return (f"{_sizes_text(spec.sizes)} network, {_activations_text(spec)}, "
+            f"{LOSS_WORDS[spec.loss]}, {batch}")
+
+
+def grading_text(spec: Spec) -> str:
+    if spec.exact_family:
+        return ("every answer is exact here, an integer or at most two decimals: write it in "
+                f"full (graded to ±{_decimal(EXACT_TOLERANCE)})")
+    return (f"answers are graded to {DECIMAL_PLACES} decimal places "
+            f"(±{_decimal(DECIMAL_TOLERANCE)}); values that are exact integers or short "
+            "decimals can be written as they are")
+
+
+def _practises(spec: Spec) -> list[str]:
+    L = len(spec.activations)
+    mult = "W·a + b" if spec.convention == "Wx" else "a·W + b"
+    lines = [f"the forward pass, layer by layer: z = {mult}, then the activation"]
+    acts = set(spec.activations)
+    if spec.output_activation == "softmax" and spec.loss == "cross_entropy":
+        lines.append(f"softmax with cross-entropy: dL/dz{L} = ŷ − y directly"
+                     + ("" if spec.batch == 1 else f" (divided by the {spec.batch} examples)"))
+    elif spec.output_activation == "sigmoid" and spec.loss == "bce":
+        lines.append(f"sigmoid with binary cross-entropy: dL/dz{L} = (ŷ − y)/N")
+    elif spec.loss == "mse":
+        n = spec.batch * spec.sizes[-1]
+        lines.append(f"the mse gradient dL/dŷ = 2(ŷ − y)/{n} (the mean is over all {n} "
+                     f"output{'s' if n > 1 else ''})" if n > 1 else
+                     "the squared-error gradient dL/dŷ = 2(ŷ − y)")
+    elif spec.loss == "sse":
+        lines.append("the squared-error gradient dL/dŷ = 2(ŷ − y)")
+    elif spec.loss == "half_sse":
+        lines.append("the half squared error: dL/dŷ = ŷ − y")
+    if "relu" in acts and L > 1:
+        lines.append("the ReLU derivative: gradient passes where z > 0 and is blocked where "
+                     "z < 0")
+    if "leaky_relu" in acts:
+        lines.append(f"the leaky ReLU derivative: 1 where z > 0, {_decimal(LEAKY_SLOPE)} "
+                     "where z < 0")
+    if "sigmoid" in acts:
+        lines.append("σ′(z) = σ(z)·(1 − σ(z)), from the activations you already have")
+    if "tanh" in acts:
+        lines.append("tanh′(z) = 1 − tanh²(z), from the activations you already have")
+    if spec.convention == "Wx":
+        lines.append("dL/dW = dL/dz·(layer input)ᵀ, dL/db = dL/dz, and dL/da = Wᵀ·dL/dz for "
+                     "the layer below")
+    else:
+        lines.append("dL/dW = (layer input)ᵀ·dL/dz, dL/db = dL/dz, and dL/da = dL/dz·Wᵀ for "
+                     "the layer below (rows are examples, x @ W style)")
+    if spec.batch > 1:
+        lines.append(f"a batch of {spec.batch}: dL/dW and dL/db add up over the examples")
+    if spec.learning_rate is not None:
+        lines.append(f"one gradient-descent step W ← W − {_decimal(spec.learning_rate)}·dL/dW")
+    return lines
+
+
+def _comment_block(lines: list[str], width: int = 88) -> list[str]:
+    import textwrap
+
+    out = []
+    for line in lines:
+        if not line:
+            out.append("#")
+            continue
+        wrapped = textwrap.wrap(line, width - 4, subsequent_indent="    ",
+                                break_long_words=False, break_on_hyphens=False)
+        out.extend("# " + part for part in wrapped)
+    return out
+
+
+def problem_yaml(spec: Spec, network: _Network, seed: int, command: str) -> str:
+    header = [f"backcheck practice problem ({spec.difficulty}, seed {seed}): {describe(spec)}.",
+              "",
+              "Practises:"]
+    header += ["  - " + line for line in _practises(spec)]
+    promises = ["every value, gradient and update is an integer or has at most two "
+                "decimals, none above 100 in size" if spec.exact_family else
+                "inputs and weights are small and simple; " + grading_text(spec)]
+    if {"relu", "leaky_relu"} & set(spec.activations):
+        promises.append("no ReLU input is exactly 0")
+    promises.append("every unit gets a gradient")
+    header += ["",
+               "Numbers: " + "; ".join(promises) + ".",
+               "Work it on paper, fill in the answer sheet written next to this file, then "
+               "run `backcheck verify` on the sheet.",
+               "",
+               f"Made by backcheck {__version__}: {command}",
+               "(the same command gives this file again, byte for byte)"]
+    lines = _comment_block(header)
+    title = (f"Practice ({spec.difficulty}, seed {seed}): {_sizes_text(spec.sizes)} "
+             f"{_activations_text(spec)}, {spec.loss}")
+    lines.append(f'title: "{title}"')
+    lines.append(f"convention: {spec.convention}"
+                 + ("       # z = W·a + b, W is (out × in)" if spec.convention == "Wx"
+                    else "       # z = a·W + b, W is (in × out), rows are examples"))
+    if spec.batch == 1:
+        lines.append(f"x: {_flow(network.x[0])}")
+    else:
+        lines += _matrix_lines("x", network.x, "", comment="   # one row per example")
+    lines.append("layers:")
+    for W, b, activation in zip(network.weights, network.biases, spec.activations,
+                                strict=True):
+        matrix = W if spec.convention == "Wx" else [list(c) for c in zip(*W, strict=True)]
+        flow = "[" + ", ".join(_flow(row) for row in matrix) + "]"
+        if len(matrix) == 1 or len(flow) <= 52:
+            lines.append(f"  - W: {flow}")
+        else:
+            lines.append("  - W:")
+            lines += [f"      - {_flow(row)}" for row in matrix]
+        lines.append(f"    b: {_flow(b)}")
+        lines.append(f"    activation: {activation}")
+        if activation == "leaky_relu":
+            lines.append(f"    slope: {_decimal(LEAKY_SLOPE)}")
+    if spec.batch == 1:
+        lines.append(f"target: {_flow(network.target[0])}")
+    else:
+        lines += _matrix_lines("target", network.target, "", comment="   # one row per example")
+    lines.append(f"loss: {spec.loss}")
+    if spec.learning_rate is not None:
+        lines.append(f"learning_rate: {_decimal(spec.learning_rate)}")
+    return "\n".join(lines) + "\n"
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    if not shape:
+        return "a number"
+    if len(shape) == 1:
+        return f"vector of {shape[0]}"
+    return f"{shape[0]} × {shape[1]}"
+
+
+def quantity_description(spec: Spec, name: str, shape: tuple[int, ...]) -> str:
+    """What a quantity is and its shape, for the answer sheet's comments."""
+    L = len(spec.activations)
+    batch_rows = " (one row per example)" if spec.batch > 1 else ""
+    w_layout = "out × in" if spec.convention == "Wx" else "in × out"
+    shape_text = _shape_text(shape)
+    if name == "L":
+        return f"the loss, {LOSS_WORDS[spec.loss]} — a number"
+    if name.endswith("_new"):
+        param = name[: -len("_new")]
+        rate = _decimal(spec.learning_rate) if spec.learning_rate is not None else "lr"
+        return f"{param} after one step: {param} − {rate}·dL/d{param} — {shape_text}"
+    if name.startswith("dL/d"):
+        of = name[len("dL/d"):]
+        if of == "x":
+            return f"gradient of the loss with respect to the input x — {shape_text}{batch_rows}"
+        if of[0] in "Wb":
+            like = f", like {of}" + (f" ({w_layout})" if of[0] == "W" else "")
+            return f"gradient of the loss with respect to {of} — {shape_text}{like}"
+        extra = " (δ)" if of[0] == "z" else ""
+        return f"gradient of the loss with respect to {of}{extra} — {shape_text}{batch_rows}"
+    k = int(name[1:])
+    source = "x" if k == 1 else f"a{k - 1}"
+    if name[0] == "z":
+        formula = (f"W{k}·{source} + b{k}" if spec.convention == "Wx"
+                   else f"{source}·W{k} + b{k}")
+        return f"pre-activation of layer {k}, {name} = {formula} — {shape_text}{batch_rows}"
+    activation = spec.activations[k - 1]
+    output = " = ŷ, the network's output" if k == L else ""
+    formula = f"z{k} (identity)" if activation == "identity" else f"{activation}(z{k})"
+    return f"activation of layer {k}, {name} = {formula}{output} — {shape_text}{batch_rows}"
+
+
+def key_number(value: Any) -> str:
+    """One exact value for a key: a YAML number, a "p/q" string, or 20 digits."""
+    if value.q is not None:
+        return _decimal(value.q)
+    from mpmath.libmp import to_str
+
+    if abs(float(value)) < 10.0**-KEY_ZERO_DECIMALS:
+        # a cancellation the 50-digit arithmetic leaves as ~1e-60: zero to 30 decimals
+        return "0." + "0" * KEY_ZERO_DECIMALS
+    return to_str(value.approx._mpf_, KEY_DIGITS, strip_zeros=True,
+                  min_fixed=-(10**9), max_fixed=10**9)
+
+
+SECTIONS = {"forward": "forward pass", "backward": "backward pass",
+            "update": "one gradient-descent step"}
+
+
+def answers_yaml(spec: Spec, solution: Any, names: list[str], seed: int, problem_file: str,
+                 own_name: str, *, key: bool) -> str:
+    import numpy as np
+
+    if key:
+        header = [f"backcheck ANSWER KEY for {problem_file} (seed {seed}): every quantity, "
+                  "exactly.",
+                  "Integers and short decimals here are exact; \"p/q\" strings are exact "
+                  f"fractions; long decimals are irrational values to {KEY_DIGITS} significant "
+                  f"digits (or 0 to {KEY_ZERO_DECIMALS} decimals).",
+                  f"Check it: backcheck verify {own_name}   (every entry is correct)"]
+        tolerance = "auto"
+    else:
+        header = [f"backcheck answer sheet for {problem_file} (seed {seed}).",
+                  "Work the problem by hand and replace each ~ with your number; a ~ left in "
+                  "place counts as not attempted. Fractions such as \"1/3\" are fine too.",
+                  "Grading: " + grading_text(spec) + ".",
+                  "Vectors are [..]; matrices are one row per line (- [..]), in the "
+                  "problem's own layout.",
+                  f"Check it: backcheck verify {own_name}"]
+        tolerance = "{abs: " + _decimal(spec.tolerance) + "}"
+    lines = _comment_block(header)
+    lines.append(f"problem: {problem_file}")
+    lines.append(f"tolerance: {tolerance}")
+    lines.append("answers:")
+    section = None
+    for name in names:
+        quantity = solution.quantity(name)
+        if quantity.section != section:
+            section = quantity.section
+            title = SECTIONS.get(section, section)
+            if section == "update":
+                title += f" (learning rate {_decimal(spec.learning_rate)})"
+            if lines[-1] != "answers:":
+                lines.append("")
+            lines.append(f"  # ── {title} ──")
+        lines.append(f"  # {name}: {quantity_description(spec, name, quantity.shape)}")
+        if key:
+            values = solution.exact(name)
+            render = key_number
+        else:
+            values = np.full(quantity.shape, None, dtype=object)
+            render = lambda _: "~"  # noqa: E731
+        if values.ndim == 0:
+            lines.append(f"  {name}: {render(values.item())}")
+        elif values.ndim == 1:
+            lines.append(f"  {name}: {_flow(list(values), render)}")
+        else:
+            lines.append(f"  {name}:")
+            lines += [f"    - {_flow(list(row), render)}" for row in values]
+    return "\n".join(lines) + "\n"
+
+
+# ----- file names for `backcheck new` -------------------------------------------------
+def target_paths(output: str, count: int | None) -> list[tuple[str, str, str]]:
+    """(problem, sheet, key) paths: one set, or ``<stem>-1.yaml`` … for ``count``."""
+    if count is None:
+        return [(output, *companion_names(output))]
+    stem = strip_yaml_suffix(output)
+    suffix = output[len(stem):] or ".yaml"
+    sets = []
+    for i in range(1, count + 1):
+        problem = f"{stem}-{i}{suffix}"
+        sets.append((problem, *companion_names(problem)))
+    return sets

@@ -1,0 +1,1011 @@
+"""Known mistakes, each stated once as a buggy rule on the same graph.
+
+A :class:`Mistake` is one entry: a name, where it applies (``find`` lists its
+:class:`Variant` s on a graph: one per layer, node or path it can happen at), the buggy
+rule, and a message template. The buggy rule is either
+
+* an alternative *local rule* passed to the evaluator through ``swaps`` (a variant of a
+  rule in :mod:`backcheck.ops`: e.g. the ReLU's vjp without the mask), so everything
+  downstream of the slip follows from it exactly as the student's pen would have; or
+* a *transformation* of a whole quantity (the transpose, the other sign, an update with
+  ``+``), for slips made while writing one quantity down.
+
+The grader (:mod:`backcheck.grading`) runs each variant twice: from the truth (cached per
+problem) and from the student's own earlier answers (their numbers as overrides), and
+names the first variant, in the priority order of :data:`MISTAKES`, that reproduces a
+wrong entry at the precision it was written.
+
+Adding a mistake = one ``Mistake(...)`` entry below and a test with a sheet that makes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from .graph import Graph, Quantity
+from .ops import LOSS_TERMS, OPS
+from .render.numbers import format_exact
+
+# ----------------------------------------------------------------------------- structure
+
+
+@dataclass
+class Structure:
+    """Who depends on whom in a graph (computed once per problem)."""
+
+    graph: Graph
+    ancestors: list[set[int]]
+    descendants: list[set[int]]
+    consumers: list[list[tuple[int, int]]]  # node → [(consumer, input position)]
+    position: dict[str, int]  # quantity → its place in the order a person works
+    deps: dict[str, set[str]]  # quantity → the quantities its value is computed from
+    values: list[Any] | None = None  # the true node values, once solved (for ``find``)
+
+    @staticmethod
+    def of(graph: Graph) -> Structure:
+        n = len(graph.nodes)
+        ancestors: list[set[int]] = [set() for _ in range(n)]
+        consumers: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        for node in graph.nodes:
+            for k, i in enumerate(node.inputs):
+                ancestors[node.id] |= ancestors[i] | {i}
+                consumers[i].append((node.id, k))
+        descendants: list[set[int]] = [set() for _ in range(n)]
+        for node in reversed(graph.nodes):
+            for c, _ in consumers[node.id]:
+                descendants[node.id] |= descendants[c] | {c}
+        position: dict[str, int] = {}
+        for name, q in graph.quantities.items():
+            if q.kind == "value":
+                position[name] = q.node
+            elif q.kind == "grad":
+                position[name] = 2 * n - q.node
+            else:
+                position[name] = 3 * n + q.node
+        by_node: dict[tuple[str, int], str] = {(q.kind, q.node): name
+                                               for name, q in graph.quantities.items()}
+        deps: dict[str, set[str]] = {}
+        values_used = {name for name, q in graph.quantities.items()
+                       if q.kind == "value" and q.node != graph.output}
+        for name, q in graph.quantities.items():
+            if q.kind == "value":
+                deps[name] = {by_node[("value", a)] for a in ancestors[q.node]
+                              if ("value", a) in by_node}
+            elif q.kind == "grad":
+                deps[name] = set(values_used) | {
+                    by_node[("grad", d)] for d in descendants[q.node] if ("grad", d) in by_node}
+        for name, q in graph.quantities.items():
+            if q.kind == "update":
+                grad = by_node[("grad", q.node)]
+                deps[name] = {grad} | deps[grad]
+        return Structure(graph, ancestors, descendants, consumers, position, deps)
+
+
+# ----------------------------------------------------------------------------- bases
+
+
+class Base:
+    """One evaluation seen as quantities: the truth, what follows from a student's
+    answers, or either of them with a buggy rule swapped in.
+
+    ``flat(name)`` is what the graph computed for a quantity *before* the student's own
+    numbers were put in its place (flat, in the problem's layout order); ``value`` and
+    ``grad`` give node arrays *after* them (what flowed on).
+    """
+
+    def __init__(self, graph: Graph, evaluation: Any, origin: str) -> None:
+        self.graph = graph
+        self.evaluation = evaluation
+        self.backend = evaluation.backend
+        self.origin = origin  # "truth" | "yours"
+        self._flat: dict[str, list[Any]] = {}
+
+    @property
+    def exact(self) -> bool:
+        return self.backend.name == "exact"
+
+    def node(self, name: str) -> int:
+        return self.graph.by_name[name]
+
+    def value(self, name: str) -> np.ndarray:
+        return self.evaluation.values[self.node(name)]
+
+    def grad(self, name: str) -> np.ndarray:
+        node = self.node(name)
+        grad = self.evaluation.grads.get(node)
+        if grad is None:
+            grad = self.backend.asarray(np.zeros(np.shape(self.evaluation.values[node]),
+                                                 dtype=int))
+        return grad
+
+    def rate(self) -> Any:
+        rate = self.graph.problem.learning_rate  # type: ignore[union-attr]
+        return rate if self.exact else float(rate)
+
+    def internal(self, name: str) -> np.ndarray:
+        q = self.graph.quantities[name]
+        ev = self.evaluation
+        if q.kind == "value":
+            return ev.computed_values.get(q.node, ev.values[q.node])
+        grad = ev.computed_grads.get(q.node, ev.grads.get(q.node))
+        if grad is None:
+            grad = self.backend.asarray(np.zeros(q.internal_shape, dtype=int))
+        if q.kind == "grad":
+            return grad
+        return ev.values[q.node] - self.rate() * ev.grads.get(q.node, grad)
+
+    def flat(self, name: str) -> list[Any]:
+        if name not in self._flat:
+            self._flat[name] = list(np.ravel(np.asarray(self.internal(name), dtype=object)))
+        return self._flat[name]
+
+
+# ----------------------------------------------------------------------------- entries
+
+Swaps = dict[int, dict[Any, Callable[..., Any]]]
+
+
+@dataclass
+class Variant:
+    """One place a mistake can happen (a layer, a node, a path)."""
+
+    mistake: Mistake
+    key: str
+    entry: str | None = None  # the quantity where the slip first shows
+    swaps: Callable[[Base], Swaps] | None = None  # buggy local rules (may read the base)
+    transform: Callable[[Quantity, Base], list[Any] | None] | None = None
+    affects: frozenset[str] = frozenset()
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.mistake.name
+
+
+@dataclass
+class Finding:
+    """What a message template gets: the entry, the buggy value, and both bases."""
+
+    variant: Variant
+    quantity: Quantity
+    flat: int  # element position (flat, layout order)
+    element: str  # "dL/dz1[3]"
+    given: str  # as the student wrote it
+    buggy: Any  # the value the buggy rule gives there
+    right: Any  # the right value (from the truth, or from the student's own answers)
+    base: Base  # the base the right value comes from
+    structure: Structure
+
+    @property
+    def lead(self) -> str:
+        return f"{self.element}: you wrote {self.given}"
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.variant.info
+
+    @property
+    def at_entry(self) -> bool:
+        return self.quantity.name == self.variant.entry
+
+    @property
+    def suffix(self) -> str:
+        return " (worked from your own earlier answers)" if self.base.origin == "yours" else ""
+
+    def idx(self, name: str | None = None) -> str:
+        """This element's index, as written after a name of the same shape."""
+        shape = self.quantity.shape
+        if name is not None:
+            shape = self.base.graph.quantities[name].shape
+        if not shape:
+            return ""
+        index = np.unravel_index(self.flat, shape)
+        return "[" + ",".join(str(int(i) + 1) for i in index) + "]"
+
+    def at(self, name: str, *, grad: bool = False) -> Any:
+        """A node's value (or gradient) at this element's position, from the base."""
+        array = self.base.grad(name) if grad else self.base.value(name)
+        return np.ravel(np.asarray(array, dtype=object))[self.flat]
+
+
+@dataclass(frozen=True)
+class Mistake:
+    name: str
+    summary: str
+    find: Callable[[Graph, Structure], list[Variant]]
+    explain: Callable[[Finding], str]
+    #: a whole answer of the wrong shape this mistake explains: (quantity, their array,
+    #: truth base, answers so far) → message, or None
+    shape: Callable[[Quantity, np.ndarray, Base, dict[str, np.ndarray]], str | None] | None = None
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A number for a message: exact when short, else 4 significant digits and …"""
+    from .exact import Exact
+
+    if value is None:
+        return "?"
+    if isinstance(value, (int, Fraction)):
+        value = Exact.of(value)
+    if isinstance(value, Exact):
+        return format_exact(value, digits)
+    number = float(value)
+    text = f"{number:.{digits}g}"
+    return text if float(text) == number else text + "…"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _layers(graph: Graph) -> int:
+    problem = graph.problem
+    return len(problem.layers) if getattr(problem, "kind", None) == "network" else 0
+
+
+def _act(graph: Graph, k: int) -> str:
+    return graph.nodes[graph.by_name[f"a{k}"]].op
+
+
+_ACT_NAMES = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid",
+              "tanh": "tanh", "softmax": "softmax", "identity": "identity"}
+
+
+def _grad_affects(graph: Graph, structure: Structure, nodes: set[int]) -> frozenset[str]:
+    """Quantities changed when the gradient of ``nodes`` changes: their grads and those
+    of everything upstream of them, and the updates of those parameters."""
+    upstream: set[int] = set(nodes)
+    for node in nodes:
+        upstream |= structure.ancestors[node]
+    return frozenset(name for name, q in graph.quantities.items()
+                     if q.kind in ("grad", "update") and q.node in upstream)
+
+
+def _forward_affects(graph: Graph, structure: Structure, node: int) -> frozenset[str]:
+    downstream = structure.descendants[node] | {node}
+    return frozenset(name for name, q in graph.quantities.items()
+                     if q.kind != "value" or q.node in downstream)
+
+
+def _g(graph: Graph, name: str) -> str:
+    return graph.grad_name(name)
+
+
+# ----------------------------------------------------------------------------- 1. forward
+
+
+def _find_not_applied(graph: Graph, structure: Structure) -> list[Variant]:
+    variants = []
+    for k in range(1, _layers(graph) + 1):
+        act = _act(graph, k)
+        if act == "identity":
+            continue
+        node = graph.by_name[f"a{k}"]
+        variants.append(Variant(
+            ACTIVATION_NOT_APPLIED, f"activation_not_applied@a{k}", entry=f"a{k}",
+            swaps=lambda base, node=node: {node: {"forward": lambda B, x, **kw: x}},
+            affects=_forward_affects(graph, structure, node),
+            info={"k": k, "act": act}))
+    return variants
+
+
+def _explain_not_applied(f: Finding) -> str:
+    k, act = f.info["k"], _ACT_NAMES[f.info["act"]]
+    if f.at_entry:
+        return (f"{f.lead}, which is z{k}{f.idx()}: the {act} was not applied; "
+                f"a{k} = {f.info['act']}(z{k}), so a{k}{f.idx()} = {fmt(f.right)}{f.suffix}.")
+    return (f"{f.lead}, which follows from a{k} = z{k}, the {act} of layer {k} not applied; "
+            f"{f.element} = {fmt(f.right)}{f.suffix}.")
+
+
+ACTIVATION_NOT_APPLIED = Mistake(
+    "activation_not_applied", "the activation was not applied (aK written as zK)",
+    _find_not_applied, _explain_not_applied)
+
+
+# ----------------------------------------------------------------------------- 2. σ′ etc.
+
+
+def _activation_variants(mistake: Mistake, acts: tuple[str, ...],
+                         rule: Callable[[str], Callable[..., Any]]
+                         ) -> Callable[[Graph, Structure], list[Variant]]:
+    def find(graph: Graph, structure: Structure) -> list[Variant]:
+        variants = []
+        for k in range(1, _layers(graph) + 1):
+            act = _act(graph, k)
+            if act not in acts:
+                continue
+            node = graph.by_name[f"a{k}"]
+            z = graph.by_name[f"z{k}"]
+            vjp = rule(act)
+            variants.append(Variant(
+                mistake, f"{mistake.name}@a{k}", entry=_g(graph, f"z{k}"),
+                swaps=lambda base, node=node, vjp=vjp: {node: {0: vjp}},
+                affects=_grad_affects(graph, structure, {z}),
+                info={"k": k, "act": act}))
+        # scalar expressions: every activation node
+        if _layers(graph) == 0:
+            for node in graph.nodes:
+                if node.op in acts and node.name is not None:
+                    source = graph.nodes[node.inputs[0]]
+                    vjp = rule(node.op)
+                    entry = _g(graph, source.name) if source.name else None
+                    variants.append(Variant(
+                        mistake, f"{mistake.name}@{node.name}", entry=entry,
+                        swaps=lambda base, n=node.id, vjp=vjp: {n: {0: vjp}},
+                        affects=_grad_affects(graph, structure, {source.id}),
+                        info={"node": node.name, "source": source.name or source.label,
+                              "act": node.op}))
+        return variants
+
+    return find
+
+
+def _no_derivative(act: str) -> Callable[..., Any]:
+    return lambda B, g, ans, x, **kw: g
+
+
+def _derivative_text(f: Finding) -> str:
+    """Why the activation's derivative matters at this element, ending in its value."""
+    k, act = f.info.get("k"), f.info["act"]
+    z = f.at(f"z{k}")
+    a = f.at(f"a{k}")
+    i = f.idx(f"z{k}")
+    if act in ("relu", "leaky_relu"):
+        where = f"z{k}{i} = {fmt(z)} < 0" if z < 0 else f"z{k}{i} = 0 (relu′(0) taken as 0)"
+        slope = 0
+        if act == "leaky_relu":
+            slope = f.base.graph.nodes[f.base.node(f"a{k}")].attrs.get("slope")
+        return f"{where}, so {act}′(z{k}{i}) = {fmt(slope)} and {f.element} = {fmt(f.right)}"
+    if act == "sigmoid":
+        return (f"σ′(z{k}{i}) = a{k}{i}·(1 − a{k}{i}) = {fmt(a * (1 - a))}, so {f.element} = "
+                f"dL/da{k}{i}·σ′(z{k}{i}) = {fmt(f.right)}")
+    if act == "tanh":
+        return (f"tanh′(z{k}{i}) = 1 − a{k}{i}² = {fmt(1 - a * a)}, so {f.element} = "
+                f"dL/da{k}{i}·tanh′(z{k}{i}) = {fmt(f.right)}")
+    return (f"softmax couples the units: dL/dz{k} = a{k} ⊙ (dL/da{k} − Σ a{k}·dL/da{k}), "
+            f"so {f.element} = {fmt(f.right)}")
+
+
+def _dl_da_formula(f: Finding, k: int) -> str:
+    graph = f.base.graph
+    n = _layers(graph)
+    out = graph.output_name
+    if k < n:
+        if graph.problem.convention == "Wx":  # type: ignore[union-attr]
+            return f"d{out}/da{k}{f.idx()} = (W{k + 1}ᵀ·d{out}/dz{k + 1}){f.idx()}"
+        return f"d{out}/da{k}{f.idx()} = (d{out}/dz{k + 1}·W{k + 1}ᵀ){f.idx()}"
+    return f"d{out}/da{k}{f.idx()}"
+
+
+def _explain_no_derivative(f: Finding) -> str:
+    act = f.info["act"]
+    name = _ACT_NAMES[act]
+    k = f.info.get("k")
+    if k is None:  # scalar expression
+        return (f"{f.lead}, which skips the local derivative of {f.info['node']} = "
+                f"{act}({f.info['source']}) (the activation derivative); "
+                f"{f.element} = {fmt(f.right)}{f.suffix}.")
+    if f.at_entry:
+        extra = ""
+        if act == "softmax" and getattr(f.base.graph.problem, "loss", "") == "cross_entropy":
+            extra = " (with cross-entropy: ŷ − y)"
+        return (f"{f.lead}, which is {_dl_da_formula(f, k)} without the {name} derivative; "
+                f"{_derivative_text(f)}{extra}{f.suffix}.")
+    detail = {"relu": f"relu′(z{k}) = 0 wherever z{k} ≤ 0",
+              "leaky_relu": f"leaky_relu′(z{k}) = slope wherever z{k} < 0",
+              "sigmoid": f"σ′(z{k}) = a{k}·(1 − a{k})",
+              "tanh": f"tanh′(z{k}) = 1 − a{k}²",
+              "softmax": "the softmax Jacobian"}[act]
+    return (f"{f.lead}, which follows from dL/dz{k} taken as dL/da{k}, without the {name} "
+            f"derivative ({detail}); {f.element} = {fmt(f.right)}{f.suffix}.")
+
+
+FORGOT_ACTIVATION_DERIVATIVE = Mistake(
+    "forgot_activation_derivative",
+    "forgot the activation derivative (dL/dzK written as dL/daK)",
+    lambda g, s: _activation_variants(
+        FORGOT_ACTIVATION_DERIVATIVE, ("relu", "leaky_relu", "sigmoid", "tanh", "softmax"),
+        _no_derivative)(g, s),
+    _explain_no_derivative)
+
+
+def _prime_at_a(act: str) -> Callable[..., Any]:
+    if act == "sigmoid":
+        return lambda B, g, ans, x, **kw: g * (B.sigmoid(ans) * (1 - B.sigmoid(ans)))
+    return lambda B, g, ans, x, **kw: g * (1 - B.tanh(ans) * B.tanh(ans))
+
+
+def _explain_prime_at_a(f: Finding) -> str:
+    k = f.info.get("k")
+    sym = "σ′" if f.info["act"] == "sigmoid" else "tanh′"
+    if k is None:
+        return (f"{f.lead}, which takes {sym} at {f.info['node']} (the output) instead of at "
+                f"its input {f.info['source']}; {f.element} = {fmt(f.right)}{f.suffix}.")
+    if f.at_entry:
+        where = f.idx(f"z{k}")
+        return (f"{f.lead}, which uses {sym}(a{k}{where}): the derivative taken at the "
+                f"activation a{k} instead of at z{k}; {_derivative_text(f)}{f.suffix}.")
+    return (f"{f.lead}, which follows from {sym} taken at a{k} instead of at z{k} in "
+            f"dL/dz{k}; {f.element} = {fmt(f.right)}{f.suffix}.")
+
+
+SIGMA_PRIME_AT_A = Mistake(
+    "derivative_at_activation", "σ′ (or tanh′) taken at aK instead of zK",
+    lambda g, s: _activation_variants(SIGMA_PRIME_AT_A, ("sigmoid", "tanh"), _prime_at_a)(g, s),
+    _explain_prime_at_a)
+
+
+def _prime_from_z(act: str) -> Callable[..., Any]:
+    if act == "sigmoid":
+        return lambda B, g, ans, x, **kw: g * (x * (1 - x))
+    return lambda B, g, ans, x, **kw: g * (1 - x * x)
+
+
+def _explain_prime_from_z(f: Finding) -> str:
+    k = f.info.get("k")
+    if k is None:
+        src = f.info["source"]
+        wrong = f"{src}·(1 − {src})" if f.info["act"] == "sigmoid" else f"1 − {src}²"
+        return (f"{f.lead}, which uses {wrong} as the derivative, with the input in place of "
+                f"the output; {f.element} = {fmt(f.right)}{f.suffix}.")
+    where = f.idx(f"z{k}") if f.at_entry else ""
+    if f.info["act"] == "sigmoid":
+        wrong, right = f"z{k}{where}·(1 − z{k}{where})", "σ′(z) = σ(z)·(1 − σ(z))"
+    else:
+        wrong, right = f"1 − z{k}{where}²", "tanh′(z) = 1 − tanh²(z)"
+    if f.at_entry:
+        return (f"{f.lead}, which uses {wrong} for the derivative; {right}: "
+                f"{_derivative_text(f)}{f.suffix}.")
+    return (f"{f.lead}, which follows from dL/dz{k} with the derivative computed from z{k} "
+            f"instead of a{k} ({right}); {f.element} = {fmt(f.right)}{f.suffix}.")
+
+
+DERIVATIVE_FROM_Z = Mistake(
+    "derivative_from_z", "σ′ written z(1 − z) instead of a(1 − a)",
+    lambda g, s: _activation_variants(DERIVATIVE_FROM_Z, ("sigmoid", "tanh"),
+                                      _prime_from_z)(g, s),
+    _explain_prime_from_z)
+
+
+def _find_kink(graph: Graph, structure: Structure) -> list[Variant]:
+    """relu′(0): backcheck (like PyTorch) takes 0; some texts take 1 (or ½)."""
+    variants = []
+    for node in graph.nodes:
+        if node.op not in ("relu", "leaky_relu"):
+            continue
+        source = graph.nodes[node.inputs[0]]
+        values = structure.values[source.id] if structure.values else None
+        if values is None or not any(v == 0 for v in np.ravel(values)):
+            continue
+        for taken, rule in (
+                ("1", lambda B, g, ans, x, **kw: B.where(x >= 0, g, g * kw.get("slope", 0))),
+                ("½", lambda B, g, ans, x, **kw: B.where(
+                    x > 0, g, B.where(x < 0, g * kw.get("slope", 0), g / 2)))):
+            variants.append(Variant(
+                RELU_AT_ZERO, f"relu_derivative_at_zero_{taken}@{node.name or node.id}",
+                entry=_g(graph, source.name) if source.name else None,
+                swaps=lambda base, n=node.id, rule=rule: {n: {0: rule}},
+                affects=_grad_affects(graph, structure, {source.id}),
+                info={"z": source.name or source.label, "taken": taken}))
+    return variants
+
+
+def _explain_kink(f: Finding) -> str:
+    z = f.info["z"]
+    return (f"{f.lead}, which takes relu′(0) = {f.info['taken']} where {z} is exactly 0; "
+            f"backcheck follows PyTorch, relu′(0) = 0 (texts differ on this point: check "
+            f"which your course uses), so {f.element} = {fmt(f.right)}{f.suffix}.")
+
+
+RELU_AT_ZERO = Mistake(
+    "relu_derivative_at_zero", "relu′(0) taken as 1 or ½ (backcheck uses 0)",
+    _find_kink, _explain_kink)
+
+
+# ----------------------------------------------------------------------------- 3. the loss
+
+
+def _loss_variant(mistake: Mistake, graph: Graph, structure: Structure,
+                  vjp: Callable[..., Any] | None, forward: Callable[..., Any] | None,
+                  **info: Any) -> Variant:
+    loss = graph.output
+    swap: dict[Any, Callable[..., Any]] = {}
+    if vjp is not None:
+        swap[0] = vjp
+    if forward is not None:
+        swap["forward"] = forward
+    prediction = graph.nodes[loss].inputs[0]
+    affects = _grad_affects(graph, structure, {prediction}) if vjp is not None else frozenset()
+    if forward is not None:
+        affects = affects | {graph.output_name}
+    n = _layers(graph)
+    return Variant(mistake, f"{mistake.name}@L", entry=_g(graph, f"a{n}"),
+                   swaps=lambda base: {loss: dict(swap)}, affects=frozenset(affects),
+                   info={"n": n, **info})
+
+
+def _loss_info(graph: Graph) -> tuple[str, int] | None:
+    if _layers(graph) == 0:
+        return None
+    node = graph.nodes[graph.output]
+    return node.attrs["kind"], node.attrs["divisor"]
+
+
+def _find_reversed(graph: Graph, structure: Structure) -> list[Variant]:
+    if _loss_info(graph) is None:
+        return []
+    base_vjp = OPS["loss"].vjps[0]
+    n = _layers(graph)
+    kind = _loss_info(graph)[0]
+    fused = (kind == "cross_entropy" and _act(graph, n) == "softmax") or (
+        kind == "bce" and _act(graph, n) == "sigmoid")
+    return [_loss_variant(OUTPUT_REVERSED, graph, structure,
+                          lambda B, *a, **kw: -base_vjp(B, *a, **kw), None, fused=fused)]
+
+
+def _explain_reversed(f: Finding) -> str:
+    n = f.info["n"]
+    name = f.quantity.name
+    out = f.base.graph.output_name
+    if f.info["fused"] and name == f"d{out}/dz{n}":
+        loss = "softmax-CE" if _act(f.base.graph, n) == "softmax" else "sigmoid-BCE"
+        return (f"{f.lead}, which is t − p (y − ŷ): the sign is flipped; the {loss} gradient "
+                f"is ŷ − y = p − t, so {f.element} = {fmt(f.right)}{f.suffix}.")
+    if f.at_entry and getattr(f.base.graph.problem, "loss", "") == "cross_entropy":
+        return (f"{f.lead}, which is +t/p: the sign is flipped; for cross-entropy "
+                f"dL/dp = −t/p, so {f.element} = {fmt(f.right)}{f.suffix}.")
+    if f.at_entry:
+        return (f"{f.lead}, which has the output error as t − p: the derivative of the loss "
+                f"goes with p − t (e.g. d(p − t)²/dp = 2(p − t)), so {f.element} = "
+                f"{fmt(f.right)}{f.suffix}.")
+    what = "ŷ − y written as t − p" if f.info["fused"] else "the output error written t − p"
+    return (f"{f.lead}: the right size with the wrong sign, as follows from {what} instead "
+            f"of p − t (every gradient below it flips sign); {f.element} = "
+            f"{fmt(f.right)}{f.suffix}.")
+
+
+OUTPUT_REVERSED = Mistake(
+    "output_error_reversed", "output error written t − p (softmax-CE gradient y − ŷ)",
+    _find_reversed, _explain_reversed)
+
+
+def _find_factor_missing(graph: Graph, structure: Structure) -> list[Variant]:
+    info = _loss_info(graph)
+    if info is None or info[0] not in ("mse", "sse"):
+        return []
+    return [_loss_variant(FACTOR_TWO_MISSING, graph, structure,
+                          lambda B, g, ans, p, t, *, kind, divisor: g * (p - t) / divisor,
+                          None, kind=info[0], divisor=info[1])]
+
+
+def _explain_factor_missing(f: Finding) -> str:
+    if f.at_entry:
+        div = f"/{f.info['divisor']}" if f.info["divisor"] != 1 else ""
+        return (f"{f.lead}, which is (p − t){div} without the factor 2 of d(p − t)²/dp = "
+                f"2(p − t); {f.element} = {fmt(f.right)}{f.suffix}.")
+    return (f"{f.lead}, half the right value: it follows from dL/da{f.info['n']} without the "
+            f"factor 2 of the squared error (d(p − t)²/dp = 2(p − t)); {f.element} = "
+            f"{fmt(f.right)}{f.suffix}.")
+
+
+FACTOR_TWO_MISSING = Mistake(
+    "factor_two_missing", "factor 2 of the squared error missing",
+    _find_factor_missing, _explain_factor_missing)
+
+
+def _find_factor_extra(graph: Graph, structure: Structure) -> list[Variant]:
+    info = _loss_info(graph)
+    if info is None or info[0] != "half_sse":
+        return []
+    return [_loss_variant(
+        FACTOR_TWO_EXTRA, graph, structure,
+        lambda B, g, ans, p, t, *, kind, divisor: g * 2 * (p - t) / divisor,
+        lambda B, p, t, *, kind, divisor: B.sum((p - t) * (p - t)) / divisor,
+        kind=info[0], divisor=info[1])]
+
+
+def _explain_factor_extra(f: Finding) -> str:
+    if f.quantity.name == f.base.graph.output_name:
+        return (f"{f.lead}, which is Σ(p − t)² without the ½ of half_sse = ½·Σ(p − t)²; "
+                f"{f.element} = {fmt(f.right)}{f.suffix}.")
+    if f.at_entry:
+        return (f"{f.lead}, which is 2(p − t): the ½ in half_sse = ½·Σ(p − t)² cancels the "
+                f"factor 2, so {f.element} = p − t = {fmt(f.right)}{f.suffix}.")
+    return (f"{f.lead}, twice the right value: it follows from dL/da{f.info['n']} = 2(p − t), "
+            f"an extra factor 2 (the ½ of half_sse cancels it); {f.element} = "
+            f"{fmt(f.right)}{f.suffix}.")
+
+
+FACTOR_TWO_EXTRA = Mistake(
+    "factor_two_extra", "extra factor 2 (the ½ of half_sse ignored)",
+    _find_factor_extra, _explain_factor_extra)
+
+
+def _find_mean(graph: Graph, structure: Structure) -> list[Variant]:
+    info = _loss_info(graph)
+    if info is None or info[1] == 1:
+        return []
+    kind = info[0]
+    term, derivative, _ = LOSS_TERMS[kind]
+    return [_loss_variant(
+        MEAN_FORGOTTEN, graph, structure,
+        lambda B, g, ans, p, t, *, kind, divisor: g * derivative(B, p, t),
+        lambda B, p, t, *, kind, divisor: B.sum(term(B, p, t)),
+        kind=kind, divisor=info[1])]
+
+
+def _mean_over(f: Finding) -> str:
+    problem = f.base.graph.problem
+    n = f.info["divisor"]
+    if f.info["kind"] in ("cross_entropy",) or n == problem.examples:  # type: ignore[union-attr]
+        return f"the {n} examples"
+    return f"all N = {n} output values (examples × outputs)"
+
+
+def _explain_mean(f: Finding) -> str:
+    kind, n = f.info["kind"], f.info["divisor"]
+    if f.quantity.name == f.base.graph.output_name:
+        return (f"{f.lead}, which is the sum, not the mean: {kind} averages over "
+                f"{_mean_over(f)}, so {f.element} = {fmt(f.right)}{f.suffix}.")
+    if f.at_entry:
+        return (f"{f.lead}, which leaves out the 1/N of the mean: {kind} averages over "
+                f"{_mean_over(f)}, so every dL/dp carries a factor 1/{n}; {f.element} = "
+                f"{fmt(f.right)}{f.suffix}.")
+    return (f"{f.lead}, {n}× the right value: it follows from leaving out the 1/N of the "
+            f"mean ({kind} averages over {_mean_over(f)}); {f.element} = "
+            f"{fmt(f.right)}{f.suffix}.")
+
+
+MEAN_FORGOTTEN = Mistake(
+    "mean_forgotten", "1/N of the mean forgotten", _find_mean, _explain_mean)
+
+
+# ----------------------------------------------------------------------------- 4. linear
+
+
+def _find_z_for_a(graph: Graph, structure: Structure) -> list[Variant]:
+    variants = []
+    for k in range(2, _layers(graph) + 1):
+        if _act(graph, k - 1) == "identity":
+            continue
+        node = graph.by_name[f"z{k}"]
+        W = graph.by_name[f"W{k}"]
+        previous = f"z{k - 1}"
+
+        def swaps(base: Base, node: int = node, previous: str = previous) -> Swaps:
+            zprev = base.value(previous)
+
+            def vjp(B: Any, g: Any, ans: Any, a: Any, W: Any, b: Any = None, *,
+                    convention: str) -> Any:
+                return B.matmul(g.T, zprev) if convention == "Wx" else B.matmul(zprev.T, g)
+
+            return {node: {1: vjp}}
+
+        variants.append(Variant(Z_FOR_A, f"z_for_a@W{k}", entry=_g(graph, f"W{k}"),
+                                swaps=swaps, affects=_grad_affects(graph, structure, {W}),
+                                info={"k": k}))
+    return variants
+
+
+def _explain_z_for_a(f: Finding) -> str:
+    k = f.info["k"]
+    convention = f.base.graph.problem.convention  # type: ignore[union-attr]
+    rule = (f"dL/dW{k} = dL/dz{k}·a{k - 1}ᵀ" if convention == "Wx"
+            else f"dL/dW{k} = a{k - 1}ᵀ·dL/dz{k}")
+    act = _act(f.base.graph, k - 1)
+    if f.at_entry:
+        return (f"{f.lead}, which uses z{k - 1} where a{k - 1} belongs: {rule} takes the "
+                f"layer's input a{k - 1} = {act}(z{k - 1}), not z{k - 1}; {f.element} = "
+                f"{fmt(f.right)}{f.suffix}.")
+    return (f"{f.lead}, which follows from dL/dW{k} computed with z{k - 1} where a{k - 1} "
+            f"belongs ({rule}); {f.element} = {fmt(f.right)}{f.suffix}.")
+
+
+Z_FOR_A = Mistake(
+    "z_for_a", "zK−1 used where aK−1 belongs in dL/dWK", _find_z_for_a, _explain_z_for_a)
+
+
+def _find_not_transposed(graph: Graph, structure: Structure) -> list[Variant]:
+    variants = []
+    for k in range(1, _layers(graph) + 1):
+        W = graph.leaves[graph.by_name[f"W{k}"]]
+        if W.ndim != 2 or W.shape[0] != W.shape[1] or all(
+                W[i, j] == W[j, i] for i in range(W.shape[0]) for j in range(W.shape[0])):
+            continue
+        node = graph.by_name[f"z{k}"]
+        source = graph.nodes[node].inputs[0]
+
+        def vjp(B: Any, g: Any, ans: Any, a: Any, W: Any, b: Any = None, *,
+                convention: str) -> Any:
+            return B.matmul(g, W.T if convention == "Wx" else W)
+
+        name = graph.nodes[source].name
+        variants.append(Variant(
+            WEIGHTS_NOT_TRANSPOSED, f"weights_not_transposed@W{k}", entry=_g(graph, name),
+            swaps=lambda base, node=node, vjp=vjp: {node: {0: vjp}},
+            affects=_grad_affects(graph, structure, {source}), info={"k": k, "input": name}))
+    return variants
+
+
+def _explain_not_transposed(f: Finding) -> str:
+    k, a = f.info["k"], f.info["input"]
+    if f.base.graph.problem.convention == "Wx":  # type: ignore[union-attr]
+        wrong, right = f"W{k}·dL/dz{k}", f"dL/d{a} = W{k}ᵀ·dL/dz{k}"
+    else:
+        wrong, right = f"dL/dz{k}·W{k}", f"dL/d{a} = dL/dz{k}·W{k}ᵀ"
+    if f.at_entry:
+        return (f"{f.lead}, which is ({wrong}){f.idx()}: going back through a layer uses the "
+                f"transpose of W{k}, {right}; {f.element} = {fmt(f.right)}{f.suffix}.")
+    return (f"{f.lead}, which follows from dL/d{a} computed as {wrong} instead of with "
+            f"W{k}ᵀ ({right}); {f.element} = {fmt(f.right)}{f.suffix}.")
+
+
+WEIGHTS_NOT_TRANSPOSED = Mistake(
+    "weights_not_transposed", "W used where Wᵀ belongs going back through a layer",
+    _find_not_transposed, _explain_not_transposed)
+
+
+def _find_bias(graph: Graph, structure: Structure) -> list[Variant]:
+    problem = graph.problem
+    if _layers(graph) == 0 or problem.examples < 2:  # type: ignore[union-attr]
+        return []
+    variants = []
+    n = problem.examples  # type: ignore[union-attr]
+    for k in range(1, _layers(graph) + 1):
+        if f"b{k}" not in graph.by_name:
+            continue
+        node = graph.by_name[f"z{k}"]
+        b = graph.by_name[f"b{k}"]
+        for how, rule in (
+                ("first", lambda B, g, ans, a, W, b=None, *, convention: g[0]),
+                ("mean", lambda B, g, ans, a, W, b=None, *, convention, n=n: B.sum(g, axis=0) / n)):
+            variants.append(Variant(
+                BIAS_NOT_SUMMED, f"bias_not_summed_{how}@b{k}", entry=_g(graph, f"b{k}"),
+                swaps=lambda base, node=node, rule=rule: {node: {2: rule}},
+                affects=_grad_affects(graph, structure, {b}),
+                info={"k": k, "how": how, "n": n}))
+    return variants
+
+
+def _explain_bias(f: Finding) -> str:
+    k, n = f.info["k"], f.info["n"]
+    if f.at_entry and f.info["how"] == "first":
+        return (f"{f.lead}, which is dL/dz{k}[1,{f.flat + 1}], the first example's only: the "
+                f"bias gradient sums dL/dz{k} over all {n} examples, dL/db{k} = Σₙ dL/dz{k}[n,:]"
+                f"; {f.element} = {fmt(f.right)}{f.suffix}.")
+    if f.at_entry:
+        return (f"{f.lead}, which is the mean of dL/dz{k} over the batch: the bias gradient is "
+                f"the sum over the {n} examples (the loss's own 1/N is already inside "
+                f"dL/dz{k}); {f.element} = {fmt(f.right)}{f.suffix}.")
+    return (f"{f.lead}, which follows from dL/db{k} not summed over the batch; "
+            f"{f.element} = {fmt(f.right)}{f.suffix}.")
+
+
+def _shape_bias(q: Quantity, given: np.ndarray, truth: Base,
+                answers: dict[str, np.ndarray]) -> str | None:
+    graph = truth.graph
+    out = graph.output_name
+    if q.kind != "grad" or not q.name.startswith(f"d{out}/db"):
+        return None
+    k = q.name[len(f"d{out}/db"):]
+    z_name = f"d{out}/dz{k}"
+    if z_name not in graph.quantities:
+        return None
+    z_shape = graph.quantities[z_name].shape
+    if given.shape != z_shape or len(z_shape) != 2:
+        return None
+    n = z_shape[0]
+    msg = (f"{q.name}: you wrote one row per example ({n} × {z_shape[1]}); the bias gradient "
+           f"sums dL/dz{k} over the batch: dL/db{k} = Σₙ dL/dz{k}[n,:], one number per unit")
+    theirs = answers.get(z_name)
+    if theirs is not None and theirs.shape == given.shape and all(
+            a is not None and b is not None and a == b
+            for a, b in zip(theirs.ravel(), given.ravel(), strict=True)):
+        return msg + f" (what you wrote is your dL/dz{k}, not summed)."
+    return msg + "."
+
+
+BIAS_NOT_SUMMED = Mistake(
+    "bias_not_summed", "bias gradient not summed over the batch",
+    _find_bias, _explain_bias, shape=_shape_bias)
+
+
+# ----------------------------------------------------------------------------- 5. scalar
+
+
+def _find_missed_path(graph: Graph, structure: Structure) -> list[Variant]:
+    if _layers(graph) != 0:
+        return []
+    variants = []
+    for node in graph.nodes:
+        uses = [(c, k) for c, k in structure.consumers[node.id]
+                if graph.nodes[c].id <= graph.output]
+        if len(uses) < 2 or not node.requires_grad or node.name is None:
+            continue
+        for c, k in uses:
+            def swaps(base: Base, c: int = c, k: int = k) -> Swaps:
+                return {c: {k: lambda B, g, ans, *inputs, **kw: g * 0}}
+
+            variants.append(Variant(
+                MISSED_PATH, f"missed_path@{node.name}:{c}.{k}", entry=_g(graph, node.name),
+                swaps=swaps, affects=_grad_affects(graph, structure, {node.id}),
+                info={"name": node.name, "uses": len(uses),
+                      "through": graph.nodes[c].text or graph.nodes[c].label}))
+    return variants
+
+
+def _explain_missed_path(f: Finding) -> str:
+    name = f.info["name"]
+    if f.at_entry:
+        return (f"{f.lead}, which leaves out the path through {f.info['through']}: {name} is "
+                f"used {f.info['uses']} times, and its gradient is the sum over every use "
+                f"(micrograd's +=); {f.element} = {fmt(f.right)}{f.suffix}.")
+    return (f"{f.lead}, which follows from d…/d{name} missing the path through "
+            f"{f.info['through']} ({name} is used {f.info['uses']} times; gradients add up); "
+            f"{f.element} = {fmt(f.right)}{f.suffix}.")
+
+
+MISSED_PATH = Mistake(
+    "missed_path", "a value used twice: only one path's gradient counted",
+    _find_missed_path, _explain_missed_path)
+
+
+# ----------------------------------------------------------------------------- 6. updates
+
+
+def _update_transform(sign: int, with_rate: bool) -> Callable[[Quantity, Base], list[Any] | None]:
+    def transform(q: Quantity, base: Base) -> list[Any] | None:
+        if q.kind != "update":
+            return None
+        ev = base.evaluation
+        g = ev.grads.get(q.node)
+        if g is None:
+            return None
+        step = base.rate() * g if with_rate else g
+        values = ev.values[q.node] + step if sign > 0 else ev.values[q.node] - step
+        return list(np.ravel(np.asarray(values, dtype=object)))
+
+    return transform
+
+
+def _find_updates(mistake: Mistake, sign: int, with_rate: bool
+                  ) -> Callable[[Graph, Structure], list[Variant]]:
+    def find(graph: Graph, structure: Structure) -> list[Variant]:
+        updates = frozenset(n for n, q in graph.quantities.items() if q.kind == "update")
+        if not updates:
+            return []
+        return [Variant(mistake, mistake.name, transform=_update_transform(sign, with_rate),
+                        affects=updates)]
+
+    return find
+
+
+def _param(f: Finding) -> str:
+    return f.quantity.name[: -len("_new")]
+
+
+def _explain_update_sign(f: Finding) -> str:
+    p = _param(f)
+    return (f"{f.lead}, which is {p} + lr·dL/d{p}: gradient descent steps against the "
+            f"gradient, {p}_new = {p} − lr·dL/d{p} = {fmt(f.right)}{f.suffix}.")
+
+
+def _explain_update_rate(f: Finding) -> str:
+    p = _param(f)
+    rate = f.base.graph.problem.learning_rate  # type: ignore[union-attr]
+    return (f"{f.lead}, which is {p} − dL/d{p}, without the learning rate: "
+            f"{p}_new = {p} − {fmt(rate)}·dL/d{p} = {fmt(f.right)}{f.suffix}.")
+
+
+UPDATE_WRONG_SIGN = Mistake(
+    "update_wrong_sign", "update with the wrong sign (W + lr·dW)",
+    lambda g, s: _find_updates(UPDATE_WRONG_SIGN, +1, True)(g, s), _explain_update_sign)
+UPDATE_WITHOUT_RATE = Mistake(
+    "update_without_learning_rate", "update without the learning rate (W − dW)",
+    lambda g, s: _find_updates(UPDATE_WITHOUT_RATE, -1, False)(g, s), _explain_update_rate)
+
+
+# ----------------------------------------------------------------------------- 7. writing
+
+
+def _transpose(q: Quantity, base: Base) -> list[Any] | None:
+    if len(q.shape) != 2 or q.shape[0] != q.shape[1] or q.shape[0] < 2:
+        return None
+    array = np.asarray(base.flat(q.name), dtype=object).reshape(q.shape)
+    return list(array.T.ravel())
+
+
+def _find_transposed(graph: Graph, structure: Structure) -> list[Variant]:
+    names = frozenset(n for n, q in graph.quantities.items()
+                      if len(q.shape) == 2 and min(q.shape) >= 2)
+    return [Variant(TRANSPOSED, "transposed", transform=_transpose, affects=names)] if names else []
+
+
+def _transposed_rule(graph: Graph, name: str) -> str:
+    out = graph.output_name
+    prefix = f"d{out}/dW"
+    if not name.startswith(prefix) or _layers(graph) == 0:
+        return ""
+    k = int(name[len(prefix):])
+    a = "x" if k == 1 else f"a{k - 1}"
+    if graph.problem.convention == "Wx":  # type: ignore[union-attr]
+        return (f" (a·δᵀ instead of δ·aᵀ: in convention Wx, dL/dW{k} = dL/dz{k}·{a}ᵀ has "
+                f"W{k}'s shape, out × in)")
+    return (f" (δᵀ·a instead of aᵀ·δ: in convention xW, dL/dW{k} = {a}ᵀ·dL/dz{k} has "
+            f"W{k}'s shape, in × out)")
+
+
+def _explain_transposed(f: Finding) -> str:
+    i, j = np.unravel_index(f.flat, f.quantity.shape)
+    other = f"{f.quantity.name}[{j + 1},{i + 1}]"
+    return (f"{f.lead}, which is {other}: the matrix is transposed"
+            f"{_transposed_rule(f.base.graph, f.quantity.name)}; {f.element} = "
+            f"{fmt(f.right)}{f.suffix}.")
+
+
+def _shape_transposed(q: Quantity, given: np.ndarray, truth: Base,
+                      answers: dict[str, np.ndarray]) -> str | None:
+    if len(q.shape) != 2 or given.shape != q.shape[::-1] or q.shape[0] == q.shape[1]:
+        return None
+    rows, cols = q.shape
+    return (f"{q.name}: you wrote it transposed ({cols} × {rows}); it is {rows} × {cols}"
+            f"{_transposed_rule(truth.graph, q.name)}.")
+
+
+TRANSPOSED = Mistake(
+    "transposed", "transposed (dL/dW as a·δᵀ, or the whole matrix)",
+    _find_transposed, _explain_transposed, shape=_shape_transposed)
+
+
+def _negate(q: Quantity, base: Base) -> list[Any] | None:
+    return [-v for v in base.flat(q.name)]
+
+
+def _find_sign(graph: Graph, structure: Structure) -> list[Variant]:
+    return [Variant(SIGN_FLIPPED, "sign_flipped", transform=_negate,
+                    affects=frozenset(graph.quantities))]
+
+
+def _explain_sign(f: Finding) -> str:
+    return (f"{f.lead}: the right size with the wrong sign; {f.element} = "
+            f"{fmt(f.right)}{f.suffix}.")
+
+
+SIGN_FLIPPED = Mistake("sign_flipped", "sign flipped", _find_sign, _explain_sign)
+
+
+#: Every known mistake, most specific first (the first that reproduces an entry names it).
+MISTAKES: tuple[Mistake, ...] = (
+    ACTIVATION_NOT_APPLIED,
+    RELU_AT_ZERO,
+    FORGOT_ACTIVATION_DERIVATIVE,
+    SIGMA_PRIME_AT_A,
+    DERIVATIVE_FROM_Z,
+    OUTPUT_REVERSED,
+    FACTOR_TWO_MISSING,
+    FACTOR_TWO_EXTRA,
+    MEAN_FORGOTTEN,
+    Z_FOR_A,
+    WEIGHTS_NOT_TRANSPOSED,
+    BIAS_NOT_SUMMED,
+    MISSED_PATH,
+    UPDATE_WRONG_SIGN,
+    UPDATE_WITHOUT_RATE,
+    TRANSPOSED,
+    SIGN_FLIPPED,
+)
+
+BY_NAME = {m.name: m for m in MISTAKES}
+
+
+def variants(graph: Graph, structure: Structure) -> list[Variant]:
+    """Every place a known mistake can happen in this graph, in priority order."""
+    found: list[Variant] = []
+    for mistake in MISTAKES:
+        found.extend(mistake.find(graph, structure))
+    return found

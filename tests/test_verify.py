@@ -1,0 +1,420 @@
+"""`backcheck verify`: answer sheets, tolerances, verdicts, errors, JSON, class runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference import load, torch_reference  # noqa: E402
+
+import backcheck  # noqa: E402
+from backcheck.errors import BackcheckError  # noqa: E402
+from backcheck.exact import Exact  # noqa: E402
+from backcheck.grading import Tolerance, agrees, verify  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBLEMS = ROOT / "problems"
+SHEETS = PROBLEMS / "sheets"
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "backcheck.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=120)
+
+
+def sheet(tmp_path: Path, body: str, problem: str = "ai_by_hand_3layer",
+          name: str = "sheet.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(f"problem: {PROBLEMS / (problem + '.yaml')}\n{body}")
+    return path
+
+
+def by_element(report) -> dict:  # type: ignore[no-untyped-def]
+    return {item.element: item for item in report.items}
+
+
+# ----------------------------------------------------------------------------- curated
+
+CURATED = {
+    # sheet: (mistake the wrong entries get, quantities they may be in) or None = all right
+    "single_neuron/right.yaml": None,
+    "single_neuron/honest_rounding.yaml": None,
+    "single_neuron/factor_two_missing.yaml": ("factor_two_missing", {"dL/da1"}),
+    "single_neuron/sigma_prime_at_a.yaml": ("derivative_at_activation", {"dL/dz1"}),
+    "single_neuron/update_wrong_sign.yaml": ("update_wrong_sign", {"W1_new", "b1_new"}),
+    "fastai_lin_relu_lin/right.yaml": None,
+    "fastai_lin_relu_lin/honest_rounding.yaml": None,
+    "fastai_lin_relu_lin/mean_forgotten.yaml": ("mean_forgotten", {"L", "dL/da2"}),
+    "fastai_lin_relu_lin/forgot_relu_grad.yaml": ("forgot_activation_derivative", {"dL/dz1"}),
+    "fastai_lin_relu_lin/bias_not_summed.yaml": ("bias_not_summed", {"dL/db1"}),
+    "fastai_lin_relu_lin/w1_grad_transposed.yaml": ("transposed", {"dL/dW1"}),
+    "mazur_2_2_2/right.yaml": None,
+    "mazur_2_2_2/mazur_notation.yaml": None,
+    "mazur_2_2_2/honest_rounding.yaml": None,
+    "mazur_2_2_2/forgot_sigmoid_derivative.yaml": ("forgot_activation_derivative", {"dL/dz2"}),
+    "mazur_2_2_2/net_for_out.yaml": ("z_for_a", {"dL/dW2"}),
+    "mazur_2_2_2/factor_two_extra.yaml": ("factor_two_extra", {"L", "dL/da2"}),
+    "ai_by_hand_3layer/right.yaml": None,
+    "ai_by_hand_3layer/honest_rounding.yaml": None,
+    "ai_by_hand_3layer/relu_not_zeroed.yaml": ("forgot_activation_derivative", {"dL/dz1"}),
+    "ai_by_hand_3layer/softmax_t_minus_p.yaml": ("output_error_reversed", {"dL/dz3"}),
+    "ai_by_hand_3layer/dW3_transposed.yaml": ("transposed", {"dL/dW3"}),
+    "padhai_sigmoid_softmax/right.yaml": None,
+    "padhai_sigmoid_softmax/honest_rounding.yaml": None,
+    "padhai_sigmoid_softmax/sigma_prime_from_z.yaml": ("derivative_from_z", {"dL/dz2"}),
+    "padhai_sigmoid_softmax/forgot_sigmoid_derivative.yaml": (
+        "forgot_activation_derivative", {"dL/dz1"}),
+    "padhai_sigmoid_softmax/W2_not_transposed.yaml": ("weights_not_transposed", {"dL/da1"}),
+}
+
+
+def test_every_curated_sheet_is_listed() -> None:
+    found = {str(p.relative_to(SHEETS)) for p in SHEETS.rglob("*.yaml")}
+    assert found == set(CURATED)
+    for problem in ("single_neuron", "fastai_lin_relu_lin", "mazur_2_2_2",
+                    "ai_by_hand_3layer", "padhai_sigmoid_softmax"):
+        mine = [k for k, v in CURATED.items() if k.startswith(problem + "/")]
+        assert sum(CURATED[k] is None for k in mine) >= 1
+        assert sum(CURATED[k] is not None for k in mine) >= 3
+
+
+@pytest.mark.parametrize("name", sorted(CURATED))
+def test_curated_sheet(name: str) -> None:
+    report = verify(str(SHEETS / name))
+    expected = CURATED[name]
+    if expected is None:
+        assert report.ok, [(i.element, i.verdict, i.diagnosis) for i in report.items
+                           if i.verdict != "correct"]
+        assert report.counts["correct"] == report.total > 0
+        assert report.exit_code == 0
+        return
+    mistake, quantities = expected
+    wrong = [item for item in report.items if item.verdict == "wrong"]
+    assert wrong
+    for item in wrong:
+        assert item.mistake == mistake, (item.element, item.mistake, item.diagnosis)
+        assert item.quantity in quantities, item.element
+    for item in report.items:
+        if item.verdict == "carried":
+            assert item.origin and item.cause
+    assert report.exit_code == 1
+    assert report.first is not None and report.first.verdict == "wrong"
+
+
+@pytest.mark.parametrize("name", sorted(k for k, v in CURATED.items() if v is None
+                                        and "rounding" not in k))
+def test_curated_right_sheets_agree_with_pytorch(name: str) -> None:
+    """Independent of backcheck's arithmetic: every number on a right sheet agrees with
+    PyTorch autograd to the precision it is written in."""
+    report = verify(str(SHEETS / name))
+    reference = torch_reference(load(report.problem_file))
+    for item in report.items:
+        value = float(np.ravel(reference[item.quantity])[item.flat])
+        decimals = len(item.text.split(".")[1]) if "." in item.text else 0
+        assert abs(float(item.given) - value) <= 0.5 * 10**-decimals + 1e-12, item.element
+
+
+def test_ai_by_hand_slip_reads_as_the_reader_caught_it() -> None:
+    report = verify(str(SHEETS / "ai_by_hand_3layer/relu_not_zeroed.yaml"))
+    first = report.first
+    assert first.element == "dL/dz1[2]"
+    assert "without the ReLU derivative" in first.diagnosis
+    assert "z1[2] = -1 < 0" in first.diagnosis
+    carried = [i for i in report.items if i.verdict == "carried"]
+    assert {i.quantity for i in carried} == {"dL/dW1", "dL/db1", "W1_new", "b1_new"}
+    assert all("dL/dz1[2]" in i.origin for i in carried)
+
+
+# ----------------------------------------------------------------------------- tolerance
+
+
+def _exact(text: str) -> Exact:
+    return Exact.of(Fraction(text))
+
+
+@pytest.mark.parametrize("written, truth, ok", [
+    ("0.50", "0.5049", True), ("0.50", "0.5051", False), ("0.12", "0.125", True),
+    ("0.13", "0.125", True), ("0.1", "0.15", True), ("0.1", "0.1500001", False),
+    ("1e-3", "0.0014", True), ("1.5e-3", "0.00155", True), ("1.5e-3", "0.00156", False),
+    ("-0.6182", "-0.61824", True), ("-0.6182", "0.6182", False),
+])
+def test_auto_tolerance_is_half_a_unit_in_the_last_written_digit(written: str, truth: str,
+                                                                  ok: bool) -> None:
+    assert agrees(Fraction(written), written, _exact(truth)) is ok
+
+
+def test_a_fraction_is_exact() -> None:
+    assert agrees(Fraction(1, 3), "1/3", _exact("1/3"))
+    assert not agrees(Fraction(1, 3), "1/3", Exact.of(Fraction(333, 1000)))
+
+
+def test_whole_numbers() -> None:
+    # written `1` when the truth is 0.73: wrong; `5` for 4.9997: right; 0 is held to the
+    # sheet's working precision
+    assert not agrees(Fraction(1), "1", _exact("0.73"))
+    assert agrees(Fraction(5), "5", _exact("4.9997"))
+    assert agrees(Fraction(5), "5", _exact("4.9997"), working=4)
+    assert not agrees(Fraction(5), "5", _exact("4.99"), working=4)
+    assert not agrees(Fraction(0), "0", _exact("0.003"), working=4)
+    assert agrees(Fraction(0), "0", _exact("0.003"), working=2)
+    assert agrees(Fraction(-3), "-3", _exact("-3"))
+
+
+def test_abs_rel_sig() -> None:
+    t = _exact("0.2447")
+    assert agrees(Fraction("0.25"), "0.25", t, Tolerance("abs", Fraction("0.01")))
+    assert not agrees(Fraction("0.26"), "0.26", t, Tolerance("abs", Fraction("0.01")))
+    assert agrees(Fraction("0.245"), "0.245", t, Tolerance("rel", Fraction("0.01")))
+    assert not agrees(Fraction("0.25"), "0.25", t, Tolerance("rel", Fraction("0.01")))
+    assert agrees(Fraction("0.245"), "0.245", t, Tolerance("sig", Fraction(2)))
+    assert not agrees(Fraction("0.245"), "0.245", t, Tolerance("sig", Fraction(4)))
+    assert agrees(Fraction("0.2447"), "0.2447", t, Tolerance("exact"))
+
+
+def test_irrational_truth_is_compared_beyond_float64() -> None:
+    # σ(1) = 0.7310585786300048792...; 17 decimals go past float64's resolution
+    truth = Exact.of(Fraction(1)).sigmoid()
+    assert agrees(Fraction("0.73105857863000488"), "0.73105857863000488", truth)
+    assert not agrees(Fraction("0.73105857863000478"), "0.73105857863000478", truth)
+
+
+def test_sheet_and_per_quantity_tolerances(tmp_path: Path) -> None:
+    body = """tolerance: {abs: 0.01}
+tolerances:
+  dL/dz3: {abs: 0.0001}
+  a3[1]: exact
+answers:
+  a3: [0.2447, 0.6652, 0.0900]
+  dL/dz3: [0.2447, -0.3370, 0.0900]
+  dL/db3: {value: [0.2, -0.3, 0.1], tolerance: {rel: 0.5}}
+"""
+    report = verify(str(sheet(tmp_path, body)))
+    items = by_element(report)
+    assert items["a3[1]"].verdict == "wrong"  # exact: 0.2447 is not softmax's value
+    assert items["a3[2]"].verdict == "correct"  # within 0.01
+    assert items["dL/dz3[1]"].verdict == "correct"
+    assert items["dL/dz3[2]"].verdict == "wrong"  # 0.002 off, tolerance 0.0001
+    assert all(items[f"dL/db3[{i}]"].verdict != "wrong" for i in (1, 2, 3))
+
+
+def test_bad_tolerance_is_a_clear_error(tmp_path: Path) -> None:
+    path = sheet(tmp_path, "tolerance: {absolute: 0.1}\nanswers:\n  z1: [1, -1, 2]\n")
+    with pytest.raises(BackcheckError) as info:
+        verify(str(path))
+    assert "did you mean 'abs'" in info.value.message
+    assert info.value.mark is not None
+
+
+# ----------------------------------------------------------------------------- verdicts
+
+
+def test_honest_rounding_carried_along_is_correct(tmp_path: Path) -> None:
+    # a3 rounded to 4 decimals; L = −log(0.6652) = 0.40767..., which the student writes
+    # 0.4077 although the exact L is 0.407606...: correct, it follows from their a3
+    report = verify(str(sheet(tmp_path, "answers:\n  a3: [0.2447, 0.6652, 0.0900]\n"
+                                        "  L: 0.4077\n")))
+    assert report.ok and report.counts["correct"] == 4
+    wrong_a3 = verify(str(sheet(tmp_path, "answers:\n  a3: [0.2447, 0.6552, 0.0900]\n"
+                                          "  L: 0.4227\n", name="b.yaml")))
+    items = by_element(wrong_a3)
+    assert items["a3[2]"].verdict == "wrong"
+    assert items["L"].verdict == "carried" and items["L"].cause == "a3[2]"
+
+
+def test_missing_entries(tmp_path: Path) -> None:
+    report = verify(str(sheet(tmp_path, "answers:\n  z1: [1, ~, 2]\n  a1: ~\n")))
+    counts = report.counts
+    assert counts == {"correct": 2, "carried": 0, "wrong": 0, "missing": 4}
+    assert report.ok and report.exit_code == 0
+
+
+def test_single_elements_and_aliases(tmp_path: Path) -> None:
+    body = """answers:
+  dL/dW3[2,1]: -0.6695
+  ∂L/∂b3[1]: 0.2447
+  δ3: [0.2447, -0.3348, 0.09]
+  y_hat: [0.2447, 0.6652, 0.09]
+  E: 0.4076
+"""
+    report = verify(str(sheet(tmp_path, body)))
+    assert report.ok
+    names = {r.name for r in report.results}
+    assert names == {"dL/dW3", "dL/db3", "dL/dz3", "a3", "L"}
+
+
+def test_mazur_aliases(tmp_path: Path) -> None:
+    body = """answers:
+  net_h1: 0.3775
+  out_h1: 0.593269992
+  E_total: 0.298371109
+  ∂E_total/∂w5: 0.082167041
+  w5+: 0.35891648
+  w1+: 0.149780716
+"""
+    report = verify(str(sheet(tmp_path, body, "mazur_2_2_2")))
+    assert report.ok and report.total == 6
+    assert {i.element for i in report.items} >= {"z1[1]", "dL/dW2[1,1]", "W2_new[1,1]"}
+
+
+def test_padhai_h_is_the_activation(tmp_path: Path) -> None:
+    report = verify(str(sheet(tmp_path, "answers:\n  h1: [0.5498, 0.5622]\n",
+                              "padhai_sigmoid_softmax")))
+    assert [r.name for r in report.results] == ["a1"]
+
+
+def test_unknown_name_gets_did_you_mean(tmp_path: Path) -> None:
+    with pytest.raises(BackcheckError) as info:
+        verify(str(sheet(tmp_path, "answers:\n  dL/dW4: [[1]]\n")))
+    assert "did you mean" in info.value.message and info.value.mark.line == 3
+
+
+def test_wrong_shape_is_one_finding_not_a_crash(tmp_path: Path) -> None:
+    report = verify(str(sheet(tmp_path, "answers:\n  z1: [1, -1]\n  a1: [1, 0, 2]\n")))
+    result = report.results[0]
+    assert result.finding and "you wrote a list of 2 numbers" in result.finding
+    assert "it is 3" in result.finding
+    assert [i.verdict for i in result.items] == ["wrong"] * 3
+    assert by_element(report)["a1[1]"].verdict == "correct"
+
+
+def test_square_matrix_transposed_is_named(tmp_path: Path) -> None:
+    body = ("answers:\n  dL/dW3: [[0.4895, -0.6695, 0.1801], [0, 0, 0], "
+            "[0.2447, -0.3348, 0.0900]]\n")
+    report = verify(str(sheet(tmp_path, body)))
+    wrong = [i for i in report.items if i.verdict == "wrong"]
+    assert wrong and all(i.mistake == "transposed" for i in wrong)
+    assert "transposed" in wrong[0].diagnosis
+
+
+def test_scalar_expression_sheet(tmp_path: Path) -> None:
+    body = "answers:\n  q: 3\n  f: -12\n  df/dq: -4\n  df/dx: 4\n  dz: 3\n"
+    report = verify(str(sheet(tmp_path, body, "cs231n_circuit")))
+    items = by_element(report)
+    assert items["q"].verdict == items["f"].verdict == items["df/dz"].verdict == "correct"
+    assert items["df/dx"].verdict == "wrong" and items["df/dx"].mistake == "sign_flipped"
+
+
+def test_answers_inside_a_problem_file(tmp_path: Path) -> None:
+    text = (PROBLEMS / "cs231n_circuit.yaml").read_text()
+    path = tmp_path / "circuit.yaml"
+    path.write_text(text + "answers:\n  q: 3\n  df/dx: -4\n  df/dy: -4\n  df/dz: 3\n")
+    report = verify(str(path))
+    assert report.ok and report.total == 4
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(text)
+    with pytest.raises(BackcheckError, match="no answers"):
+        verify(str(bare))
+
+
+def test_python_api_is_lazy_exported() -> None:
+    report = backcheck.verify(str(SHEETS / "single_neuron/right.yaml"))
+    assert report.ok and "correct" in report.summary()
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("body, message", [
+    ("problem: nowhere.yaml\nanswers: {z1: [1]}\n", "not found"),
+    ("problem: sheet.yaml\nanswers: {z1: [1]}\n", "itself"),
+    ("problem: 3\nanswers: {z1: [1]}\n", "path of a problem file"),
+    ("answers: {z1: [1]}\n", "not an answers file"),
+    ("problem: PROBLEM\nanswers: {z1: [one, 2, 3]}\n", "expected a number"),
+    ("problem: PROBLEM\nanswers:\n  z1: [1, 2, 3]\n  dL/dz1[5]: 1\n", "outside"),
+    ("problem: PROBLEM\nanswers:\n  z1: [1, 2, 3]\n  z1[1]: 1\n", "answered twice"),
+    ("problem: PROBLEM\nanswer: {z1: [1, 2, 3]}\n", "did you mean 'answers'"),
+    ("problem: PROBLEM\nanswers: [1, 2]\n", "mapping"),
+    ("problem: PROBLEM\nanswers: {z1: [[1, 2], [3]]}\n", "ragged"),
+    ("problem: PROBLEM\nanswers: {z1: !!python/object:os.system [1]}\n", "not allowed"),
+    ("problem: PROBLEM\nanswers: {z1: .nan}\n", "finite"),
+    ("problem: PROBLEM\nanswers: {z1: [1, 2, 3]\n", "YAML"),
+])
+def test_bad_sheets_exit_2_with_one_clear_line(tmp_path: Path, body: str, message: str) -> None:
+    path = tmp_path / "sheet.yaml"
+    path.write_text(body.replace("PROBLEM", str(PROBLEMS / "ai_by_hand_3layer.yaml")))
+    result = cli("verify", str(path))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert message in result.stderr
+    assert str(path) in result.stderr
+
+
+def test_problem_that_is_not_a_problem(tmp_path: Path) -> None:
+    other = tmp_path / "other.yaml"
+    other.write_text("problem: x.yaml\nanswers: {z1: 1}\n")
+    path = tmp_path / "sheet.yaml"
+    path.write_text("problem: other.yaml\nanswers: {z1: 1}\n")
+    result = cli("verify", str(path))
+    assert result.returncode == 2 and "answers file, not a problem" in result.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("x: [1, 2\n")
+    path.write_text("problem: broken.yaml\nanswers: {z1: 1}\n")
+    result = cli("verify", str(path))
+    assert result.returncode == 2 and "broken.yaml" in result.stderr
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_one_sheet_table_summary_and_first_entry() -> None:
+    result = cli("verify", str(SHEETS / "ai_by_hand_3layer/relu_not_zeroed.yaml"))
+    assert result.returncode == 1
+    out = result.stdout
+    for text in ("dL/dz1", "✗ wrong", "↻ carried", "✓ correct",
+                 "97/106 correct · 8 carried · 1 wrong", "look first at dL/dz1[2]",
+                 "without the ReLU derivative"):
+        assert text in out, text
+
+
+def test_cli_all_correct_exits_0() -> None:
+    result = cli("verify", str(SHEETS / "mazur_2_2_2/honest_rounding.yaml"))
+    assert result.returncode == 0 and "33/33 correct" in result.stdout
+
+
+def test_cli_json_is_format_section_5() -> None:
+    result = cli("verify", str(SHEETS / "single_neuron/factor_two_missing.yaml"), "--json")
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    assert document["correct"] == 3 and document["total"] == 13
+    item = next(i for i in document["items"] if i["verdict"] == "wrong")
+    assert set(item) >= {"name", "index", "expected", "given", "verdict", "diagnosis"}
+    assert item["name"] == "dL/da1" and item["index"] == [1]
+    assert isinstance(item["expected"], float) and isinstance(item["given"], float)
+    assert "factor 2" in item["diagnosis"]
+    scalar = next(i for i in document["items"] if i["name"] == "L")
+    assert scalar["index"] == []
+
+
+def test_class_run_gradebook_and_error_row(tmp_path: Path) -> None:
+    sheets = sorted(str(p) for p in (SHEETS / "mazur_2_2_2").glob("*.yaml"))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("problem: missing.yaml\nanswers: {z1: 1}\n")
+    grades = tmp_path / "grades.csv"
+    result = cli("verify", *sheets, str(broken), "--csv", str(grades))
+    assert result.returncode == 2, result.stderr  # a sheet could not be graded
+    assert "not graded" in result.stdout and "broken.yaml" in result.stdout
+    rows = list(csv.DictReader(grades.open()))
+    assert len(rows) == len(sheets) + 1
+    assert rows[-1]["error"] and "not found" in rows[-1]["error"]
+    right = next(r for r in rows if r["sheet"].endswith("right.yaml"))
+    assert right["correct"] == right["total"] == "33" and right["dL/dW2"] == "4 of 4"
+    again = cli("verify", *sheets, "--csv", str(grades))
+    assert again.returncode == 2 and "will not overwrite" in again.stderr
+    again = cli("verify", *sheets, "--csv", str(grades), "--force", "--json")
+    assert again.returncode == 1  # mistakes, no unreadable sheet
+    document = json.loads(again.stdout)
+    assert len(document["sheets"]) == len(sheets)
+    assert document["summary"]["errors"] == 0
+
+
+def test_class_of_right_sheets_exits_0(tmp_path: Path) -> None:
+    sheets = [str(SHEETS / f"{p}/right.yaml") for p in ("mazur_2_2_2", "single_neuron")]
+    assert cli("verify", *sheets).returncode == 0
