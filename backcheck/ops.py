@@ -14,8 +14,9 @@ scalar-expression values are 0-d arrays.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 Rule = Callable[..., Any]
 

@@ -10,14 +10,18 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command()
     def solve(
-        file: Path = typer.Argument(..., help="A problem file (network or scalar expression)."),
+        file: Path = typer.Argument(...,
+                                    help="A problem file (network or scalar expression)."),
         digits: int = typer.Option(6, "--digits", "-d", min=1, max=40,
                                    help="Significant digits for values that are not short."),
-        exact: bool = typer.Option(False, "--exact", help="Show closed forms, e.g. 1/(1 + exp(-1/2))."),
-        only: str = typer.Option(None, "--only", help="Comma-separated quantities, e.g. z1,dL/dW2."),
+        exact: bool = typer.Option(False, "--exact",
+                                   help="Show closed forms, e.g. 1/(1 + exp(-1/2))."),
+        only: str = typer.Option(None, "--only",
+                                 help="Comma-separated quantities, e.g. z1,dL/dW2."),
         json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
         float_only: bool = typer.Option(False, "--float-only",
-                                        help="float64 only, for networks too large for exact arithmetic."),
+                                        help="float64 only, for networks too large for "
+                                             "exact arithmetic."),
     ) -> None:
         """Compute the forward pass, every gradient and the update step, exactly and in float64."""
         from ..api import solve_file
