@@ -27,13 +27,15 @@ def check_writable(paths: Iterable[str], *, force: bool) -> None:
             raise BackcheckError("the folder to write into does not exist", file=path)
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename (all or nothing)."""
+def write_atomic(path: str, content: str | bytes) -> None:
+    """Write text (UTF-8) or bytes to ``path`` via a temporary file and a rename
+    (all or nothing)."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
     directory = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=".backcheck-", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):

@@ -83,22 +83,5 @@ def _write(diagram: Any, output: str, *, force: bool, digits: int) -> None:
         raise typer.Exit(1)
     check_writable([output], force=force)
     image = render_with_graphviz(dot_text, fmt, output, program)
-    _write_bytes(output, image)
+    write_atomic(output, image)
     stderr.print(f"wrote {output}", highlight=False)
-
-
-def _write_bytes(path: str, data: bytes) -> None:
-    """Like files.write_atomic, for an image: a temporary file, then a rename."""
-    import os
-    import tempfile
-
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".backcheck-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
