@@ -57,6 +57,18 @@ TOLERANCE_HINT = "tolerance: auto (the default), exact, {abs: 0.01}, {rel: 0.001
 INTEGER_SIGNIFICANT = 4
 #: the precision assumed for whole numbers on a sheet that writes no decimals at all
 DEFAULT_WORKING_DECIMALS = 2
+#: above this ``exact_work`` (one exact pass of a problem, see :mod:`backcheck.problem`)
+#: verify works to a budget: buggy rules are screened in float64 first and run exactly
+#: only where the screen matches a wrong entry, within ``LARGE_EXACT_BUDGET`` work units
+#: per sheet (at least one run; a network at ``MAX_EXACT_WORK`` takes about a second per
+#: exact pass, so a sheet of the largest problem grades in about 4 s)
+LARGE_WORK = 20_000
+LARGE_EXACT_BUDGET = 500_000
+SKIPPED_DIAGNOSIS = "diagnosis skipped: network too large for exhaustive mistake search"
+#: the rounding-reach evaluation keeps one sensitivity column per written number; above
+#: this many cells (columns × the largest node) the columns of answers already graded
+#: correct are folded into the remainder (a slightly wider, still safe, reach)
+MAX_BALL_CELLS = 400_000
 
 
 # ============================================================================ tolerance
@@ -675,7 +687,10 @@ class ProblemContext:
         self.indices = {name: [_layout_index(q, i) for i in range(len(self.truth_flat[name]))]
                         for name, q in self.graph.quantities.items()}
         self.variants = variants(self.graph, self.structure)
+        self.large = int(getattr(problem, "exact_work", 0) or 0) > LARGE_WORK
         self._buggy: dict[str, Base | None] = {}
+        self._buggy_float: dict[str, Base | None] = {}
+        self._truth_float_base: Base | None = None
         self._transformed: dict[tuple[str, str], list[Any] | None] = {}
 
     def buggy(self, variant: Variant, name: str) -> list[Any] | None:
@@ -690,6 +705,27 @@ class ProblemContext:
             self._buggy[variant.key] = _run(self.graph, EXACT, {},
                                             variant.swaps(self.truth), "truth")
         base = self._buggy[variant.key]
+        return None if base is None else base.flat(name)
+
+    def has_buggy(self, variant: Variant) -> bool:
+        """Has ``variant`` already been worked exactly from the truth (cached)?"""
+        return variant.transform is not None or variant.key in self._buggy
+
+    def buggy_float(self, variant: Variant, name: str) -> list[Any] | None:
+        """:meth:`buggy` in float64 (a cheap screen for large problems)."""
+        if variant.transform is not None:
+            return self.buggy(variant, name)
+        if variant.key not in self._buggy_float:
+            if self._truth_float_base is None:
+                self._truth_float_base = Base(self.graph, self.solution.float_evaluation,
+                                              "truth")
+            try:
+                swaps = variant.swaps(self._truth_float_base)  # type: ignore[misc]
+            except (ArithmeticError, ValueError, KeyError, IndexError, TypeError):
+                swaps = None
+            self._buggy_float[variant.key] = None if swaps is None else _run(
+                self.graph, FLOAT, {}, swaps, "truth")
+        base = self._buggy_float[variant.key]
         return None if base is None else base.flat(name)
 
 
@@ -1098,6 +1134,11 @@ class _Sheet:
         self._radii: dict[str, np.ndarray] = {}
         self._columns: list[tuple[str, int, float]] = []
         self._bounds: dict[int, tuple[Fraction | None, Fraction | None]] = {}
+        # exact buggy-rule runs this sheet may still make (budgeted for large problems)
+        work = int(getattr(ctx.problem, "exact_work", 0) or 0)
+        self._exact_runs_left = (max(1, LARGE_EXACT_BUDGET // max(work, 1))
+                                 if LARGE_EXACT_BUDGET > 0 else 0)
+        self._skipped: set[int] = set()  # items whose mistake search was cut short
 
     # ----- overrides -------------------------------------------------------------
     def overrides(self, keep: Any = None, backend: Any = EXACT,
@@ -1265,6 +1306,21 @@ class _Sheet:
                     # a tiny scale for exact numbers keeps their column, which also
                     # records what each value rests on (for naming what is carried)
                     columns.append((name, i, self.half_unit(item) or 1e-30))
+        folded: list[tuple[str, int, float]] = []
+        largest = max((int(np.prod(q.internal_shape)) for q in self.graph.quantities.values()),
+                      default=1)
+        if len(columns) * max(largest, 1) > MAX_BALL_CELLS:
+            # too many columns to carry: keep those of answers not (yet) graded correct
+            # (what a carried entry may rest on), fold the rest into the remainder
+            room = max(MAX_BALL_CELLS // max(largest, 1), 1)
+            kept: list[tuple[str, int, float]] = []
+            for column in columns:
+                item = self.items[column[0]][column[1]]
+                if item.verdict != "correct" and len(kept) < room:
+                    kept.append(column)
+                else:
+                    folded.append(column)
+            columns = kept
         self._columns = columns
         width = max(len(columns), 1)
         overrides = {}
@@ -1283,11 +1339,18 @@ class _Sheet:
                 mids[i] = float(self.items[name][i].given)
                 jac[i, start] = half
                 start += 1
+            rest = np.zeros(size)
+            for other, i, half in folded:
+                if other == name:
+                    mask[i] = True
+                    mids[i] = float(self.items[name][i].given)
+                    rest[i] = half
             if mask.any():
                 shape = q.internal_shape
                 overrides[(q.kind, q.node)] = (
                     q.to_internal(mask),
-                    BallArray(q.to_internal(mids), jac.reshape(tuple(shape) + (width,))))
+                    BallArray(q.to_internal(mids), jac.reshape(tuple(shape) + (width,)),
+                              q.to_internal(rest) if folded else 0.0))
         return _run(self.graph, BALL, overrides,
                     _rounding_swaps(self.graph, 0.5 * 10.0 ** -self.working,
                                     set(overrides)), "yours")
@@ -1488,20 +1551,42 @@ class _Sheet:
             for item in items:
                 findings = found[id(item)]
                 if not findings:
-                    item.diagnosis = self._unexplained(item)
+                    item.diagnosis = self._unexplained(item, id(item) in self._skipped)
                     continue
                 best = min(findings, key=lambda f: (-votes[f.variant.key],
                                                     order.get(f.variant.key, 0)))
                 item.mistake = best.variant.name
                 item.diagnosis = best.variant.mistake.explain(best)
 
-    def _unexplained(self, item: Item) -> str:
+    def _unexplained(self, item: Item, skipped: bool = False) -> str:
         text = f"{item.element}: you wrote {item.text}; it is {fmt(item.expected)}"
         if item.follows is not None:
             follows = fmt(item.follows)
             if follows != fmt(item.expected):
                 text += f", or {follows} from your own earlier answers"
+        if skipped:
+            return text + f" ({SKIPPED_DIAGNOSIS}: check the arithmetic)."
         return text + " (no known mistake gives your number: check the arithmetic)."
+
+    # ----- the budget of large problems ---------------------------------------------
+    def _screened(self, item: Item, values: list[Any] | None) -> bool:
+        """A float64 buggy value close enough to the entry to be worth an exact run."""
+        if values is None:
+            return False
+        value = float(values[item.flat])
+        return agrees_float(float(item.given), item.text, value, item.tolerance,
+                            self.working, item.given,
+                            self.radius(item) + 1e-6 * max(1.0, abs(value)))
+
+    def _spend(self, item: Item) -> bool:
+        """One exact buggy-rule run on a large problem, if the sheet's budget allows."""
+        if self._exact_runs_left <= 0:
+            if not self._skipped:
+                self.notes.append(f"some wrong entries: {SKIPPED_DIAGNOSIS}.")
+            self._skipped.add(id(item))
+            return False
+        self._exact_runs_left -= 1
+        return True
 
     def _finding(self, item: Item, variant: Variant, buggy: Any, base: Base) -> Finding:
         q = self.graph.quantities[item.quantity]
@@ -1516,6 +1601,12 @@ class _Sheet:
         candidates = [v for v in ctx.variants if name in v.affects]
         found: list[Finding] = []
         for variant in candidates:  # 1. from the truth (cached per problem): every match
+            if ctx.large and not ctx.has_buggy(variant):
+                # a large problem: an exact run only where float64 says it may match
+                if not self._screened(item, ctx.buggy_float(variant, name)):
+                    continue
+                if not self._spend(item):
+                    continue
             values = ctx.buggy(variant, name)
             if values is None or not self.agrees(item, values[item.flat], slack=True):
                 continue
@@ -1541,7 +1632,10 @@ class _Sheet:
                     return [self._finding(item, variant, values[item.flat], base)]
                 continue
             if not upstream_off:
-                values = ctx.buggy(variant, name)
+                if ctx.large and not ctx.has_buggy(variant):
+                    values = ctx.buggy_float(variant, name)
+                else:
+                    values = ctx.buggy(variant, name)
                 if values is None or not abs(float(values[item.flat]) - float(item.given)) <= near:
                     continue
             screen = self._float_variant(variant)
@@ -1550,6 +1644,8 @@ class _Sheet:
             value = float(screen.flat(name)[item.flat])
             if not agrees_float(float(item.given), item.text, value, item.tolerance,
                                 self.working, item.given, self.radius(item)):
+                continue
+            if ctx.large and variant.key not in self._student_buggy and not self._spend(item):
                 continue
             exact = self._exact_variant(variant, base)
             if exact is not None and self.agrees(item, exact.flat(name)[item.flat], slack=True):

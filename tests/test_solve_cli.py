@@ -92,3 +92,35 @@ def test_float_only_mode_solves_without_cross_check(tmp_path: Path) -> None:
     assert result.exit_code == 0
     document = json.loads(result.stdout)
     assert "exact" not in document and "crosscheck" not in document
+
+
+def test_big_arrays_are_shown_by_their_corners(tmp_path: Path) -> None:
+    import numpy as np
+
+    from backcheck.render.numbers import format_array
+
+    text = format_array(np.arange(20 * 30).reshape(20, 30), limit=12)
+    lines = text.splitlines()
+    assert len(lines) == 13 and "⋯" in lines[0] and "⋮" in lines[6]
+    assert lines[0].startswith("[[  0    1") and lines[-1].endswith("  599]]")
+    assert format_array(np.arange(20), limit=12) == (
+        "[0  1  2  3  4  5  ⋯  14  15  16  17  18  19]")
+    assert format_array(np.arange(12), limit=12) == format_array(np.arange(12))
+
+    import random
+
+    rng = random.Random(3)
+
+    def row(n: int) -> str:
+        return "[" + ", ".join(f"{rng.uniform(-1, 1):.2f}" for _ in range(n)) + "]"
+
+    problem = tmp_path / "wide.yaml"
+    problem.write_text(f"x: {row(40)}\nlayers:\n  - W: [{', '.join(row(40) for _ in range(30))}]\n"
+                       f"    activation: sigmoid\ntarget: {row(30)}\nloss: mse\n")
+    result = run("solve", str(problem), "--float-only")
+    assert result.exit_code == 0, result.output
+    assert "⋯" in result.output and "--json" in result.output
+    assert "shown by their corners" in result.output
+    # the small problems print in full, with no note
+    small = run("solve", str(PROBLEMS / "mazur_2_2_2.yaml"))
+    assert "⋯" not in small.output and "corners" not in small.output

@@ -418,3 +418,103 @@ def test_class_run_gradebook_and_error_row(tmp_path: Path) -> None:
 def test_class_of_right_sheets_exits_0(tmp_path: Path) -> None:
     sheets = [str(SHEETS / f"{p}/right.yaml") for p in ("mazur_2_2_2", "single_neuron")]
     assert cli("verify", *sheets).returncode == 0
+
+
+# ----------------------------------------------------------------------------- budget
+
+
+def _large_problem(tmp_path: Path) -> tuple[Path, dict]:
+    """A 64-64-64-64-64 sigmoid network, batch 16 (near MAX_EXACT_WORK), and a sheet:
+    z1 with one slip (z1[1,4] + 0.5), a1 worked from it (a1[1,4] carried)."""
+    import random
+
+    rng = random.Random(7)
+
+    def matrix(rows: int, cols: int) -> np.ndarray:
+        return np.array([[round(rng.uniform(-1, 1), 2) for _ in range(cols)]
+                         for _ in range(rows)])
+
+    def text(array: np.ndarray) -> str:
+        if array.ndim == 1:
+            return "[" + ", ".join(f"{v:.4f}" for v in array) + "]"
+        return "[" + ", ".join(text(row) for row in array) + "]"
+
+    x = matrix(16, 64)
+    layers = [(matrix(64, 64), matrix(1, 64)[0]) for _ in range(4)]
+    lines = [f"x: {text(x)}", "layers:"]
+    for W, b in layers:
+        lines += [f"  - W: {text(W)}", f"    b: {text(b)}", "    activation: sigmoid"]
+    lines += [f"target: {text(matrix(16, 64))}", "loss: mse", "learning_rate: 0.1"]
+    problem = tmp_path / "large.yaml"
+    problem.write_text("\n".join(lines) + "\n")
+    W1, b1 = layers[0]
+    z1 = np.round(x @ W1.T + b1, 4)  # exact: sums of products of two-decimal numbers
+    z1[0, 3] += 0.5
+    a1 = np.round(1 / (1 + np.exp(-z1)), 4)
+    path = tmp_path / "large_sheet.yaml"
+    path.write_text(f"problem: large.yaml\nanswers:\n  z1: {text(z1)}\n  a1: {text(a1)}\n")
+    return path, {"z1": z1, "a1": a1}
+
+
+def test_large_accepted_problem_grades_within_a_time_and_memory_budget(tmp_path: Path
+                                                                       ) -> None:
+    import resource
+    import time
+
+    from backcheck.grading import LARGE_WORK
+    from backcheck.problem import MAX_EXACT_WORK, load_problem
+
+    path, _ = _large_problem(tmp_path)
+    assert LARGE_WORK < load_problem(str(tmp_path / "large.yaml")).exact_work <= MAX_EXACT_WORK
+    start = time.perf_counter()
+    result = cli("verify", str(path), "--json", cwd=tmp_path)
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 1, result.stderr
+    # about 3 s here (it took 10 s and 1.5 GB before verify had a work budget); generous
+    # bounds for slow machines
+    assert elapsed < 20, elapsed
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert peak_kb < 1_000_000, peak_kb
+    document = json.loads(result.stdout)
+    assert (document["correct"], document["carried"], document["wrong"]) == (2046, 1, 1)
+    items = {item["element"]: item for item in document["items"]}
+    assert items["z1[1,1]"]["verdict"] == "correct"
+    assert items["z1[1,4]"]["verdict"] == "wrong"
+    assert "it is" in items["z1[1,4]"]["diagnosis"]
+    assert items["a1[1,4]"]["verdict"] == "carried"
+    assert "z1[1,4]" in items["a1[1,4]"]["diagnosis"]
+    assert document["first"] == "z1[1,4]"
+
+
+def test_large_problem_text_lists_only_entries_that_are_not_right(tmp_path: Path) -> None:
+    path, _ = _large_problem(tmp_path)
+    result = cli("verify", str(path), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "z1[1,4]" in result.stdout and "z1[1,1] " not in result.stdout
+    assert "1023 correct not listed" in result.stdout and "--json" in result.stdout
+
+
+def test_budgeted_mistake_search_names_the_same_mistakes(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """The large-problem path (float64 screen, then exact) on every shipped sheet: same
+    verdicts and same named mistakes as the exhaustive search."""
+    import backcheck.grading as grading
+
+    sheets = sorted(SHEETS.glob("*/*.yaml"))
+
+    def graded() -> dict:
+        return {s: [(i.element, i.verdict, i.mistake) for i in verify(s).items]
+                for s in sheets}
+
+    exhaustive = graded()
+    monkeypatch.setattr(grading, "LARGE_WORK", -1)
+    monkeypatch.setattr(grading, "LARGE_EXACT_BUDGET", 10**9)
+    assert graded() == exhaustive
+    # no budget at all: the verdicts stand, the search says it was skipped
+    monkeypatch.setattr(grading, "LARGE_EXACT_BUDGET", 0)
+    report = verify(SHEETS / "single_neuron" / "sigma_prime_at_a.yaml")
+    assert [(i.element, i.verdict) for i in report.items] == [
+        (e, v) for e, v, _ in exhaustive[SHEETS / "single_neuron" / "sigma_prime_at_a.yaml"]]
+    wrong = [i for i in report.items if i.verdict == "wrong"]
+    assert wrong and all("diagnosis skipped: network too large" in i.diagnosis for i in wrong)
+    assert any("diagnosis skipped" in note for note in report.notes)

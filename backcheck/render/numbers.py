@@ -78,15 +78,42 @@ def format_value(value: Any, digits: int = 6, exact: bool = False) -> str:
     return format_float(float(value), digits)
 
 
-def format_array(array: Any, digits: int = 6, exact: bool = False) -> str:
-    """A scalar, vector or matrix as aligned text in brackets (matrices on several lines)."""
+def _corners(n: int, limit: int | None) -> list[int | None]:
+    """The positions shown along an axis of length ``n``: all of them, or (past
+    ``limit``) the first and last ``limit // 2`` with ``None`` for the gap."""
+    if limit is None or n <= limit:
+        return list(range(n))
+    half = max(limit // 2, 1)
+    return [*range(half), None, *range(n - half, n)]
+
+
+def is_elided(array: Any, limit: int | None) -> bool:
+    """Would :func:`format_array` with ``limit`` show only the corners of ``array``?"""
+    return limit is not None and any(n > limit for n in np.shape(array)[:2])
+
+
+def format_array(array: Any, digits: int = 6, exact: bool = False,
+                 limit: int | None = None) -> str:
+    """A scalar, vector or matrix as aligned text in brackets (matrices on several lines).
+    With ``limit``, a vector or matrix longer than that along an axis shows only its
+    corners, ``⋯`` (and ``⋮``) standing for the rest (only the shown cells are formatted)."""
     array = np.asarray(array, dtype=object)
     if array.ndim == 0:
         return format_value(array.item(), digits, exact)
-    cells = np.vectorize(lambda v: format_value(v, digits, exact), otypes=[object])(array)
+
+    def cell(v: Any) -> str:
+        return format_value(v, digits, exact)
+
     if array.ndim == 1:
-        return "[" + "  ".join(cells.tolist()) + "]"
-    widths = [max(len(c) for c in cells[:, j]) for j in range(cells.shape[1])]
+        return "[" + "  ".join("⋯" if i is None else cell(array[i])
+                               for i in _corners(array.shape[0], limit)) + "]"
+    if array.ndim > 2:
+        limit = None
+    rows = _corners(array.shape[0], limit)
+    cols = _corners(array.shape[1], limit)
+    cells = [[("⋮" if i is None else "⋯") if i is None or j is None else cell(array[i, j])
+              for j in cols] for i in rows]
+    widths = [max(len(row[k]) for row in cells) for k in range(len(cols))]
     lines = []
     for i, row in enumerate(cells):
         body = "  ".join(c.rjust(w) for c, w in zip(row, widths))

@@ -9,7 +9,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ..solution import Solution
-from .numbers import format_array
+from .numbers import format_array, is_elided
+
+#: a vector or matrix longer than this along an axis is shown by its corners (``⋯``)
+MAX_SHOWN = 12
 
 SECTION_TITLES = {
     "forward": "Forward pass",
@@ -30,6 +33,7 @@ def solution_view(solution: Solution, *, names: list[str] | None = None, digits:
     if problem.title:
         parts.append(Text(problem.title, style="bold"))
     parts.append(Text(describe_problem(solution), style="dim"))
+    elided = False
     for section, title in SECTION_TITLES.items():
         rows = [n for n in wanted if solution.quantity(n).section == section]
         if not rows:
@@ -44,9 +48,14 @@ def solution_view(solution: Solution, *, names: list[str] | None = None, digits:
         for name in rows:
             quantity = solution.quantity(name)
             values = solution.exact(name) if solution.is_exact else solution.float(name)
+            elided = elided or is_elided(values, MAX_SHOWN)
             table.add_row(name, shape_text(quantity.shape),
-                          format_array(values, digits=digits, exact=exact))
+                          format_array(values, digits=digits, exact=exact, limit=MAX_SHOWN))
         parts.append(table)
+    if elided:
+        parts.append(Text(f"arrays longer than {MAX_SHOWN} along an axis are shown by their "
+                          f"corners (⋯); --json (or --only NAME --json) gives every value",
+                          style="dim"))
     for warning in solution.warnings:
         parts.append(Text("warning: " + warning, style="yellow"))
     parts.append(crosscheck_line(solution))

@@ -13,6 +13,8 @@ from rich.text import Text
 from ..grading import SYMBOLS, Item, QuantityResult, Report
 from .numbers import format_exact
 
+#: a quantity with more entries than this lists only the ones that are not right
+MAX_ROWS = 64
 STYLES = {"correct": "green", "carried": "yellow", "wrong": "bold red", "missing": "dim"}
 
 
@@ -89,7 +91,11 @@ def quantity_table(result: QuantityResult, *, digits: int = 6) -> Table:
     table.add_column("verdict", no_wrap=True)
     if carried:
         table.add_column("from your answers", justify="right", style="dim", no_wrap=True)
-    for item in result.items:
+    shown = result.items
+    if total > MAX_ROWS:
+        # a big answer: every entry that is not right, then a count of the rest
+        shown = [item for item in result.items if item.verdict != "correct"][:MAX_ROWS]
+    for item in shown:
         row = [item.element, format_exact(item.expected, digits),
                "~" if item.given is None and item.verdict == "missing" else
                (item.text if item.text is not None else "—"),
@@ -98,6 +104,11 @@ def quantity_table(result: QuantityResult, *, digits: int = 6) -> Table:
             row.append(format_exact(item.follows, digits)
                        if item.verdict == "carried" and item.follows is not None else "")
         table.add_row(*row)
+    if len(shown) < total:
+        rest = total - len(shown)
+        kind = "correct" if done == rest else "more"
+        table.add_row(Text(f"⋯ {rest} {kind} not listed", style="dim"),
+                      "", "", Text("(--json: all)", style="dim"))
     return table
 
 
