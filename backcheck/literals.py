@@ -165,10 +165,6 @@ class Document:
         raise self.error(f"expected {what}, found {kind}", path)
 
 
-def _mark(node: Any) -> Mark:
-    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
-
-
 def read_text(path: str) -> str:
     """Read a file as UTF-8 text, with one clear error for every way that can fail."""
     shown = str(path)
@@ -553,55 +549,3 @@ def _scalar_value(text: str, tag: str, file: str, mark: Mark) -> Any:
                 return value
         raise BackcheckError(f"cannot read {quoted(text)} as a number", file=file, mark=mark)
     return text
-
-
-class _Builder:
-    """Turns composed YAML nodes into plain data, counting and locating as it goes."""
-
-    def __init__(self, document: Document) -> None:
-        self.document = document
-        self.count = 0
-
-    def fail(self, message: str, node: Any) -> BackcheckError:
-        return BackcheckError(message, file=self.document.file, mark=_mark(node))
-
-    def build(self, node: Any, path: Path, depth: int) -> Any:
-        import yaml
-
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise self.fail(
-                f"too many values (over {MAX_NODES:,} after expanding YAML aliases)", node
-            )
-        if depth > MAX_DEPTH:
-            raise self.fail(f"nested too deeply (at most {MAX_DEPTH} levels)", node)
-        if node.tag not in _ALLOWED_TAGS:
-            raise self.fail(
-                f"YAML tag {quoted(node.tag, 80)} is not allowed (backcheck reads plain data "
-                f"only)", node)
-        if path not in self.document.marks:
-            self.document.marks[path] = _mark(node)
-        if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
-        result: dict[str, Any] = {}
-        key_marks: dict[str, Mark] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise self.fail("a mapping key must be a plain name", key_node)
-            key = str(key_node.value)
-            if key in result:
-                first = key_marks[key]
-                raise self.fail(
-                    f"key {quoted(key)} appears twice (first at line {first.line})", key_node
-                )
-            key_marks[key] = _mark(key_node)
-            self.document.marks[path + (key,)] = _mark(value_node)
-            result[key] = self.build(value_node, path + (key,), depth + 1)
-        return result
-
-    def scalar(self, node: Any, path: Path) -> Any:
-        text = node.value
-        self.document.texts[path] = text
-        return _scalar_value(text, node.tag.rsplit(":", 1)[-1], self.document.file, _mark(node))
