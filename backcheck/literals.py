@@ -370,16 +370,7 @@ class _EventBuilder:
                     whole, _, decimals = text.partition(".")
                     digits = int(whole + decimals)
                     value = Fraction(digits, 10 ** len(decimals)) if decimals else Fraction(digits)
-                    if parent is None:
-                        result.append(value)
-                        continue
-                    if depth > parent.deepest:
-                        parent.deepest = depth
-                    if parent.kind == "seq":
-                        parent.value.append(value)
-                    else:
-                        parent.value[parent.key] = value
-                        parent.key = None
+                    self.attach(value, stack, result, depth)
                     continue
             tag = self.tag(event)
             if tag not in _ALLOWED_TAGS:
