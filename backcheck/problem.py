@@ -393,7 +393,7 @@ def _expression(doc: Document, data: dict) -> ExpressionProblem:
                 f"step {i + 1})", ("steps", i),
                 hint="backcheck checks hand-sized calculations; split the problem up",
             )
-        raw_steps.append((step, _step_mark(doc, ("steps", i))))
+        raw_steps.append((step, doc.mark(("steps", i))))
     steps = parse_steps(raw_steps, value_marks, file=doc.file)
     names = list(values) + [s.name for s in steps]
     output = data.get("output", steps[-1].name)
@@ -404,12 +404,3 @@ def _expression(doc: Document, data: dict) -> ExpressionProblem:
     title = data.get("title")
     return ExpressionProblem(str(doc.file), title if isinstance(title, str) else None, values,
                              steps, output, doc, data.get("answers"))
-
-
-def _step_mark(doc: Document, path: tuple) -> Mark | None:
-    mark = doc.mark(path)
-    if mark is None:
-        return None
-    # a quoted step starts one column after its quote
-    text = doc.texts.get(path)
-    return mark if text is None else mark
