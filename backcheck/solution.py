@@ -21,7 +21,7 @@ from .errors import BackcheckError, InternalError
 from .evaluate import Evaluation, EvaluationError, evaluate
 from .exact import Exact
 from .graph import Graph, Quantity, build_graph
-from .problem import NetworkProblem, Problem
+from .problem import Problem
 
 CROSSCHECK_TOLERANCE = 1e-9  # relative, as the brief demands
 
@@ -272,7 +272,3 @@ def _check_finite(solution: Solution) -> None:
                 f"{name} overflows float64 or is undefined (inf or nan)",
                 file=solution.problem.file,
             )
-
-
-def network_layers(problem: Problem) -> int:
-    return len(problem.layers) if isinstance(problem, NetworkProblem) else 0
