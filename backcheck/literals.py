@@ -229,6 +229,11 @@ def parse_yaml(text: str, file: str = "<input>") -> Document:
         mark = error.problem_mark or error.context_mark
         where = Mark(mark.line + 1, mark.column + 1) if mark else None
         problem = error.problem or "invalid YAML"
+        if "nesting depth" in problem or "nesting level" in problem:
+            # Some PyYAML/libyaml versions stop deep flow nesting in their scanner,
+            # before our builder sees the events: the message stays ours either way.
+            raise BackcheckError(f"nested too deeply (at most {MAX_DEPTH} levels)",
+                                 file=file, mark=where) from None
         context = f" ({error.context})" if error.context else ""
         raise BackcheckError(f"YAML syntax error: {problem}{context}", file=file,
                              mark=where) from None

@@ -299,3 +299,26 @@ def test_numerically_extreme_but_legal_input(name: str, tmp_path: Path) -> None:
         assert np.allclose(got, expected, rtol=1e-9, atol=1e-12 * scale), (key, got, expected)
         compared += 1
     assert compared >= 5
+
+
+@pytest.mark.parametrize("loader", ["CSafeLoader", "SafeLoader"])
+@pytest.mark.parametrize("depth", [33, 200, 1100])
+def test_deep_flow_nesting_is_our_message_with_either_parser(loader: str, depth: int,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """libyaml (and newer PyYAML) may stop deep flow nesting in its own scanner; the
+    message must still be backcheck's one line, whichever parser reads the file."""
+    import yaml
+
+    from backcheck.errors import BackcheckError
+    from backcheck.literals import MAX_DEPTH, parse_yaml
+
+    if loader == "SafeLoader":
+        monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    elif not hasattr(yaml, "CSafeLoader"):
+        pytest.fail("PyYAML without libyaml: install PyYAML's wheel, which bundles it")
+    text = "x: " + "[" * depth + "1" + "]" * depth + "\n"
+    with pytest.raises(BackcheckError) as caught:
+        parse_yaml(text, "deep.yaml")
+    assert str(caught.value.message) == f"nested too deeply (at most {MAX_DEPTH} levels)"
+    assert caught.value.mark is not None and caught.value.mark.line == 1
