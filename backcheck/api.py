@@ -26,3 +26,15 @@ def problem_from_text(text: str, file: str = "<string>"):  # noqa: ANN201
     from .problem import problem_from_document
 
     return problem_from_document(parse_yaml(text, file))
+
+
+def load_symbolic(path: str):  # noqa: ANN201
+    """The problem at ``path`` if it declares symbols (FORMAT §8), else None (the numeric
+    path loads it again with its own limits)."""
+    from .literals import load_yaml
+    from .problem import problem_from_document
+
+    document = load_yaml(path)
+    if not isinstance(document.data, dict) or "symbols" not in document.data:
+        return None
+    return problem_from_document(document)

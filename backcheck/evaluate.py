@@ -51,7 +51,7 @@ class Evaluation:
 
 def _apply_override(backend: Any, computed: Any, override: tuple[np.ndarray, np.ndarray]) -> Any:
     mask, given = override
-    return np.where(mask, backend.asarray(given), computed)
+    return _normalise(backend, np.where(mask, backend.asarray(given), computed))
 
 
 def forward(graph: Graph, backend: Any, *, overrides: Overrides | None = None,

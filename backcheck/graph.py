@@ -187,7 +187,9 @@ def _expression_graph(problem: ExpressionProblem) -> Graph:
 
     graph = Graph(problem, output_name=problem.output)
     for name, value in problem.values.items():
-        graph.add("input", name=name, value=Fraction(value), requires_grad=True)
+        # a number, or a SymPy symbol (FORMAT §8)
+        value = Fraction(value) if isinstance(value, int) else value
+        graph.add("input", name=name, value=value, requires_grad=True)
 
     def lower(expr: tuple) -> int:
         kind = expr[0]

@@ -128,6 +128,8 @@ class Document:
     data: Any
     marks: dict[Path, Mark] = field(default_factory=dict)
     texts: dict[Path, str] = field(default_factory=dict)
+    #: names declared under ``symbols:`` (FORMAT §8) → SymPy symbols; ``number`` accepts them
+    symbols: dict[str, Any] = field(default_factory=dict)
 
     def mark(self, path: Path) -> Mark | None:
         """The position of the value at ``path`` (or of its nearest enclosing value)."""
@@ -150,6 +152,8 @@ class Document:
         if isinstance(value, Fraction):
             return value
         if isinstance(value, str):
+            if value in self.symbols:
+                return self.symbols[value]
             try:
                 number = parse_number_text(value)
             except BackcheckError as error:

@@ -8,6 +8,8 @@ second-guess the shapes.
 from __future__ import annotations
 
 import difflib
+import keyword
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -34,9 +36,14 @@ MAX_STEPS = 500
 MAX_STEP_CHARS = 20_000
 
 NETWORK_KEYS = ("title", "description", "source", "convention", "x", "layers", "target",
-                "loss", "learning_rate", "answers")
+                "loss", "learning_rate", "answers", "symbols", "at")
 LAYER_KEYS = ("W", "b", "activation", "slope")
-EXPRESSION_KEYS = ("title", "description", "source", "values", "steps", "output", "answers")
+EXPRESSION_KEYS = ("title", "description", "source", "values", "steps", "output", "answers",
+                   "symbols", "at")
+#: symbols in one problem (FORMAT §8), and the symbolic evaluator's work limit (same units
+#: as MAX_EXACT_WORK: formulas grow with every layer, so far fewer than numbers)
+MAX_SYMBOLS = 200
+MAX_SYMBOLIC_WORK = 4_000
 
 
 @dataclass
@@ -66,6 +73,9 @@ class NetworkProblem:
     #: equivalents (``exact_work``; refused above MAX_EXACT_WORK). A caller that evaluates
     #: the graph many times (the grader) can budget with it.
     exact_work: int = 0
+    #: FORMAT §8: declared symbols (name → SymPy symbol) and the point ``at:`` (or None)
+    symbols: dict[str, Any] = field(default_factory=dict)
+    at: dict[str, Fraction] | None = None
 
     kind = "network"
 
@@ -87,6 +97,8 @@ class ExpressionProblem:
     output: str
     document: Document = field(repr=False)
     answers: Any = None
+    symbols: dict[str, Any] = field(default_factory=dict)
+    at: dict[str, Fraction] | None = None
 
     kind = "expression"
 
@@ -145,6 +157,8 @@ def problem_from_document(doc: Document) -> Problem:
             f"expected a mapping with keys such as x, layers, target, loss (or values, steps); "
             f"found {kind}"
         )
+    if "symbols" in data:
+        _read_symbols(doc, data)
     if "steps" in data or "values" in data:
         if "layers" in data:
             raise doc.error(
@@ -316,6 +330,12 @@ def _network(doc: Document, data: dict) -> NetworkProblem:
     problem = NetworkProblem(str(doc.file), title if isinstance(title, str) else None, convention,
                              x, single, layers, target, loss, reduction, learning_rate, doc,
                              data.get("answers"), exact_work=work)
+    _attach_symbols(doc, data, problem)
+    if problem.symbols and work > MAX_SYMBOLIC_WORK:
+        raise doc.error(
+            f"network too large for formulas (about {work:,} operations; symbolic solving "
+            f"takes up to {MAX_SYMBOLIC_WORK:,}, e.g. 3 layers of 8 units)",
+            hint="give numbers for some of the symbols, or use a smaller network")
     if work > MAX_EXACT_WORK:
         error = doc.error(
             f"network too large for exact arithmetic (about {work:,} operations; the exact "
@@ -367,7 +387,7 @@ def _expression(doc: Document, data: dict) -> ExpressionProblem:
     if not isinstance(values_spec, dict) or not values_spec:
         raise doc.error("values must be a mapping of names to numbers, e.g. {x: -2, y: 5}",
                         ("values",))
-    values: dict[str, Fraction] = {}
+    values: dict[str, Any] = {}
     value_marks: dict[str, Mark | None] = {}
     for name, value in values_spec.items():
         if not name.isidentifier():
@@ -394,6 +414,11 @@ def _expression(doc: Document, data: dict) -> ExpressionProblem:
                 hint="backcheck checks hand-sized calculations; split the problem up",
             )
         raw_steps.append((step, doc.mark(("steps", i))))
+    for name, symbol in doc.symbols.items():
+        # a declared symbol used in the steps without a value is an input of its own
+        if name not in values and any(name in text for text, _ in raw_steps):
+            values[name] = symbol
+            value_marks[name] = doc.mark(("symbols",))
     steps = parse_steps(raw_steps, value_marks, file=doc.file)
     names = list(values) + [s.name for s in steps]
     output = data.get("output", steps[-1].name)
@@ -402,5 +427,75 @@ def _expression(doc: Document, data: dict) -> ExpressionProblem:
                         f"{did_you_mean(output, names)}",
                         ("output",))
     title = data.get("title")
-    return ExpressionProblem(str(doc.file), title if isinstance(title, str) else None, values,
-                             steps, output, doc, data.get("answers"))
+    problem = ExpressionProblem(str(doc.file), title if isinstance(title, str) else None, values,
+                                steps, output, doc, data.get("answers"))
+    _attach_symbols(doc, data, problem)
+    return problem
+
+
+def _read_symbols(doc: Document, data: dict) -> None:
+    """``symbols: [w1, w2, b]`` → ``doc.symbols`` (then any number may be one of them)."""
+    from .expression import FUNCTIONS
+
+    spec = data["symbols"]
+    if isinstance(spec, str):
+        spec = spec.replace(",", " ").split()
+    if not isinstance(spec, list) or not spec:
+        raise doc.error("symbols must be a list of names, e.g. [w1, w2, b]", ("symbols",))
+    if len(spec) > MAX_SYMBOLS:
+        raise doc.error(f"too many symbols ({len(spec)}; at most {MAX_SYMBOLS})", ("symbols",))
+    import sympy
+
+    reserved = set(FUNCTIONS) | _SYMPY_NAMES
+    if "layers" in data:
+        reserved |= {"x", "y_hat", "L"}
+    for i, name in enumerate(spec):
+        path = ("symbols", i) if isinstance(data["symbols"], list) else ("symbols",)
+        if (not isinstance(name, str) or not name.isidentifier() or name.startswith("_")
+                or keyword.iskeyword(name)):
+            raise doc.error(f"symbol {_shown(doc, name, path)} is not a valid name "
+                            "(letters, digits and _, not starting with a digit)", path)
+        if name in reserved or _QUANTITY_NAME.fullmatch(name):
+            suggestion = re.sub(r"(\d+)$", r"_\1", name) if name[-1].isdigit() else name + "_"
+            raise doc.error(f"symbol {quoted(name)} is reserved (a function, a constant or a "
+                            f"quantity name such as x, z1, W2, b1)", path,
+                            hint=f"choose another name, e.g. {suggestion}")
+        if name in doc.symbols:
+            raise doc.error(f"symbol {quoted(name)} is declared twice", path)
+        doc.symbols[name] = sympy.Symbol(name, real=True)
+
+
+#: names that SymPy's parser reads as constants or functions: a symbol with one of these
+#: names would not read back from ``solve --json``
+_SYMPY_NAMES = {"E", "I", "N", "O", "Q", "S", "pi", "oo", "nan", "zoo", "beta", "gamma",
+                "zeta", "sign", "Abs", "exp", "log", "sigmoid", "Piecewise"}
+_QUANTITY_NAME = re.compile(r"(?:[zaWb]|dz|da|dW|db)\d+")
+
+
+def _attach_symbols(doc: Document, data: dict, problem: Any) -> None:
+    """Record the declared symbols and the optional point ``at:`` on the problem."""
+    problem.symbols = dict(doc.symbols)
+    if "at" not in data or data["at"] is None:
+        return
+    if not doc.symbols:
+        raise doc.error("at: gives values for symbols, but the problem declares no symbols",
+                        ("at",), hint="declare them with symbols: [w1, w2]")
+    spec = data["at"]
+    if not isinstance(spec, dict):
+        raise doc.error("at must be a mapping of symbols to numbers, e.g. {w1: 0.5, w2: -1}",
+                        ("at",))
+    at: dict[str, Fraction] = {}
+    for name, value in spec.items():
+        if name not in doc.symbols:
+            raise doc.error(f"at: {quoted(name)} is not a declared symbol"
+                            f"{did_you_mean(name, doc.symbols)}", ("at", name))
+        saved, doc.symbols = doc.symbols, {}
+        try:
+            at[name] = doc.number(value, ("at", name), f"a number for {name}")
+        finally:
+            doc.symbols = saved
+    missing = [n for n in doc.symbols if n not in at]
+    if missing:
+        raise doc.error("at: gives no value for " + ", ".join(missing), ("at",),
+                        hint="at: must give a number for every declared symbol")
+    problem.at = at

@@ -22,12 +22,37 @@ def register(app: typer.Typer) -> None:
         float_only: bool = typer.Option(False, "--float-only",
                                         help="float64 only, for networks too large for "
                                              "exact arithmetic."),
+        latex: bool = typer.Option(False, "--latex",
+                                   help="Formulas as a LaTeX align* block (problems with "
+                                        "symbols)."),
+        markdown: bool = typer.Option(False, "--markdown",
+                                      help="Formulas as a Markdown table (problems with "
+                                           "symbols)."),
     ) -> None:
-        """Compute the forward pass, every gradient and the update step, exactly and in float64."""
+        """Compute the forward pass, every gradient and the update step, exactly and in float64.
+
+        A problem with `symbols:` gets every quantity as a formula (and its value at `at:`).
+        """
         from ..api import solve_file
         from ..names import resolve
         from ..render.console import stdout
 
+        if latex and markdown or (latex or markdown) and json_output:
+            from ..errors import BackcheckError
+
+            raise BackcheckError("choose one of --json, --latex and --markdown")
+        from ..api import load_symbolic
+
+        symbolic = load_symbolic(str(file))
+        if symbolic is not None:
+            _solve_symbolic(symbolic, only, digits, json_output, latex, markdown)
+            return
+        if latex or markdown:
+            from ..errors import BackcheckError
+
+            raise BackcheckError("--latex and --markdown print formulas: they need a problem "
+                                 "with symbols (FORMAT §8)", file=str(file),
+                                 hint="declare symbols: [w1, ...] and use them for numbers")
         solution = solve_file(str(file), float_only=float_only)
         names = None
         if only:
@@ -49,3 +74,34 @@ def register(app: typer.Typer) -> None:
         from ..render.solve_view import solution_view
 
         stdout.print(solution_view(solution, names=names, digits=digits, exact=exact))
+
+
+def _solve_symbolic(problem: object, only: str | None, digits: int, json_output: bool,
+                    latex: bool, markdown: bool) -> None:
+    from ..names import resolve
+    from ..render.console import stdout
+    from ..symbolic import solve_symbolic
+
+    solution = solve_symbolic(problem)  # type: ignore[arg-type]
+    names = None
+    if only:
+        names = [resolve(raw, solution.names, solution.graph.output_name)
+                 for raw in only.split(",") if raw.strip()]
+    if json_output:
+        from ..text import safe_json
+
+        document = solution.to_json()
+        if names:
+            for key in ("quantities", "readable", "values"):
+                if key in document:
+                    document[key] = {n: document[key][n] for n in names}
+        typer.echo(safe_json(document))
+        return
+    if latex or markdown:
+        from ..render.symbolic_view import symbolic_latex, symbolic_markdown
+
+        typer.echo((symbolic_latex if latex else symbolic_markdown)(solution, names))
+        return
+    from ..render.symbolic_view import symbolic_view
+
+    stdout.print(symbolic_view(solution, names=names, digits=digits))
