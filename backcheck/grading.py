@@ -749,7 +749,14 @@ class Grader:
         if cached is None:
             try:
                 doc = document if document is not None else load_yaml(path)
-                cached = ProblemContext(problem_from_document(doc))
+                problem = problem_from_document(doc)
+                if getattr(problem, "symbols", None):  # FORMAT §8: numbers at at:
+                    from .formulas import numeric_point
+
+                    cached = ProblemContext(numeric_point(problem))
+                    cached.written = problem  # type: ignore[attr-defined]
+                else:
+                    cached = ProblemContext(problem)
             except BackcheckError as error:
                 cached = error
             self._contexts[key] = cached
@@ -874,9 +881,19 @@ def _grade_sheet(grader: Grader, path: str) -> Report:
     report.student = student if isinstance(student, (str, Fraction)) else None
     if isinstance(report.student, Fraction):
         report.student = doc.texts.get(("student",))
+    from .formulas import is_formula_value
+
+    formulas = {k: v for k, v in answers.items() if is_formula_value(v)}
+    if formulas:  # FORMAT §8: graded as functions of the inputs (backcheck.formulas)
+        answers = {k: v for k, v in answers.items() if k not in formulas}
     entries = _read_answers(doc, ctx, answers, answers_path, sheet_tolerance,
                             tolerances_spec, tolerances_path)
     report.results, report.notes = _grade(ctx, entries, _working_decimals(entries, ctx))
+    if formulas:
+        from .formulas import grade_sheet_formulas
+
+        report.results = report.results + grade_sheet_formulas(ctx, doc, formulas,
+                                                               answers_path)
     report.order = ctx.structure.position
     return report
 

@@ -1,0 +1,818 @@
+"""Formula answers (FORMAT §8): ``dL/dz2: "(a2 - t) * a2 * (1 - a2)"``.
+
+A formula is read with the step grammar's whitelisted parser (:mod:`backcheck.expression`,
+never ``eval``/``sympify``), widened by ``@``, ``.T`` and 1-based indexing, and may use
+the problem's symbols and its quantity names (``x``, ``zK``, ``aK``, ``WK``, ``bK``,
+``t``, ``y_hat``, ``L``, gradients ``dzK``/``δK``, ``daK``, ``dWK``, ``dbK``, ``dx``; in a
+scalar problem its values and steps, and ``dv`` for the gradient of the output with
+respect to ``v``). In a network's formula vectors are columns under ``Wx`` and rows under
+``xW``.
+
+A formula is right when it equals the true quantity *as a function of the problem's free
+inputs* (its symbols; for a numeric problem x, every W and b, and t), not only at the
+given numbers. It is checked at the problem's own point and at seeded random points (the
+graph re-solved there by the same evaluator): two functions that agree at several random
+points of a space of this size are equal for every practical purpose, and a missing
+transpose or factor shows at once. Where the evaluation cannot decide (an overflow), SymPy
+simplification of the difference decides, under a time limit.
+
+``carried``: what follows, at every point, from the student's own earlier formulas put in
+place of those quantities (the evaluator's override hook), one of which was wrong.
+``wrong``: with the diagnosis of a known slip (:mod:`backcheck.mistakes`, the grader's own
+buggy rules, evaluated at the same points) that the formula reproduces at every point.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from .errors import BackcheckError, Mark
+from .expression import FUNCTIONS, MAX_DEPTH, MAX_NODES, _check_size, _Reader, _shift, _short
+
+#: random points (besides the problem's own) a formula is checked at
+POINTS = 4
+SEED = 20261127
+RTOL = 1e-7
+FORMULA_FUNCTIONS = FUNCTIONS + ("sum",)
+
+
+# ============================================================================ parsing
+
+
+class _FormulaReader(_Reader):
+    """The step grammar plus ``@``, ``.T`` and indexing ``a1[2]`` (1-based)."""
+
+    def read(self, node: ast.AST, depth: int = 0) -> tuple:
+        if depth > MAX_DEPTH:
+            raise self.fail(f"formula nested too deeply (at most {MAX_DEPTH} levels)", node)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+            return ("matmul", self.read(node.left, depth + 1), self.read(node.right, depth + 1))
+        if isinstance(node, ast.Attribute):
+            if node.attr != "T":
+                raise self.forbidden(f"attribute .{node.attr}", node,
+                                     "a formula may use .T (the transpose) only")
+            return ("T", self.read(node.value, depth + 1))
+        if isinstance(node, ast.Subscript):
+            return self.subscript(node, depth)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (
+                (self.segment(node.func) or node.func.id) == "sum"):
+            if len(node.args) != 1 or node.keywords:
+                raise self.fail("sum() takes exactly one argument (the sum of every element)",
+                                node)
+            return ("call", "sum", self.read(node.args[0], depth + 1))
+        return super().read(node, depth)
+
+    def subscript(self, node: ast.Subscript, depth: int) -> tuple:
+        parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        index = []
+        for part in parts:
+            if not (isinstance(part, ast.Constant) and type(part.value) is int):
+                raise self.forbidden("an index that is not a whole number", part,
+                                     "elements are 1-based whole numbers, e.g. a1[2], W1[1,2]")
+            if part.value < 1:
+                raise self.fail(f"index {part.value} in {_short(self.segment(node))!r}: "
+                                "indices start at 1", part)
+            index.append(part.value)
+        return ("index", self.read(node.value, depth + 1), tuple(index))
+
+    def forbidden(self, what: str, node: ast.AST, hint: str | None = None) -> BackcheckError:
+        return self.fail(
+            f"{what} is not allowed in a formula (found {_short(self.segment(node))!r})", node,
+            hint or "a formula uses names, numbers, + - * / ** @ .T, [i, j], parentheses and "
+            + ", ".join(FORMULA_FUNCTIONS))
+
+    def unknown(self, name: str, node: ast.AST) -> BackcheckError:
+        error = super().unknown(name, node)
+        error.message = error.message.replace("unknown name", "unknown name in a formula")
+        return error
+
+
+def parse_formula(text: str, known: list[str], *, file: str | None,
+                  mark: Mark | None) -> tuple:
+    """A formula's tree; one located error (with its column) for anything else."""
+    _check_size(text, "formula", file, mark)
+    stripped = text.lstrip()
+    mark = _shift(mark, len(text) - len(stripped))
+    text = stripped.rstrip().replace("−", "-").replace("·", "*").replace("×", "*")
+    if not text:
+        raise BackcheckError("expected a formula, found nothing", file=file, mark=mark)
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as error:
+        column = (error.offset or 1) - 1 if error.lineno in (1, None) else 0
+        raise BackcheckError(f"cannot read the formula: {error.msg} (in {_short(text)!r})",
+                             file=file, mark=_shift(mark, column),
+                             hint="a formula uses names, numbers, + - * / ** @ .T, "
+                                  "parentheses and " + ", ".join(FORMULA_FUNCTIONS)) from None
+    except (RecursionError, MemoryError, ValueError, OverflowError):
+        raise BackcheckError(f"cannot read the formula {_short(text)!r}", file=file,
+                             mark=mark) from None
+    count = sum(isinstance(n, ast.expr) for n in ast.walk(tree))
+    if count > MAX_NODES:
+        raise BackcheckError(f"formula too long ({count} terms; at most {MAX_NODES})",
+                             file=file, mark=mark)
+    reader = _FormulaReader(text, known, file, mark)
+    try:
+        return reader.read(tree.body)
+    except RecursionError:
+        raise BackcheckError("formula nested too deeply", file=file, mark=mark) from None
+
+
+def formula_names(expr: tuple) -> set[str]:
+    out: set[str] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if node[0] == "name":
+            out.add(node[1])
+        elif node[0] in ("neg", "T"):
+            stack.append(node[1])
+        elif node[0] == "call":
+            stack.append(node[2])
+        elif node[0] == "index":
+            stack.append(node[1])
+        elif node[0] in ("add", "sub", "mul", "div", "pow", "matmul"):
+            stack.extend(node[1:3])
+    return out
+
+
+# ============================================================================ names
+
+
+def _aliases(graph: Any) -> dict[str, tuple[str, str]]:
+    """formula name → (quantity, how it is oriented: "vector" | "as_is")."""
+    problem = graph.problem
+    out: dict[str, tuple[str, str]] = {}
+    quantities = graph.quantities
+    output = graph.output_name
+    if problem.kind == "network":
+        for name, q in quantities.items():
+            if q.kind == "update":
+                continue
+            base = name if q.kind == "value" else name[len(f"d{output}/d"):]
+            orient = "as_is" if re.fullmatch(r"W\d+", base) else "vector"
+            if base == "L":
+                orient = "as_is"
+            if q.kind == "value":
+                out[base] = (name, orient)
+            else:
+                out["d" + base] = (name, orient)
+                match = re.fullmatch(r"z(\d+)", base)
+                if match:
+                    out["δ" + match.group(1)] = (name, orient)
+                    out["delta" + match.group(1)] = (name, orient)
+        for node in getattr(graph, "nodes", []):
+            if node.op == "param" and node.name:
+                orient = "as_is" if node.name.startswith("W") else "vector"
+                out[node.name] = (f"__node__{node.id}", orient)
+        last = max(int(k[1:]) for k in quantities if re.fullmatch(r"a\d+", k))
+        out["y_hat"] = (f"a{last}", "vector")
+        out["t"] = ("__target__", "vector")
+        out.setdefault("y", ("__target__", "vector"))
+    else:
+        for name, q in quantities.items():
+            if q.kind == "value":
+                out[name] = (name, "as_is")
+            elif q.kind == "grad":
+                out["d" + name[len(f"d{output}/d"):]] = (name, "as_is")
+    for symbol in getattr(problem, "symbols", {}) or {}:
+        out[symbol] = ("__symbol__", "as_is")
+    return out
+
+
+# ============================================================================ points
+
+
+@dataclass
+class Point:
+    """The problem solved (float64) at one point of its free inputs."""
+
+    problem: Any
+    graph: Any
+    evaluation: Any
+    symbols: dict[str, float]
+    target: np.ndarray | None
+    _env: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _random_network(problem: Any, rng: random.Random) -> Any:
+    import copy
+
+    def r(scale: int = 1000) -> Fraction:
+        return Fraction(rng.randint(-scale, scale), scale)
+
+    clone = copy.copy(problem)
+    clone.x = [[r() for _ in row] for row in problem.x]
+    clone.layers = [copy.copy(layer) for layer in problem.layers]
+    for layer in clone.layers:
+        layer.W = [[r() for _ in row] for row in layer.W]
+        layer.b = None if layer.b is None else [r() for _ in layer.b]
+    if problem.loss == "cross_entropy":
+        target = []
+        for row in problem.target:
+            raw = [Fraction(rng.randint(1, 1000), 1000) for _ in row]
+            total = sum(raw)
+            target.append([v / total for v in raw])
+        clone.target = target
+    elif problem.loss == "bce":
+        clone.target = [[Fraction(rng.randint(1, 999), 1000) for _ in row]
+                        for row in problem.target]
+    else:
+        clone.target = [[r() for _ in row] for row in problem.target]
+    return clone
+
+
+def _random_expression(problem: Any, rng: random.Random) -> Any:
+    import copy
+
+    clone = copy.copy(problem)
+    values = {}
+    for name, value in problem.values.items():
+        v = Fraction(value)
+        scale = Fraction(rng.randint(600, 1400), 1000)
+        values[name] = v * scale if v != 0 else Fraction(rng.randint(-500, 500), 1000)
+    clone.values = values
+    return clone
+
+
+def _random_symbols(problem: Any, rng: random.Random) -> dict[str, Fraction]:
+    at = problem.at or {}
+    out = {}
+    for name in problem.symbols:
+        if name in at and at[name] != 0:
+            out[name] = at[name] * Fraction(rng.randint(500, 1500), 1000)
+        else:
+            out[name] = Fraction(rng.randint(-1000, 1000), 1000)
+    return out
+
+
+def _solve_at(problem: Any, symbols: dict[str, Fraction]) -> Point:
+    from .backends import FLOAT
+    from .evaluate import evaluate
+    from .graph import build_graph
+
+    graph = build_graph(problem)
+    with np.errstate(all="ignore"):
+        evaluation = evaluate(graph, FLOAT)
+    target = None
+    if problem.kind == "network":
+        target = np.asarray(graph.leaves[graph.by_name["target"]], dtype=np.float64)
+    return Point(problem, graph, evaluation, {k: float(v) for k, v in symbols.items()}, target)
+
+
+def make_points(problem: Any, numeric: Any, count: int = POINTS) -> list[Point]:
+    """The problem's own point first, then ``count`` seeded random ones."""
+    from .evaluate import EvaluationError
+
+    rng = random.Random(SEED)
+    symbolic = bool(getattr(problem, "symbols", None))
+    own = {k: v for k, v in (problem.at or {}).items()} if symbolic else {}
+    if symbolic and not own:
+        own = _random_symbols(problem, rng)
+    points = [_solve_at(numeric, own)]
+    tries = 0
+    while len(points) < count + 1 and tries < 8 * count:
+        tries += 1
+        try:
+            if symbolic:
+                from .symbolic import numeric_problem
+
+                values = _random_symbols(problem, rng)
+                points.append(_solve_at(numeric_problem(problem, values), values))
+            elif problem.kind == "network":
+                points.append(_solve_at(_random_network(numeric, rng), {}))
+            else:
+                points.append(_solve_at(_random_expression(numeric, rng), {}))
+        except (EvaluationError, ArithmeticError, ValueError):
+            continue
+    return points
+
+
+# ============================================================================ evaluation
+
+
+class FormulaError(Exception):
+    """The formula cannot be evaluated (shapes that don't fit): a wrong answer."""
+
+
+def _orient(problem: Any, array: np.ndarray, orient: str, q: Any) -> np.ndarray:
+    """Internal array → the formula's orientation (columns under Wx)."""
+    if orient != "vector" or problem.kind != "network":
+        return np.asarray(array, dtype=np.float64)
+    array = np.asarray(array, dtype=np.float64)
+    if array.ndim == 1:
+        array = array.reshape(1, -1)
+    return array.T if problem.convention == "Wx" else array
+
+
+def _from_formula(problem: Any, array: np.ndarray, orient: str, q: Any) -> np.ndarray:
+    """The inverse of :func:`_orient`, to the quantity's internal shape."""
+    array = np.asarray(array, dtype=np.float64)
+    if orient == "vector" and problem.kind == "network" and problem.convention == "Wx":
+        array = array.T if array.ndim == 2 else array
+    if array.size == 1:
+        return np.full(q.internal_shape, float(array.reshape(-1)[0]))
+    return array.reshape(q.internal_shape)
+
+
+def truth_internal(point: Point, name: str, overridden: Any = None) -> np.ndarray:
+    from .mistakes import Base
+
+    base = Base(point.graph, overridden or point.evaluation, "truth")
+    return np.asarray(base.internal(name), dtype=np.float64)
+
+
+def environment(point: Point, aliases: dict, evaluation: Any = None) -> dict[str, Any]:
+    from .mistakes import Base
+
+    base = Base(point.graph, evaluation or point.evaluation, "truth")
+    env: dict[str, Any] = {}
+    for alias, (name, orient) in aliases.items():
+        if name == "__symbol__":
+            env[alias] = np.float64(point.symbols.get(alias, np.nan))
+        elif name == "__target__":
+            env[alias] = _orient(point.problem, point.target, "vector", None)
+        elif name.startswith("__node__"):
+            value = base.evaluation.values[int(name[8:])]
+            env[alias] = _orient(point.problem, value, orient, None)
+        else:
+            q = point.graph.quantities[name]
+            env[alias] = _orient(point.problem, base.internal(name), orient, q)
+    return env
+
+
+def _sigmoid(v: Any) -> Any:
+    return 0.5 * (1 + np.tanh(np.asarray(v, dtype=np.float64) / 2))
+
+
+_NUMPY = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh, "sigmoid": _sigmoid,
+          "relu": lambda v: np.maximum(v, 0), "sin": np.sin, "cos": np.cos, "abs": np.abs,
+          "sum": lambda v: np.sum(v)}
+
+
+def evaluate_formula(expr: tuple, env: dict[str, Any], layouts: dict[str, Any]) -> np.ndarray:
+    """A formula's value (float64, NumPy semantics) in an environment of named arrays."""
+    kind = expr[0]
+    if kind == "num":
+        return np.float64(float(expr[1]))
+    if kind == "name":
+        return env[expr[1]]
+    if kind == "neg":
+        return -evaluate_formula(expr[1], env, layouts)
+    if kind == "T":
+        return np.asarray(evaluate_formula(expr[1], env, layouts)).T
+    if kind == "call":
+        return _NUMPY[expr[1]](evaluate_formula(expr[2], env, layouts))
+    if kind == "index":
+        inner = expr[1]
+        index = tuple(i - 1 for i in expr[2])
+        if inner[0] == "name" and inner[1] in layouts:
+            array = np.asarray(layouts[inner[1]])
+        else:
+            array = np.asarray(evaluate_formula(inner, env, layouts))
+        try:
+            if len(index) == 1 and array.ndim == 2 and 1 in array.shape:
+                return array.reshape(-1)[index[0]]
+            if len(index) == 1 and array.ndim == 0 and index[0] == 0:
+                return array
+            return array[index]
+        except IndexError:
+            raise FormulaError(f"index {list(expr[2])} is outside an array of shape "
+                               f"{'×'.join(map(str, array.shape)) or 'scalar'}") from None
+    left = evaluate_formula(expr[1], env, layouts)
+    right = evaluate_formula(expr[2], env, layouts)
+    try:
+        if kind == "matmul":
+            left, right = np.asarray(left), np.asarray(right)
+            if left.ndim == 0 or right.ndim == 0:
+                raise FormulaError("@ needs arrays on both sides (use * for a number)")
+            return np.matmul(left, right)
+        if kind == "add":
+            return left + right
+        if kind == "sub":
+            return left - right
+        if kind == "mul":
+            return left * right
+        if kind == "div":
+            return left / right
+        return np.power(left, right)
+    except ValueError:
+        shapes = " and ".join("×".join(map(str, np.shape(v))) or "scalar" for v in (left, right))
+        symbol = {"matmul": "@", "add": "+", "sub": "-", "mul": "*", "div": "/"}.get(kind, "**")
+        raise FormulaError(f"the shapes don't fit: {shapes.replace(' and ', f' {symbol} ')}"
+                           ) from None
+
+
+def layouts(point: Point, aliases: dict, evaluation: Any = None) -> dict[str, Any]:
+    """Named quantities in the problem's §3 layout, for 1-based element indexing."""
+    from .mistakes import Base
+
+    base = Base(point.graph, evaluation or point.evaluation, "truth")
+    out: dict[str, Any] = {}
+    for alias, (name, _) in aliases.items():
+        if name in ("__symbol__",):
+            out[alias] = np.float64(point.symbols.get(alias, np.nan))
+        elif name == "__target__":
+            t = point.target
+            out[alias] = t.reshape(-1) if point.problem.single else t
+        elif name.startswith("__node__"):
+            out[alias] = np.asarray(base.evaluation.values[int(name[8:])], dtype=np.float64)
+        else:
+            q = point.graph.quantities[name]
+            out[alias] = q.to_layout(np.asarray(base.internal(name), dtype=np.float64))
+    return out
+
+
+# ============================================================================ comparing
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> bool:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return False
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return bool(np.array_equal(a, b))
+    scale = max(1.0, float(np.max(np.abs(b))) if b.size else 1.0)
+    return bool(np.all(np.abs(a - b) <= RTOL * np.abs(b) + 1e-9 * scale))
+
+
+def fit(result: Any, truth: np.ndarray, matrix: bool = False
+        ) -> tuple[np.ndarray | None, str | None]:
+    """The formula's value in the truth's shape, or (None, why not). A vector may be
+    written as a row or a column; a matrix (``matrix``) must have its own shape."""
+    result = np.asarray(result, dtype=np.float64)
+    if result.shape == truth.shape:
+        return result, None
+    if result.size == 1:
+        return np.full(truth.shape, float(result.reshape(-1)[0])), None
+    if truth.size == 1 and result.size != 1:
+        return None, f"it gives {_shape(result)} values where one number belongs"
+    is_vector = sum(s != 1 for s in truth.shape) <= 1 and not matrix
+    if is_vector and result.size == truth.size and sum(s != 1 for s in result.shape) <= 1:
+        return result.reshape(truth.shape), None
+    if result.ndim == 2 and truth.ndim == 2 and result.shape == truth.shape[::-1]:
+        return None, "transposed"
+    return None, f"it gives a {_shape(result)} array where {_shape(truth)} belongs"
+
+
+def _shape(array: np.ndarray) -> str:
+    return " × ".join(map(str, array.shape)) or "scalar"
+
+
+# ============================================================================ grading
+
+
+@dataclass
+class FormulaAnswer:
+    name: str  # quantity
+    flat: int | None  # element (layout order), None for the whole quantity
+    text: str
+    expr: tuple
+    path: tuple
+
+
+class FormulaChecker:
+    """One problem's points, and formula answers checked against them."""
+
+    def __init__(self, ctx: Any, problem: Any) -> None:
+        self.ctx = ctx
+        self.problem = problem  # the problem as written (it may have symbols)
+        self.graph = ctx.graph
+        self.aliases = _aliases(self.graph if not getattr(problem, "symbols", None)
+                                else _graph_with_symbols(self.graph, problem))
+        self.points = make_points(problem, ctx.problem)
+        self.envs = [environment(p, self.aliases) for p in self.points]
+        self.layouts = [layouts(p, self.aliases) for p in self.points]
+        self._variants: list[Any] | None = None
+        self._buggy: list[dict[str, Any]] = [{} for _ in self.points]
+
+    @property
+    def known(self) -> list[str]:
+        return list(self.aliases)
+
+    def parse(self, text: str, doc: Any, path: tuple) -> tuple:
+        return parse_formula(text, self.known, file=doc.file, mark=doc.mark(path))
+
+    def truth(self, k: int, name: str, flat: int | None) -> np.ndarray:
+        point = self.points[k]
+        q = point.graph.quantities[name]
+        orient = self._orient_of(name)
+        internal = truth_internal(point, name)
+        if flat is not None:
+            return np.asarray(np.ravel(internal)[flat])
+        return _orient(point.problem, internal, orient, q)
+
+    def _orient_of(self, name: str) -> str:
+        q = self.graph.quantities[name]
+        if self.problem.kind != "network":
+            return "as_is"
+        node = self.graph.nodes[q.node].name or ""
+        return "as_is" if re.fullmatch(r"W\d+", node) or name == "L" else "vector"
+
+    def value(self, k: int, answer: FormulaAnswer, env: dict | None = None,
+              lay: dict | None = None) -> np.ndarray:
+        return evaluate_formula(answer.expr, env or self.envs[k], lay or self.layouts[k])
+
+    def is_matrix(self, answer: FormulaAnswer) -> bool:
+        q = self.graph.quantities[answer.name]
+        return answer.flat is None and self._orient_of(answer.name) == "as_is" and len(
+            q.shape) == 2
+
+    def matches(self, answer: FormulaAnswer, targets: list[np.ndarray | None],
+                values: list[Any]) -> bool:
+        for value, target in zip(values, targets, strict=True):
+            if target is None or value is None:
+                return False
+            fitted, _ = fit(value, target, self.is_matrix(answer))
+            if fitted is None or not _close(fitted, target):
+                return False
+        return True
+
+    def variants(self) -> list[Any]:
+        if self._variants is None:
+            from .mistakes import Structure, variants
+
+            structure = Structure.of(self.graph)
+            structure.values = self.points[0].evaluation.values
+            try:
+                self._variants = variants(self.graph, structure)
+            except Exception:  # a diagnosis is a nicety; never fail a sheet over it
+                self._variants = []
+        return self._variants
+
+    def buggy(self, k: int, variant: Any, name: str, flat: int | None) -> np.ndarray | None:
+        from .backends import FLOAT
+        from .evaluate import evaluate
+        from .mistakes import Base
+
+        point = self.points[k]
+        cache = self._buggy[k]
+        key = (variant.key, name)
+        if key not in cache:
+            truth = Base(point.graph, point.evaluation, "truth")
+            try:
+                with np.errstate(all="ignore"):
+                    if variant.transform is not None:
+                        flat_values = variant.transform(point.graph.quantities[name], truth)
+                    else:
+                        swaps = variant.swaps(truth)
+                        run = Base(point.graph, evaluate(point.graph, FLOAT, swaps=swaps),
+                                   "truth")
+                        flat_values = run.flat(name)
+            except Exception:
+                flat_values = None
+            cache[key] = None if flat_values is None else np.asarray(
+                [float(v) for v in flat_values])
+        values = cache[key]
+        if values is None:
+            return None
+        q = point.graph.quantities[name]
+        if flat is not None:
+            return np.asarray(values[flat])
+        return _orient(point.problem, values.reshape(q.internal_shape), self._orient_of(name), q)
+
+
+def _graph_with_symbols(graph: Any, problem: Any) -> Any:
+    """The numeric graph, but naming the problem's symbols too (for aliases)."""
+    class View:
+        pass
+
+    view = View()
+    view.problem = problem  # type: ignore[attr-defined]
+    view.quantities = graph.quantities  # type: ignore[attr-defined]
+    view.output_name = graph.output_name  # type: ignore[attr-defined]
+    view.nodes = graph.nodes  # type: ignore[attr-defined]
+    return view
+
+
+def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer]) -> list[Any]:
+    """Verdicts for formula answers, as grading ``Item`` s grouped by quantity."""
+    from .grading import Item, QuantityResult
+
+    graph = checker.graph
+    ctx = checker.ctx
+    npoints = len(checker.points)
+    values: dict[int, list[Any]] = {}
+    errors: dict[int, str] = {}
+    for i, answer in enumerate(answers):
+        row = []
+        for k in range(npoints):
+            try:
+                with np.errstate(all="ignore"):
+                    row.append(np.asarray(checker.value(k, answer), dtype=np.float64))
+            except FormulaError as error:
+                errors[i] = str(error)
+                row = [None] * npoints
+                break
+        values[i] = row
+    verdicts: dict[int, tuple[str, str | None, str | None]] = {}
+    for i, answer in enumerate(answers):
+        targets = [checker.truth(k, answer.name, answer.flat) for k in range(npoints)]
+        if i not in errors and checker.matches(answer, targets, values[i]):
+            verdicts[i] = ("correct", None, None)
+    # carried: what follows from the student's other formulas, put in their places
+    for i, answer in enumerate(answers):
+        if i in verdicts:
+            continue
+        verdict = None if i in errors else _carried(checker, answers, values, verdicts, i)
+        if verdict is not None:
+            verdicts[i] = verdict
+            continue
+        verdicts[i] = ("wrong", _diagnose(checker, answer, values[i], errors.get(i)), None)
+    by_name: dict[str, list[Any]] = {}
+    order: list[str] = []
+    for i, answer in enumerate(answers):
+        verdict, diagnosis, cause = verdicts[i]
+        q = graph.quantities[answer.name]
+        truth = ctx.truth_flat[answer.name]
+        flats = [answer.flat] if answer.flat is not None else list(range(len(truth)))
+        value0 = values[i][0]
+        fitted = None
+        if value0 is not None:
+            fitted, _ = fit(value0, checker.truth(0, answer.name, answer.flat),
+                            checker.is_matrix(answer))
+        for position, flat in enumerate(flats):
+            given = None
+            if fitted is not None:
+                number = float(np.ravel(fitted)[position if answer.flat is None else 0])
+                given = Fraction(number) if np.isfinite(number) else None
+            index = tuple(int(j) + 1 for j in np.unravel_index(flat, q.shape)) if q.shape else ()
+            item = Item(answer.name, flat, index, truth[flat], given, answer.text)
+            item.verdict = verdict
+            item.diagnosis = diagnosis
+            item.cause = cause
+            item.formula = True  # type: ignore[attr-defined]
+            if verdict == "wrong" and diagnosis and diagnosis.startswith("["):
+                item.mistake, item.diagnosis = diagnosis[1:].split("] ", 1)
+            if answer.name not in by_name:
+                by_name[answer.name] = []
+                order.append(answer.name)
+            by_name[answer.name].append(item)
+    return [QuantityResult(name, graph.quantities[name], by_name[name], name) for name in order]
+
+
+def _carried(checker: FormulaChecker, answers: list[FormulaAnswer], values: dict,
+             verdicts: dict, i: int) -> tuple[str, str | None, str | None] | None:
+    """``carried`` when the answer follows from the student's other (whole-quantity)
+    formulas at every point, and one of the quantities it rests on was wrong."""
+    from .backends import FLOAT
+    from .evaluate import evaluate
+    from .mistakes import Structure
+
+    answer = answers[i]
+    graph = checker.graph
+    structure = getattr(checker, "_structure", None) or Structure.of(graph)
+    checker._structure = structure  # type: ignore[attr-defined]
+    deps = structure.deps.get(answer.name, set())
+    others = [j for j, a in enumerate(answers)
+              if j != i and a.flat is None and a.name in deps and values[j][0] is not None]
+    wrong = [j for j in others if verdicts.get(j, ("wrong",))[0] != "correct"]
+    if not wrong:
+        return None
+    targets = []
+    for k, point in enumerate(checker.points):
+        overrides = {}
+        for j in others:
+            other = answers[j]
+            q = point.graph.quantities[other.name]
+            if q.kind == "update":
+                continue
+            fitted, _ = fit(values[j][k], checker.truth(k, other.name, None),
+                            checker.is_matrix(other))
+            if fitted is None:
+                continue
+            internal = _from_formula(point.problem, fitted, checker._orient_of(other.name), q)
+            overrides[(q.kind, q.node)] = (np.ones(q.internal_shape, dtype=bool), internal)
+        try:
+            with np.errstate(all="ignore"):
+                run = evaluate(point.graph, FLOAT, overrides=overrides)
+        except Exception:
+            return None
+        internal = truth_internal(point, answer.name, run)
+        q = point.graph.quantities[answer.name]
+        if answer.flat is not None:
+            targets.append(np.asarray(np.ravel(internal)[answer.flat]))
+        else:
+            targets.append(_orient(point.problem, internal, checker._orient_of(answer.name), q))
+    if checker.matches(answer, targets, values[i]):
+        cause = sorted(answers[j].name for j in wrong)[0]
+        return ("carried", f"follows from your formula for {cause}", cause)
+    return None
+
+
+def _diagnose(checker: FormulaChecker, answer: FormulaAnswer, values: list[Any],
+              error: str | None) -> str | None:
+    if error is not None:
+        return f"[formula_shapes] the formula cannot be evaluated: {error}"
+    if values[0] is None:
+        return None
+    truth0 = checker.truth(0, answer.name, answer.flat)
+    _, why = fit(values[0], truth0, checker.is_matrix(answer))
+    if why == "transposed":
+        transposed = [None if v is None else np.asarray(v).T for v in values]
+        targets = [checker.truth(k, answer.name, answer.flat) for k in range(len(values))]
+        if checker.matches(answer, targets, transposed):
+            return "[transposed] transposed: the formula gives the transpose of " + answer.name
+        return (f"[formula_shapes] the formula gives a {_shape(np.asarray(values[0]))} "
+                f"array; {answer.name} is {_shape(truth0)}")
+    if why is not None:
+        return "[formula_shapes] " + why
+    for variant in checker.variants():
+        targets = [checker.buggy(k, variant, answer.name, answer.flat)
+                   for k in range(len(checker.points))]
+        if checker.matches(answer, targets, values):
+            return f"[{variant.name}] {variant.mistake.summary}"
+    fitted, _ = fit(values[0], truth0, checker.is_matrix(answer))
+    if fitted is not None and _close(fitted, truth0):
+        return ("[formula_numbers] right at the problem's numbers, but not as a formula of "
+                "its inputs "
+                "(it differs at other values of x, W, b, t or the symbols)")
+    return None
+
+
+# ============================================================================ sheets
+
+
+def is_formula_value(value: Any) -> bool:
+    """A sheet value that holds a formula: a string (at any depth) that is not a number."""
+    from .literals import parse_number_text
+
+    if isinstance(value, dict):
+        return is_formula_value(value.get("value"))
+    if isinstance(value, list):
+        return any(is_formula_value(v) for v in value)
+    if isinstance(value, str):
+        text = value.strip().replace("−", "-").replace("–", "-")
+        try:
+            return parse_number_text(text) is None
+        except BackcheckError:
+            return True
+    return False
+
+
+def read_formula_answers(checker: FormulaChecker, doc: Any, answers: dict,
+                         answers_path: tuple) -> list[FormulaAnswer]:
+    from .names import answer_name
+
+    out: list[FormulaAnswer] = []
+    for key, value in answers.items():
+        path = answers_path + (key,)
+        if isinstance(value, dict):
+            value, path = value.get("value"), path + ("value",)
+        try:
+            name, index = answer_name(str(key), checker.graph,
+                                      scalar=not isinstance(value, list))
+        except BackcheckError as error:
+            raise error.located(doc.file, doc.mark(answers_path + (key,))) from None
+        q = checker.graph.quantities[name]
+        if isinstance(value, str):
+            flat = None
+            if index is not None:
+                from .grading import _flat_index
+
+                flat = _flat_index(doc, q, index, answers_path + (key,))
+            out.append(FormulaAnswer(name, flat, value.strip(),
+                                     checker.parse(value, doc, path), path))
+            continue
+        array = np.asarray(value, dtype=object)
+        if array.size != int(np.prod(q.shape or (1,))):
+            raise doc.error(f"{key}: {array.size} formulas given but {name} has "
+                            f"{int(np.prod(q.shape or (1,)))} elements", path)
+        for flat, element in enumerate(array.reshape(-1)):
+            where = path + tuple(int(j) for j in np.unravel_index(flat, array.shape))
+            if element is None:
+                continue
+            text = element if isinstance(element, str) else doc.texts.get(where, str(element))
+            out.append(FormulaAnswer(name, flat, str(text).strip(),
+                                     checker.parse(str(text), doc, where), where))
+    return out
+
+
+def numeric_point(problem: Any) -> Any:
+    """A problem with symbols as numbers: at ``at:``, or at a seeded point without it (only
+    formula answers can be graded then)."""
+    from .symbolic import numeric_problem
+
+    at = problem.at or _random_symbols(problem, random.Random(SEED))
+    return numeric_problem(problem, at)
+
+
+def grade_sheet_formulas(ctx: Any, doc: Any, answers: dict, answers_path: tuple) -> list[Any]:
+    """The formula answers of one sheet (grading calls this)."""
+    checker = getattr(ctx, "formula_checker", None)
+    if checker is None:
+        checker = FormulaChecker(ctx, getattr(ctx, "written", ctx.problem))
+        ctx.formula_checker = checker
+    parsed = read_formula_answers(checker, doc, answers, answers_path)
+    return grade_formula_answers(checker, parsed)
+
+
+__all__ = ["FormulaChecker", "grade_formula_answers", "is_formula_value", "parse_formula",
+           "read_formula_answers"]
