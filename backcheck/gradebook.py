@@ -20,8 +20,11 @@ _CELL = re.compile(r"^(?P<correct>\d+) of (?P<total>\d+)(?: \((?P<rest>[^)]*)\))
 
 
 def _cell(text: Any) -> str:
-    """A CSV cell that a spreadsheet won't read as a formula."""
-    text = "" if text is None else str(text)
+    """A CSV cell that a spreadsheet won't read as a formula, with control and bidi
+    characters escaped (:func:`backcheck.text.escape`)."""
+    from .text import escape
+
+    text = escape(text)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 

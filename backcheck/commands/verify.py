@@ -49,13 +49,12 @@ def register(app: typer.Typer) -> None:
 
         Exit 0 when every given answer is correct, 1 when some are carried or wrong,
         2 when a sheet can't be read (for several sheets: 2 if any could not be graded)."""
-        import json
-
         from ..errors import BackcheckError
         from ..files import check_writable, write_atomic
         from ..grading import class_exit_code
         from ..render.console import stderr, stdout
         from ..scoring import Course, Scorer, load_course
+        from ..text import escape, safe_json
 
         paths = [str(p) for p in sheets]
         outputs = [str(p) for p in (csv, gradescope, prairielearn) if p is not None]
@@ -88,12 +87,10 @@ def register(app: typer.Typer) -> None:
 
             if gradescope is not None:
                 document = gradescope_results(reports[0], scores[0])
-                files.append((str(gradescope), json.dumps(document, ensure_ascii=False,
-                                                          indent=2) + "\n"))
+                files.append((str(gradescope), safe_json(document, indent=2) + "\n"))
             if prairielearn is not None:
                 document = prairielearn_results(reports[0], scores[0])
-                files.append((str(prairielearn), json.dumps(document, ensure_ascii=False,
-                                                            indent=2) + "\n"))
+                files.append((str(prairielearn), safe_json(document, indent=2) + "\n"))
         for path, text in files:
             write_atomic(path, text)
         if len(paths) == 1 and autograder and reports[0].error is not None:
@@ -112,7 +109,7 @@ def register(app: typer.Typer) -> None:
                         entry["score"] = score.to_json()
                     sheets_json.append(entry)
                 document = {"sheets": sheets_json, "summary": _summary(reports), "exit": code}
-            typer.echo(json.dumps(document, ensure_ascii=False))
+            typer.echo(safe_json(document))
         else:
             from ..render.verify_view import class_view, report_view
 
@@ -124,7 +121,7 @@ def register(app: typer.Typer) -> None:
                 stdout.print(class_view(reports, scores=scores if scored else None,
                                         width=stdout.width))
             for path, _ in files:
-                stdout.print(f"wrote {path}", style="dim", highlight=False)
+                stdout.print(f"wrote {escape(path)}", style="dim", highlight=False)
         raise typer.Exit(code)
 
 
