@@ -276,6 +276,12 @@ def numeric_problem(problem: Problem, at: dict[str, Fraction]) -> Problem:
             layer.W = [[number(v) for v in row] for row in layer.W]
             layer.b = None if layer.b is None else [number(v) for v in layer.b]
             layer.slope = number(layer.slope)
+            if getattr(layer, "params", None):
+                layer.params = {k: number(v) for k, v in layer.params.items()}
+        if getattr(problem, "loss_params", None):
+            clone.loss_params = {k: number(v) for k, v in problem.loss_params.items()}
+        if getattr(problem, "weight_decay", None) is not None:
+            clone.weight_decay = number(problem.weight_decay)
         if problem.learning_rate is not None:
             clone.learning_rate = number(problem.learning_rate)
     elif isinstance(problem, ExpressionProblem):
