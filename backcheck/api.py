@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .errors import BackcheckError
 from .problem import load_problem
 from .solution import Solution, solve
 
 
-def solve_file(path: str, *, float_only: bool = False) -> Solution:
+def solve_file(path: str, *, float_only: bool = False, problem: Any = None) -> Solution:
     """Load and solve a problem file; a network too large for exact arithmetic is
-    solved in float64 only when ``float_only`` is set, and refused otherwise."""
+    solved in float64 only when ``float_only`` is set, and refused otherwise.
+    ``problem``: the file already read (a ``Problem``, or the ``BackcheckError`` reading
+    it raised), so a file is parsed once."""
     try:
-        problem = load_problem(path)
+        if isinstance(problem, BackcheckError):
+            raise problem
+        problem = problem if problem is not None else load_problem(path)
     except BackcheckError as error:
         if float_only and getattr(error, "too_large_for_exact", False):
             problem = error.problem  # type: ignore[attr-defined]
@@ -28,13 +34,16 @@ def problem_from_text(text: str, file: str = "<string>"):  # noqa: ANN201
     return problem_from_document(parse_yaml(text, file))
 
 
-def load_symbolic(path: str):  # noqa: ANN201
-    """The problem at ``path`` if it declares symbols (FORMAT §8), else None (the numeric
-    path loads it again with its own limits)."""
+def read_problem(path: str) -> Any:
+    """The problem at ``path``, or the ``BackcheckError`` that reading it raised when the
+    file is readable YAML but too large for exact arithmetic (``solve_file`` decides)."""
     from .literals import load_yaml
     from .problem import problem_from_document
 
     document = load_yaml(path)
-    if not isinstance(document.data, dict) or "symbols" not in document.data:
-        return None
-    return problem_from_document(document)
+    try:
+        return problem_from_document(document)
+    except BackcheckError as error:
+        if getattr(error, "too_large_for_exact", False):
+            return error
+        raise

@@ -327,7 +327,7 @@ def test_python_api_is_lazy_exported() -> None:
     ("problem: sheet.yaml\nanswers: {z1: [1]}\n", "itself"),
     ("problem: 3\nanswers: {z1: [1]}\n", "path of a problem file"),
     ("answers: {z1: [1]}\n", "not an answers file"),
-    ("problem: PROBLEM\nanswers: {z1: [one, 2, 3]}\n", "expected a number"),
+    ("problem: PROBLEM\nanswers: {z1: [one, 2, 3]}\n", "unknown name in a formula 'one'"),
     ("problem: PROBLEM\nanswers:\n  z1: [1, 2, 3]\n  dL/dz1[5]: 1\n", "outside"),
     ("problem: PROBLEM\nanswers:\n  z1: [1, 2, 3]\n  z1[1]: 1\n", "answered twice"),
     ("problem: PROBLEM\nanswer: {z1: [1, 2, 3]}\n", "did you mean 'answers'"),

@@ -41,11 +41,11 @@ def register(app: typer.Typer) -> None:
             from ..errors import BackcheckError
 
             raise BackcheckError("choose one of --json, --latex and --markdown")
-        from ..api import load_symbolic
+        from ..api import read_problem
 
-        symbolic = load_symbolic(str(file))
-        if symbolic is not None:
-            _solve_symbolic(symbolic, only, digits, json_output, latex, markdown)
+        problem = read_problem(str(file))
+        if getattr(problem, "symbols", None):
+            _solve_symbolic(problem, only, digits, json_output, latex, markdown)
             return
         if latex or markdown:
             from ..errors import BackcheckError
@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
             raise BackcheckError("--latex and --markdown print formulas: they need a problem "
                                  "with symbols (FORMAT §8)", file=str(file),
                                  hint="declare symbols: [w1, ...] and use them for numbers")
-        solution = solve_file(str(file), float_only=float_only)
+        solution = solve_file(str(file), float_only=float_only, problem=problem)
         names = None
         if only:
             output = solution.graph.output_name
