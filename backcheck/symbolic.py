@@ -37,6 +37,8 @@ from .symfuncs import sigmoid, to_plain
 
 #: a full formula with more operations than this is shown through named intermediates
 SWELL = 40
+#: formulas up to this many tree nodes are tidied (common factors collected)
+SIMPLIFY_NODES = 120
 #: a full formula this small is always shown as it is
 SMALL = 12
 
@@ -63,12 +65,19 @@ def symbol_array(name: str, shape: tuple[int, ...]) -> np.ndarray:
 def simplify_light(expression: Any) -> Any:
     """Collect common factors without expanding (fast and keeps σ(z) products intact)."""
     expression = sympy.sympify(expression)
-    if expression.is_Atom:
-        return expression
+    if expression.is_Atom or not _nodes_at_most(expression, SIMPLIFY_NODES):
+        return expression  # large: left as the chain rule built it (already factored)
     try:
         return sympy.factor_terms(expression, clear=False)
     except Exception:  # simplification is a nicety; the formula is right either way
         return expression
+
+
+def _nodes_at_most(expression: Any, limit: int) -> bool:
+    for count, _ in enumerate(sympy.preorder_traversal(expression)):
+        if count >= limit:
+            return False
+    return True
 
 
 def size(expression: Any) -> int:
@@ -287,6 +296,102 @@ def numeric_problem(problem: Problem, at: dict[str, Fraction]) -> Problem:
     elif isinstance(problem, ExpressionProblem):
         clone.values = {k: number(v) for k, v in problem.values.items()}
     return clone
+
+
+_ELEMENT = re.compile(r"^(?P<d>d?)(?P<base>[A-Za-z_]+?)(?P<layer>\d*)(?:\[(?P<index>[\d,]+)\])?$")
+
+
+def formula_text(expression: Any) -> str:
+    """One line as a person writes it: x1·σ(z1)·(1 − σ(z1))·(σ(z1) − t)."""
+    import sympy
+
+    text = sympy.sstr(expression)
+    text = text.replace("sigmoid(", "σ(").replace("**", "^").replace("*", "·")
+    return text.replace(" - ", " − ").replace("(-", "(−").replace("-", "−") if text else text
+
+
+def latex_symbol(name: str) -> str:
+    """``W1[1,2]`` → ``W^{(1)}_{1,2}``, ``dz2[1]`` → ``\\delta^{(2)}_{1}``, ``x1`` → ``x_{1}``."""
+    match = _ELEMENT.match(name)
+    if not match:
+        return name.replace("_", r"\_")
+    base, layer, index = match.group("base"), match.group("layer"), match.group("index")
+    derivative = match.group("d")
+    if derivative and base == "z":
+        body = r"\delta"
+    elif derivative:
+        body = rf"\partial {base}"
+    else:
+        body = base if len(base) == 1 else rf"\mathrm{{{base}}}"
+    if layer and base in ("W", "b", "z", "a"):
+        body += f"^{{({layer})}}"
+    elif layer:
+        index = layer if index is None else f"{layer},{index}"
+    if index:
+        body += f"_{{{index}}}"
+    return body
+
+
+def formula_latex(expression: Any) -> str:
+    import sympy
+
+    expression = sympy.sympify(expression)
+    names = {s: latex_symbol(str(s)) for s in expression.free_symbols}
+    return sympy.latex(expression, symbol_names=names)
+
+
+def explain_symbolic(problem: Problem, quantity: str, *, symbolic: bool = True) -> Any:
+    """``explain`` of a problem with symbols: the chain-rule paths with the numbers at
+    ``at:``, and (``symbolic``) the very formula ``solve`` prints for that element."""
+    from .errors import BackcheckError
+    from .explain import explain, parse_quantity
+    from .solution import solve
+
+    if problem.at is None:
+        raise BackcheckError("explain shows numbers: this problem has symbols but no at:",
+                             file=problem.file,
+                             hint="add at: {symbol: number, ...} (solve prints the formulas "
+                                  "without it)")
+    numeric = solve(numeric_problem(problem, problem.at))
+    explanation = explain(numeric, quantity)
+    FormulaSymbolic = _formula_symbolic()  # noqa: N806
+    if symbolic:
+        name, index = parse_quantity(numeric, quantity)
+        formulas = solve_symbolic(problem, with_numeric=False)
+        shown = np.asarray(formulas.shown(name), dtype=object)
+        expression = shown.reshape(-1)[0] if index is None and shown.size == 1 else (
+            shown[tuple(index)] if index is not None else None)
+        if expression is None:
+            explanation.symbolic_error = ("a whole array: give one element, e.g. "
+                                          f"{name}[{','.join('1' * shown.ndim)}]")
+        else:
+            legend = {}
+            for symbol in sorted(expression.free_symbols, key=str):
+                label = str(symbol)
+                base, _, rest = label.partition("[")
+                if re.fullmatch(r"z\d+", base) and base in formulas.full:
+                    full = formulas.full[base]
+                    element = full.reshape(-1)[0] if not rest else full[tuple(
+                        int(i) - 1 for i in rest[:-1].split(","))]
+                    legend[label] = formula_text(element)
+            explanation.symbolic = FormulaSymbolic(expression, "", legend)
+            explanation.notes.extend(formulas.decision_notes())
+    return explanation
+
+
+def _formula_symbolic() -> Any:
+    from .explain import Symbolic
+
+    class FormulaSymbolic(Symbolic):
+        """explain's symbolic part, printed as solve prints formulas."""
+
+        def text(self, expression: Any = None) -> str:
+            return formula_text(self.expression if expression is None else expression)
+
+        def latex(self, expression: Any = None) -> str:
+            return formula_latex(self.expression if expression is None else expression)
+
+    return FormulaSymbolic
 
 
 def plain(expression: Any) -> Any:

@@ -345,3 +345,34 @@ def test_hostile_or_broken_formulas_are_one_clear_error(tmp_path: Path, formula:
 def test_formula_with_huge_powers_is_wrong_not_a_crash(tmp_path: Path) -> None:
     report = verify(str(sheet(tmp_path, {"dL/dz1": "9**9**9"})))
     assert verdicts(report) == {"dL/dz1": {"wrong"}}
+
+
+@pytest.mark.parametrize("problem", ["problems/symbolic_neuron.yaml",
+                                     "problems/symbolic_2_2_2.yaml"])
+def test_explain_symbolic_prints_the_formula_solve_prints(problem: str) -> None:
+    """explain --symbolic and solve agree on every formula: the same expression element by
+    element, and its value at at: is explain's number."""
+    from backcheck.symbolic import explain_symbolic
+
+    written = load_problem(problem)
+    solution = solve_symbolic(written)
+    names = [n for n in solution.names if n.startswith("dL/")]
+    if "2_2_2" in problem:
+        names = ["dL/dz2", "dL/dW1", "dL/db1"]
+    at = {written.symbols[k]: sympy.Rational(v.numerator, v.denominator)
+          for k, v in written.at.items()}
+    for name in names:
+        shown = np.asarray(solution.shown(name), dtype=object)
+        for index in np.ndindex(*shown.shape):
+            label = f"{name}[{','.join(str(i + 1) for i in index)}]"
+            explanation = explain_symbolic(written, label)
+            assert explanation.symbolic.expression == shown[index]
+            full = plain(solution.full[name][index]).subs(at)
+            assert float(full) == pytest.approx(float(explanation.value), rel=1e-12)
+
+
+def test_explain_cli_on_a_symbolic_problem() -> None:
+    result = run("explain", "problems/symbolic_neuron.yaml", "dL/dW1[1,2]", "--symbolic")
+    assert result.returncode == 0, result.stderr
+    assert "x2·(1 − σ(z1))·(−t + σ(z1))·σ(z1)" in result.stdout
+    assert "z1 is b + w1·x1 + w2·x2" in result.stdout

@@ -39,16 +39,22 @@ def register(app: typer.Typer) -> None:
             check_output(output, force)
             if fmt is None:
                 fmt = FORMATS.get(os.path.splitext(output)[1].lower(), "text")
-        from ..api import solve_file
+        from ..api import read_problem, solve_file
         from ..explain import explain as explain_quantity
 
-        try:
-            solution = solve_file(str(file))
-        except BackcheckError as error:
-            if getattr(error, "too_large_for_exact", False):
-                error.hint = "explain works exactly; try a smaller network"
-            raise
-        explanation = explain_quantity(solution, quantity, symbolic=symbolic)
+        problem = read_problem(str(file))
+        if getattr(problem, "symbols", None):  # FORMAT §8: numbers at at:, solve's formula
+            from ..symbolic import explain_symbolic
+
+            explanation = explain_symbolic(problem, quantity, symbolic=symbolic)
+        else:
+            try:
+                solution = solve_file(str(file), problem=problem)
+            except BackcheckError as error:
+                if getattr(error, "too_large_for_exact", False):
+                    error.hint = "explain works exactly; try a smaller network"
+                raise
+            explanation = explain_quantity(solution, quantity, symbolic=symbolic)
         if fmt is None:
             from ..render.console import stdout
             from ..render.explain_view import explanation_view

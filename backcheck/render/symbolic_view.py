@@ -10,51 +10,10 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ..symbolic import SymbolicSolution
+from ..symbolic import SymbolicSolution, formula_latex, formula_text, latex_symbol
 from ..text import escape
 from .numbers import format_value
 from .solve_view import SECTION_TITLES
-
-_ELEMENT = re.compile(r"^(?P<d>d?)(?P<base>[A-Za-z_]+?)(?P<layer>\d*)(?:\[(?P<index>[\d,]+)\])?$")
-
-
-def formula_text(expression: Any) -> str:
-    """One line as a person writes it: x1·σ(z1)·(1 − σ(z1))·(σ(z1) − t)."""
-    import sympy
-
-    text = sympy.sstr(expression)
-    text = text.replace("sigmoid(", "σ(").replace("**", "^").replace("*", "·")
-    return text.replace(" - ", " − ").replace("(-", "(−").replace("-", "−") if text else text
-
-
-def latex_symbol(name: str) -> str:
-    """``W1[1,2]`` → ``W^{(1)}_{1,2}``, ``dz2[1]`` → ``\\delta^{(2)}_{1}``, ``x1`` → ``x_{1}``."""
-    match = _ELEMENT.match(name)
-    if not match:
-        return name.replace("_", r"\_")
-    base, layer, index = match.group("base"), match.group("layer"), match.group("index")
-    derivative = match.group("d")
-    if derivative and base == "z":
-        body = r"\delta"
-    elif derivative:
-        body = rf"\partial {base}"
-    else:
-        body = base if len(base) == 1 else rf"\mathrm{{{base}}}"
-    if layer and base in ("W", "b", "z", "a"):
-        body += f"^{{({layer})}}"
-    elif layer:
-        index = layer if index is None else f"{layer},{index}"
-    if index:
-        body += f"_{{{index}}}"
-    return body
-
-
-def formula_latex(expression: Any) -> str:
-    import sympy
-
-    expression = sympy.sympify(expression)
-    names = {s: latex_symbol(str(s)) for s in expression.free_symbols}
-    return sympy.latex(expression, symbol_names=names)
 
 
 def quantity_latex(name: str) -> str:
