@@ -357,26 +357,32 @@ _NUMPY = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh, "sigmo
           "sum": lambda v: np.sum(v)}
 
 
-def evaluate_formula(expr: tuple, env: dict[str, Any], layouts: dict[str, Any]) -> np.ndarray:
-    """A formula's value (float64, NumPy semantics) in an environment of named arrays."""
+def evaluate_formula(expr: tuple, env: dict[str, Any], layouts: dict[str, Any],
+                     functions: dict[str, Any] | None = None) -> np.ndarray:
+    """A formula's value (float64, NumPy semantics) in an environment of named arrays;
+    with SymPy ``functions`` and object arrays, its SymPy form."""
     kind = expr[0]
+    if kind == "num" and functions is not None:
+        import sympy
+
+        return sympy.Rational(expr[1].numerator, expr[1].denominator)
     if kind == "num":
         return np.float64(float(expr[1]))
     if kind == "name":
         return env[expr[1]]
     if kind == "neg":
-        return -evaluate_formula(expr[1], env, layouts)
+        return -evaluate_formula(expr[1], env, layouts, functions)
     if kind == "T":
-        return np.asarray(evaluate_formula(expr[1], env, layouts)).T
+        return np.asarray(evaluate_formula(expr[1], env, layouts, functions)).T
     if kind == "call":
-        return _NUMPY[expr[1]](evaluate_formula(expr[2], env, layouts))
+        return (functions or _NUMPY)[expr[1]](evaluate_formula(expr[2], env, layouts, functions))
     if kind == "index":
         inner = expr[1]
         index = tuple(i - 1 for i in expr[2])
         if inner[0] == "name" and inner[1] in layouts:
             array = np.asarray(layouts[inner[1]])
         else:
-            array = np.asarray(evaluate_formula(inner, env, layouts))
+            array = np.asarray(evaluate_formula(inner, env, layouts, functions))
         try:
             if len(index) == 1 and array.ndim == 2 and 1 in array.shape:
                 return array.reshape(-1)[index[0]]
@@ -386,13 +392,17 @@ def evaluate_formula(expr: tuple, env: dict[str, Any], layouts: dict[str, Any]) 
         except IndexError:
             raise FormulaError(f"index {list(expr[2])} is outside an array of shape "
                                f"{'×'.join(map(str, array.shape)) or 'scalar'}") from None
-    left = evaluate_formula(expr[1], env, layouts)
-    right = evaluate_formula(expr[2], env, layouts)
+    left = evaluate_formula(expr[1], env, layouts, functions)
+    right = evaluate_formula(expr[2], env, layouts, functions)
     try:
         if kind == "matmul":
             left, right = np.asarray(left), np.asarray(right)
             if left.ndim == 0 or right.ndim == 0:
                 raise FormulaError("@ needs arrays on both sides (use * for a number)")
+            if functions is not None:
+                from .backends import SYMPY
+
+                return SYMPY.matmul(left, right)
             return np.matmul(left, right)
         if kind == "add":
             return left + right
@@ -491,6 +501,10 @@ class FormulaChecker:
         self.envs = [environment(p, self.aliases) for p in self.points]
         self.layouts = [layouts(p, self.aliases) for p in self.points]
         self._variants: list[Any] | None = None
+        self._sym: Any = None
+        #: (quantity, element) → formulas already shown right, as normalised trees: the
+        #: first layer (an exact structural match) for the sheets of a class
+        self.proven: dict[tuple[str, int | None], set[tuple]] = {}
         self._buggy: list[dict[str, Any]] = [{} for _ in self.points]
 
     @property
@@ -526,14 +540,57 @@ class FormulaChecker:
             q.shape) == 2
 
     def matches(self, answer: FormulaAnswer, targets: list[np.ndarray | None],
-                values: list[Any]) -> bool:
+                values: list[Any], truth: bool = False) -> bool:
+        """Equal at every point; a point where either side is not finite (an overflow)
+        decides nothing. With too few deciding points, for the truth, SymPy decides."""
+        conclusive = 0
         for value, target in zip(values, targets, strict=True):
             if target is None or value is None:
                 return False
             fitted, _ = fit(value, target, self.is_matrix(answer))
-            if fitted is None or not _close(fitted, target):
+            if fitted is None:
                 return False
-        return True
+            if not (np.all(np.isfinite(fitted)) and np.all(np.isfinite(target))):
+                continue
+            if not _close(fitted, target):
+                return False
+            conclusive += 1
+        if conclusive >= min(3, len(values)):
+            return True
+        return bool(truth and self.sympy_equal(answer))
+
+    def sympy_equal(self, answer: FormulaAnswer) -> bool:
+        """The last layer: the formula minus the quantity, both in the free inputs,
+        simplified by SymPy under a time limit (False if it cannot show they are equal)."""
+        try:
+            import sympy
+
+            from .symfuncs import sigmoid, to_plain
+
+            if self._sym is None:
+                self._sym = _symbolic_point(self)
+            env, lay, truths = self._sym
+            functions = {name: _sympy_elementwise(f) for name, f in {
+                "exp": sympy.exp, "log": sympy.log, "sqrt": sympy.sqrt, "tanh": sympy.tanh,
+                "sigmoid": sigmoid, "relu": lambda v: sympy.Max(v, 0), "sin": sympy.sin,
+                "cos": sympy.cos, "abs": sympy.Abs}.items()}
+            functions["sum"] = lambda v: sympy.Add(*np.asarray(v, dtype=object).flat)
+            value = np.asarray(evaluate_formula(answer.expr, env, lay, functions), dtype=object)
+            truth = truths(answer)
+            if value.size == 1:
+                value = np.full(truth.shape, value.reshape(-1)[0], dtype=object)
+            if value.size != truth.size:
+                return False
+            if value.shape != truth.shape and not (
+                    sum(d != 1 for d in truth.shape) <= 1 and not self.is_matrix(answer)):
+                return False
+            for a, b in zip(value.reshape(-1), truth.reshape(-1), strict=True):
+                difference = to_plain(sympy.sympify(a) - sympy.sympify(b))
+                if _simplify_limited(difference) != 0:
+                    return False
+            return True
+        except Exception:  # undecided: not shown equal
+            return False
 
     def variants(self) -> list[Any]:
         if self._variants is None:
@@ -579,6 +636,107 @@ class FormulaChecker:
         return _orient(point.problem, values.reshape(q.internal_shape), self._orient_of(name), q)
 
 
+SIMPLIFY_SECONDS = 2
+
+
+def _simplify_limited(expression: Any) -> Any:
+    """``sympy.simplify`` under a time limit (a SIGALRM in the main thread; elsewhere a
+    cheaper ``cancel``), never hanging on a pathological formula."""
+    import signal
+    import threading
+
+    import sympy
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+            signal, "SIGALRM"):
+        return sympy.cancel(expression)
+
+    def stop(signum: int, frame: Any) -> None:
+        raise TimeoutError
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, SIMPLIFY_SECONDS)
+    try:
+        return sympy.simplify(expression)
+    except TimeoutError:
+        return expression
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _sympy_elementwise(function: Any) -> Any:
+    def apply(v: Any) -> Any:
+        array = np.asarray(v, dtype=object)
+        if array.ndim == 0:
+            return function(array.item())
+        return np.asarray(np.frompyfunc(function, 1, 1)(array), dtype=object)
+
+    return apply
+
+
+def _symbolic_point(checker: FormulaChecker) -> tuple[dict, dict, Any]:
+    """The problem with every free input a SymPy symbol, run on the SymPy backend:
+    the formula environment and the true quantities, as functions of the inputs."""
+    import sympy
+
+    from .backends import SYMPY
+    from .evaluate import evaluate
+    from .graph import build_graph
+    from .symbolic import symbol_array
+
+    problem = checker.problem
+    if getattr(problem, "symbols", None):
+        graph = build_graph(problem)
+    else:
+        graph = build_graph(checker.ctx.problem)
+        for node_id, value in list(graph.leaves.items()):
+            node = graph.nodes[node_id]
+            if node.op in ("input", "param", "target") and node.name:
+                label = "t" if node.op == "target" else node.name
+                graph.leaves[node_id] = symbol_array(label, np.shape(value))
+    evaluation = evaluate(graph, SYMPY)
+
+    def oriented(value: Any, orient: str) -> np.ndarray:
+        array = np.asarray(value, dtype=object)
+        if orient != "vector" or problem.kind != "network":
+            return array
+        if array.ndim == 1:
+            array = array.reshape(1, -1)
+        return array.T if problem.convention == "Wx" else array
+
+    from .mistakes import Base
+
+    base = Base(graph, evaluation, "truth")
+    env: dict[str, Any] = {}
+    lay: dict[str, Any] = {}
+    for alias, (name, orient) in checker.aliases.items():
+        if name == "__symbol__":
+            env[alias] = lay[alias] = sympy.Symbol(alias, real=True)
+        elif name == "__target__":
+            target = graph.leaves[graph.by_name["target"]]
+            env[alias] = oriented(target, "vector")
+            lay[alias] = np.asarray(target, dtype=object).reshape(-1) if problem.single \
+                else np.asarray(target, dtype=object)
+        elif name.startswith("__node__"):
+            value = evaluation.values[int(name[8:])]
+            env[alias] = oriented(value, orient)
+            lay[alias] = np.asarray(value, dtype=object)
+        else:
+            q = graph.quantities[name]
+            internal = base.internal(name)
+            env[alias] = oriented(internal, orient)
+            lay[alias] = q.to_layout(np.asarray(internal, dtype=object))
+
+    def truths(answer: FormulaAnswer) -> np.ndarray:
+        internal = np.asarray(base.internal(answer.name), dtype=object)
+        if answer.flat is not None:
+            return np.asarray(internal.reshape(-1)[answer.flat], dtype=object).reshape(())
+        return oriented(internal, checker._orient_of(answer.name))
+
+    return env, lay, truths
+
+
 def _graph_with_symbols(graph: Any, problem: Any) -> Any:
     """The numeric graph, but naming the problem's symbols too (for aliases)."""
     class View:
@@ -612,11 +770,16 @@ def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer])
                 row = [None] * npoints
                 break
         values[i] = row
-    verdicts: dict[int, tuple[str, str | None, str | None]] = {}
+    verdicts: dict[int, tuple] = {}
     for i, answer in enumerate(answers):
+        key = (answer.name, answer.flat)
+        if answer.expr in checker.proven.get(key, ()):
+            verdicts[i] = ("correct", None, None, None)  # structurally one already proven
+            continue
         targets = [checker.truth(k, answer.name, answer.flat) for k in range(npoints)]
-        if i not in errors and checker.matches(answer, targets, values[i]):
-            verdicts[i] = ("correct", None, None)
+        if i not in errors and checker.matches(answer, targets, values[i], truth=True):
+            verdicts[i] = ("correct", None, None, None)
+            checker.proven.setdefault(key, set()).add(answer.expr)
     # carried: what follows from the student's other formulas, put in their places
     for i, answer in enumerate(answers):
         if i in verdicts:
@@ -625,11 +788,12 @@ def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer])
         if verdict is not None:
             verdicts[i] = verdict
             continue
-        verdicts[i] = ("wrong", _diagnose(checker, answer, values[i], errors.get(i)), None)
+        verdicts[i] = ("wrong", _diagnose(checker, answer, values[i], errors.get(i)), None,
+                       None)
     by_name: dict[str, list[Any]] = {}
     order: list[str] = []
     for i, answer in enumerate(answers):
-        verdict, diagnosis, cause = verdicts[i]
+        verdict, diagnosis, cause, origin = verdicts[i]
         q = graph.quantities[answer.name]
         truth = ctx.truth_flat[answer.name]
         flats = [answer.flat] if answer.flat is not None else list(range(len(truth)))
@@ -648,6 +812,7 @@ def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer])
             item.verdict = verdict
             item.diagnosis = diagnosis
             item.cause = cause
+            item.origin = origin
             item.formula = True  # type: ignore[attr-defined]
             if verdict == "wrong" and diagnosis and diagnosis.startswith("["):
                 item.mistake, item.diagnosis = diagnosis[1:].split("] ", 1)
@@ -659,7 +824,7 @@ def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer])
 
 
 def _carried(checker: FormulaChecker, answers: list[FormulaAnswer], values: dict,
-             verdicts: dict, i: int) -> tuple[str, str | None, str | None] | None:
+             verdicts: dict, i: int) -> tuple | None:
     """``carried`` when the answer follows from the student's other (whole-quantity)
     formulas at every point, and one of the quantities it rests on was wrong."""
     from .backends import FLOAT
@@ -702,8 +867,12 @@ def _carried(checker: FormulaChecker, answers: list[FormulaAnswer], values: dict
         else:
             targets.append(_orient(point.problem, internal, checker._orient_of(answer.name), q))
     if checker.matches(answer, targets, values[i]):
-        cause = sorted(answers[j].name for j in wrong)[0]
-        return ("carried", f"follows from your formula for {cause}", cause)
+        position = structure.position
+        names = sorted({answers[j].name for j in wrong}, key=lambda n: position.get(n, 0))
+        cause = names[-1]  # the nearest earlier answer; the first is the original slip
+        origin = next((answers[j].name for j in wrong
+                       if verdicts.get(j, ("wrong",))[0] == "wrong"), names[0])
+        return ("carried", f"follows from your formula for {cause}", cause, origin)
     return None
 
 

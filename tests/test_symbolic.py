@@ -376,3 +376,29 @@ def test_explain_cli_on_a_symbolic_problem() -> None:
     assert result.returncode == 0, result.stderr
     assert "x2·(1 − σ(z1))·(−t + σ(z1))·σ(z1)" in result.stdout
     assert "z1 is b + w1·x1 + w2·x2" in result.stdout
+
+
+def test_sympy_layer_decides_equality_when_points_cannot(tmp_path: Path) -> None:
+    """The last layer (SymPy, time-limited) on its own: equal formulas are shown equal,
+    a factor 2 off is not."""
+    from backcheck.formulas import FormulaAnswer, parse_formula
+    from backcheck.grading import Grader
+
+    grader = Grader()
+    grader.grade(str(sheet(tmp_path, {"dL/dz1": "2*(a1 - t)*a1*(1 - a1)"})))
+    checker = next(iter(grader._contexts.values())).formula_checker
+    for text, expected in (("2*(y_hat - t)*sigmoid(z1)*(1 - a1)", True),
+                           ("dz1 @ x.T * 2", False)):
+        name = "dL/dz1" if "y_hat" in text else "dL/dW1"
+        expr = parse_formula(text, checker.known, file=None, mark=None)
+        assert checker.sympy_equal(FormulaAnswer(name, None, text, expr, ())) is expected
+
+
+def test_a_class_of_sheets_reuses_proven_formulas(tmp_path: Path) -> None:
+    from backcheck.grading import Grader
+
+    grader = Grader()
+    path = sheet(tmp_path, {"dL/dW1": "dz1 @ x.T"})
+    first = grader.grade(str(path))
+    second = grader.grade(str(path))
+    assert verdicts(first) == verdicts(second) == {"dL/dW1": {"correct"}}
