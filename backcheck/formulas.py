@@ -562,6 +562,8 @@ class FormulaChecker:
     def sympy_equal(self, answer: FormulaAnswer) -> bool:
         """The last layer: the formula minus the quantity, both in the free inputs,
         simplified by SymPy under a time limit (False if it cannot show they are equal)."""
+        if not _tame(answer.expr):
+            return False  # a power tower (9**9**9) would take SymPy forever
         try:
             import sympy
 
@@ -637,6 +639,23 @@ class FormulaChecker:
 
 
 SIMPLIFY_SECONDS = 2
+
+
+def _tame(expr: tuple) -> bool:
+    """Only powers with a small constant exponent: safe to hand to SymPy."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if node[0] == "pow":
+            exponent = node[2]
+            if exponent[0] == "neg":
+                exponent = exponent[1]
+            if exponent[0] != "num" or abs(exponent[1]) > 16 or exponent[1].denominator > 2:
+                return False
+        for child in node[1:]:
+            if isinstance(child, tuple) and child and isinstance(child[0], str):
+                stack.append(child)
+    return True
 
 
 def _simplify_limited(expression: Any) -> Any:
