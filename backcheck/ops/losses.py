@@ -36,7 +36,7 @@ loss("half_sse", lambda B, p, t: (p - t) * (p - t) / 2, lambda B, p, t: p - t,
 loss("cross_entropy", lambda B, p, t: -(t * B.log(p)), lambda B, p, t: -(t / p),
      formula="−{1}·log {0}", derivative="−{1} / {0}", vector_rule="−{1} ⊘ {0}",
      default_reduction="batch_mean", mean_over="examples", target="probability",
-     output="softmax")
+     output="softmax", fused_with="softmax", negated_term="{1}·log {0}")
 loss("bce", lambda B, p, t: -(t * B.log(p) + (1 - t) * B.log(1 - p)),
      lambda B, p, t: (p - t) / (p * (1 - p)),
      formula="−({1}·log {0} + (1 − {1})·log(1 − {0}))", derivative="({0} − {1}) / ({0}·(1 − {0}))",
@@ -81,7 +81,7 @@ def _hinge_vjp(B: Any, p: Any, t: Any) -> Any:
 
 
 loss("hinge", _hinge, _hinge_vjp,
-     formula="Σ_{{j≠y}} max(0, {0}ⱼ − {0}_y + 1)",
+     formula="[{1} = 0]·max(0, {0} − s_y + 1)",
      derivative="[margin_j > 0] for j ≠ y; −#{{j: margin_j > 0}} for y",
      default_reduction="batch_mean", mean_over="examples", target="one_hot",
      title="multiclass hinge (SVM)")
