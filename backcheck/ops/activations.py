@@ -9,7 +9,14 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from .record import Param, activation, at_output, kink_taken, output_form_fed_input
+from .record import (
+    Param,
+    activation,
+    at_output,
+    forgot_derivative,
+    kink_taken,
+    output_form_fed_input,
+)
 
 # ----- the piecewise-linear ones: rational in, rational out ---------------------------
 activation(
@@ -36,7 +43,8 @@ activation(
     vector_rule="{g} ⊙ [{z} > 0]", gates=True,
     branches=("{z} = {value} > 0: the ReLU passes the gradient",
               "{z} = {value} ≤ 0: the ReLU blocks the gradient"),
-    slips=(kink_taken("1", _relu_kink_one), kink_taken("½", _relu_kink_half)),
+    slips=(forgot_derivative(code="relu-mask-missing"), kink_taken("1", _relu_kink_one),
+           kink_taken("½", _relu_kink_half)),
     rational=True, kinks=(Fraction(0),), practice_limit=None)
 
 activation(
@@ -46,7 +54,8 @@ activation(
     derivative="1 if {z} > 0 else slope", vector_rule="{g} ⊙ leaky_relu′({z})", gates=True,
     branches=("{z} = {value} > 0", "{z} = {value} ≤ 0: slope {slope}"),
     params=(Param("slope", Fraction(1, 100), "the leaky_relu slope"),),
-    slips=(kink_taken("1", _relu_kink_one), kink_taken("½", _relu_kink_half)),
+    slips=(forgot_derivative(code="leaky-relu-slope-missing"), kink_taken("1", _relu_kink_one),
+           kink_taken("½", _relu_kink_half)),
     rational=True, kinks=(Fraction(0),), practice_limit=None)
 
 # ----- the smooth ones ------------------------------------------------------------------

@@ -53,6 +53,9 @@ class Slip:
     written: str = ""
     label: str = ""
     forward: bool = False  # the slip replaces the forward rule, not the vjp
+    code: str = ""  # its own stable mistake code, where it has one (relu-mask-missing)
+    #: losses: the forward rule the slip also changes (the ½ of half_sse left out)
+    make_forward: Callable[[Op], Rule] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ class Op:
     #: the activation whose derivative folds into this loss's: ∂L/∂z = ŷ − y (softmax
     #: with cross-entropy, when the targets sum to 1)
     fused_with: str = ""
+    #: the output activation whose derivative cancels into p − t (CE: softmax, BCE: sigmoid)
+    cancels_with: str = ""
     #: the sum of terms written as −(Σ …) with this term inside (cross-entropy)
     negated_term: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
@@ -177,10 +182,10 @@ def unregister(name: str) -> None:
 
 
 # ----------------------------------------------------------------------- slips as data
-def forgot_derivative() -> Slip:
+def forgot_derivative(code: str = "") -> Slip:
     """dL/dz written as dL/da: the local derivative left out."""
     return Slip("forgot_activation_derivative", lambda op: lambda B, g, ans, x, **kw: g,
-                written="1")
+                written="1", code=code)
 
 
 def not_applied() -> Slip:
@@ -249,7 +254,8 @@ def loss(name: str, term: Rule, term_vjp: Rule, *, formula: str, derivative: str
          vector_rule: str = "", default_reduction: str = "mean", mean_over: str = "elements",
          sum_only: bool = False, target: str = "any", output: str = "any",
          squared: bool = False, params: tuple[Param, ...] = (), title: str | None = None,
-         slips: tuple[Slip, ...] = (), fused_with: str = "", negated_term: str = "") -> Op:
+         slips: tuple[Slip, ...] = (), fused_with: str = "", negated_term: str = "",
+         cancels_with: str = "") -> Op:
     """Register a loss: L = Σ term(p, t) / divisor, the divisor set by the reduction.
 
     ``term(B, p, t, **params)`` gives the array of terms (elementwise, or per row for a
@@ -263,7 +269,7 @@ def loss(name: str, term: Rule, term_vjp: Rule, *, formula: str, derivative: str
         vector_rule=vector_rule or derivative, params=params, slips=slips, term=term,
         term_vjp=term_vjp, default_reduction=default_reduction, mean_over=mean_over,
         sum_only=sum_only, target=target, output=output, squared=squared, rest_vjp=_decay_vjp,
-        fused_with=fused_with, negated_term=negated_term)
+        fused_with=fused_with, negated_term=negated_term, cancels_with=cancels_with)
     LOSSES[name] = record
     return record
 
@@ -272,16 +278,31 @@ def loss(name: str, term: Rule, term_vjp: Rule, *, formula: str, derivative: str
 # the loss's own parameters and the weight decay λ; its inputs are the prediction, the
 # target and (with weight decay) every weight matrix.
 def _loss_forward(B: Any, p: Any, t: Any, *weights: Any, kind: str, divisor: int,
-                  weight_decay: Any = None, **params: Any) -> Any:
-    value = B.sum(LOSSES[kind].term(B, p, t, **params)) / divisor
+                  weight_decay: Any = None, scale: Any = 1, **params: Any) -> Any:
+    """Σ term / divisor (+ λ/2·ΣW²); ``scale`` multiplies the terms (slips only)."""
+    terms = B.sum(LOSSES[kind].term(B, p, t, **params))
+    value = (terms if scale == 1 else scale * terms) / divisor
     for W in weights:
         value = value + weight_decay * B.sum(W * W) / 2
     return value
 
 
 def _loss_vjp(B: Any, g: Any, ans: Any, p: Any, t: Any, *weights: Any, kind: str,
-              divisor: int, weight_decay: Any = None, **params: Any) -> Any:
-    return g * LOSSES[kind].term_vjp(B, p, t, **params) / divisor
+              divisor: int, weight_decay: Any = None, scale: Any = 1, **params: Any) -> Any:
+    derivative = LOSSES[kind].term_vjp(B, p, t, **params)
+    return g * (derivative if scale == 1 else scale * derivative) / divisor
+
+
+def scaled_loss(scale: Any, mistake: str, written: str, forward: bool = False) -> Slip:
+    """A loss slip that multiplies the term's derivative (and, with ``forward``, the term
+    itself) by ``scale``: the factor 2 of (p − t)² left out, the ½ of half_sse ignored."""
+    def make(op: Op) -> Rule:
+        return lambda B, *args, **kw: _loss_vjp(B, *args, **{**kw, "scale": scale})
+
+    def make_forward(op: Op) -> Rule:
+        return lambda B, *args, **kw: _loss_forward(B, *args, **{**kw, "scale": scale})
+
+    return Slip(mistake, make, written=written, make_forward=make_forward if forward else None)
 
 
 def _no_gradient(B: Any, g: Any, ans: Any, p: Any, t: Any, *weights: Any, **attrs: Any) -> Any:
