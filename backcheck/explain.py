@@ -1506,7 +1506,10 @@ def _numeric(expression: Any) -> Any:
     import sympy
 
     f = funcs()
+    from .symfuncs import sigmoid
+
     expression = expression.replace(f["sigma"], lambda a: 1 / (1 + sympy.exp(-a)))
+    expression = expression.replace(sigmoid, lambda a: 1 / (1 + sympy.exp(-a)))
     expression = expression.replace(f["relu"], lambda a: sympy.Max(a, 0))
     expression = expression.replace(
         f["relu_prime"], lambda a: sympy.Piecewise((1, a > 0), (0, True)))
@@ -1680,20 +1683,21 @@ class _SymbolicNetwork:
             if held == f"a{k}":
                 a = self.held_matrix(f"a{k}", a)
             levels[f"a{k}"] = a
-        terms = []
-        for p, t in zip(a, self.t, strict=True):
-            kind = problem.loss
-            if kind in ("mse", "sse"):
-                terms.append((p - t) ** 2)
-            elif kind == "half_sse":
-                terms.append((p - t) ** 2 / 2)
-            elif kind == "cross_entropy":
-                terms.append(-t * sympy.log(p))
-            else:
-                terms.append(-(t * sympy.log(p) + (1 - t) * sympy.log(1 - p)))
-        divisor = {"mean": problem.examples * problem.sizes[-1], "batch_mean": problem.examples,
-                   "sum": 1}[problem.reduction]
-        levels["L"] = sympy.Add(*terms) / divisor
+        # the loss record's own terms, run on the SymPy backend (branches decided at
+        # the problem's numbers)
+        from .backends import SYMPY
+
+        record = LOSSES[problem.loss]
+        backend = SYMPY.at(self.values)
+        params = {**record.param_defaults(), **problem.loss_params}
+        terms = backend.asarray(record.term(backend, backend.asarray(a.tolist()),
+                                            backend.asarray(self.t.tolist()), **params))
+        divisor = record.divisor(problem.reduction, problem.examples, problem.sizes[-1])
+        total = sympy.Add(*[sympy.sympify(v) for v in np.ravel(terms)])
+        levels["L"] = total / divisor
+        if problem.weight_decay is not None:
+            lam = _rational(problem.weight_decay)
+            levels["L"] = levels["L"] + lam / 2 * sympy.Add(*[w * w for W in self.W for w in W])
         if not _size_at_most(levels["L"], MAX_SYMBOLIC_WORK):
             raise SymbolicTooLarge("")
         return levels
@@ -1726,7 +1730,14 @@ class _SymbolicNetwork:
                 total = sympy.Add(*exps)
                 rows.append([e / total for e in exps])
             return sympy.Matrix(rows)
-        return z.applyfunc(lambda v: _activate(v, layer.activation, layer.slope))
+        if OPS[layer.activation].name in _PRINTABLE:
+            return z.applyfunc(lambda v: _activate(v, layer.activation, layer.slope))
+        # any other activation: its record's forward rule on the SymPy backend
+        from .backends import SYMPY
+
+        record = OPS[layer.activation]
+        out = record.forward(SYMPY, SYMPY.asarray(z.tolist()), **layer.params)
+        return sympy.Matrix(np.asarray(out, dtype=object).tolist())
 
 
 def _network_symbolic(solution: Solution, name: str, index: tuple[int, ...] | None) -> Symbolic:
@@ -1840,6 +1851,11 @@ def _abbreviate(result: Any, network: _SymbolicNetwork, levels: dict[str, Any]
         pending.extend(s for s in definitions[symbol].free_symbols if s in definitions)
     order = list(definitions)
     return abbreviated, {s: needed[s] for s in order if s in needed}
+
+
+#: activations with a SymPy function of their own that prints as people write it
+#: (relu(z), σ(z)); every other one is its record's forward rule run on the SymPy backend
+_PRINTABLE = ("identity", "relu", "sigmoid", "tanh", "leaky_relu")
 
 
 def _activate(v: Any, activation: str, slope: Fraction) -> Any:

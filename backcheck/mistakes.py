@@ -436,8 +436,6 @@ def _derivative_note(act: str, k: int) -> str:
     record = OPS[act]
     if record.couples:
         return f"the {act} Jacobian"
-    if record.gates and record.params:
-        return f"{act}′(z{k}) = {record.params[0].name} wherever z{k} < 0"
     if record.gates:
         return f"{act}′(z{k}) = 0 wherever z{k} ≤ 0"
     return f"{record.symbol}′(z{k}) = {_written(record.derivative, f'z{k}', f'a{k}')}"

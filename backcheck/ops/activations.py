@@ -51,7 +51,7 @@ activation(
     "leaky_relu", lambda B, x, slope: B.where(x > 0, x, x * slope),
     lambda B, g, ans, x, slope: B.where(x > 0, g, g * slope),
     title="leaky ReLU", definition="leaky_relu(z) = z if z > 0 else {slope}·z",
-    derivative="1 if {z} > 0 else slope", vector_rule="{g} ⊙ leaky_relu′({z})", gates=True,
+    derivative="1 if {z} > 0 else slope", vector_rule="{g} ⊙ leaky_relu′({z})",
     branches=("{z} = {value} > 0", "{z} = {value} ≤ 0: slope {slope}"),
     params=(Param("slope", Fraction(1, 100), "the leaky_relu slope"),),
     slips=(forgot_derivative(code="leaky-relu-slope-missing"), kink_taken("1", _relu_kink_one),

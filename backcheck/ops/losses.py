@@ -78,12 +78,12 @@ def _margins(B: Any, p: Any, t: Any) -> Any:
 
 def _hinge(B: Any, p: Any, t: Any) -> Any:
     margins = _margins(B, p, t)
-    return B.where((t == 0) & (margins > 0), margins, 0)
+    return B.where(t > 0, 0, B.where(margins > 0, margins, 0))  # j = y contributes nothing
 
 
 def _hinge_vjp(B: Any, p: Any, t: Any) -> Any:
     margins = _margins(B, p, t)
-    active = B.where((t == 0) & (margins > 0), p * 0 + 1, p * 0)
+    active = B.where(t > 0, 0, B.where(margins > 0, 1, 0))  # [margin_j > 0], j ≠ y
     return active - t * B.sum(active, axis=-1, keepdims=True)
 
 
