@@ -278,29 +278,29 @@ def loss(name: str, term: Rule, term_vjp: Rule, *, formula: str, derivative: str
 # the loss's own parameters and the weight decay λ; its inputs are the prediction, the
 # target and (with weight decay) every weight matrix.
 def _loss_forward(B: Any, p: Any, t: Any, *weights: Any, kind: str, divisor: int,
-                  weight_decay: Any = None, scale: Any = 1, **params: Any) -> Any:
-    """Σ term / divisor (+ λ/2·ΣW²); ``scale`` multiplies the terms (slips only)."""
+                  weight_decay: Any = None, slip_scale: Any = 1, **params: Any) -> Any:
+    """Σ term / divisor (+ λ/2·ΣW²); ``slip_scale`` multiplies the terms (slips only)."""
     terms = B.sum(LOSSES[kind].term(B, p, t, **params))
-    value = (terms if scale == 1 else scale * terms) / divisor
+    value = (terms if slip_scale == 1 else slip_scale * terms) / divisor
     for W in weights:
         value = value + weight_decay * B.sum(W * W) / 2
     return value
 
 
 def _loss_vjp(B: Any, g: Any, ans: Any, p: Any, t: Any, *weights: Any, kind: str,
-              divisor: int, weight_decay: Any = None, scale: Any = 1, **params: Any) -> Any:
+              divisor: int, weight_decay: Any = None, slip_scale: Any = 1, **params: Any) -> Any:
     derivative = LOSSES[kind].term_vjp(B, p, t, **params)
-    return g * (derivative if scale == 1 else scale * derivative) / divisor
+    return g * (derivative if slip_scale == 1 else slip_scale * derivative) / divisor
 
 
 def scaled_loss(scale: Any, mistake: str, written: str, forward: bool = False) -> Slip:
     """A loss slip that multiplies the term's derivative (and, with ``forward``, the term
     itself) by ``scale``: the factor 2 of (p − t)² left out, the ½ of half_sse ignored."""
     def make(op: Op) -> Rule:
-        return lambda B, *args, **kw: _loss_vjp(B, *args, **{**kw, "scale": scale})
+        return lambda B, *args, **kw: _loss_vjp(B, *args, **{**kw, "slip_scale": scale})
 
     def make_forward(op: Op) -> Rule:
-        return lambda B, *args, **kw: _loss_forward(B, *args, **{**kw, "scale": scale})
+        return lambda B, *args, **kw: _loss_forward(B, *args, **{**kw, "slip_scale": scale})
 
     return Slip(mistake, make, written=written, make_forward=make_forward if forward else None)
 
