@@ -16,8 +16,9 @@ def register(app: typer.Typer) -> None:
         sheets: list[Path] = typer.Argument(
             ..., help="Answers files (FORMAT §4), or problem files with answers:."),
         json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
-        csv: Path = typer.Option(None, "--csv", help="Write a gradebook: one row per sheet."),
-        force: bool = typer.Option(False, "--force", help="Overwrite the --csv file."),
+        csv: str = typer.Option(None, "--csv", metavar="FILE",
+                                help="Write a gradebook: one row per sheet."),
+        force: bool = typer.Option(False, "--force", "-f", help="Overwrite the --csv file."),
         digits: int = typer.Option(6, "--digits", "-d", min=1, max=40,
                                    help="Significant digits for exact values that are not short."),
     ) -> None:
@@ -33,14 +34,12 @@ def register(app: typer.Typer) -> None:
 
         paths = [str(p) for p in sheets]
         if csv is not None:
-            check_writable([str(csv)], force=force)
+            check_writable([csv], force=force)
         grader = Grader()
         if len(paths) == 1:
             reports = [grader.grade(paths[0])]
         else:
             reports = _grade_all(grader, paths, stderr)
-        if csv is not None:
-            write_atomic(str(csv), gradebook_csv(reports))
         code = reports[0].exit_code if len(reports) == 1 else class_exit_code(reports)
         if json_output:
             if len(reports) == 1:
@@ -56,7 +55,9 @@ def register(app: typer.Typer) -> None:
                 stdout.print(report_view(reports[0], digits=digits))
             else:
                 stdout.print(class_view(reports))
-            if csv is not None:
+        if csv is not None:  # after the grading is shown: a write error does not hide it
+            write_atomic(csv, gradebook_csv(reports), force=force)
+            if not json_output:
                 stdout.print(f"gradebook written to {escape(csv)}", style="dim")
         raise typer.Exit(code)
 
