@@ -162,8 +162,10 @@ class PracticeApp(App[int]):
                 if written is not None:
                     value = written[i, j] if len(shape) == 2 else (
                         written[j] if shape else written.item())
-                cells.append(Cell(value=value or "", placeholder="~" if value is None and
-                                  written is not None else "", restrict=CELL_CHARACTERS,
+                where = (f"{i + 1},{j + 1}" if len(shape) == 2 else f"{j + 1}" if shape
+                         else step.name)
+                cells.append(Cell(value=value or "", placeholder=f"[{where}]" if shape else
+                                  where, restrict=CELL_CHARACTERS,
                                   max_length=CELL_MAX, compact=True,
                                   id=f"cell-{token}-{i}-{j}", select_on_focus=True))
             label = Static(f"{i + 1}" if rows > 1 else "", classes="rowlabel")
