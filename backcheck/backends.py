@@ -30,6 +30,7 @@ class FloatBackend:
     abs = staticmethod(np.abs)
     sign = staticmethod(np.sign)
     power = staticmethod(np.power)
+    erf = staticmethod(lambda x: _float_erf(x))
 
     @staticmethod
     def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -40,6 +41,20 @@ class FloatBackend:
         # stable on both tails: exp never sees a large positive argument
         e = np.exp(-np.abs(x))
         return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+    @staticmethod
+    def softplus(x: Any) -> Any:
+        return np.logaddexp(0.0, x)  # log(1 + exp(x)) without overflow
+
+    @staticmethod
+    def normal_cdf(x: Any) -> Any:
+        """Φ(x) = (1 + erf(x/√2))/2."""
+        return (1 + _float_erf(np.asarray(x, dtype=np.float64) / math.sqrt(2))) / 2
+
+    @staticmethod
+    def normal_pdf(x: Any) -> Any:
+        """φ(x) = exp(−x²/2)/√(2π)."""
+        return np.exp(-np.square(x) / 2) / math.sqrt(2 * math.pi)
 
     @staticmethod
     def softmax(x: Any) -> Any:
@@ -53,6 +68,13 @@ class FloatBackend:
         if array.dtype == object:
             return array.astype(np.float64)  # float() of each element, in C
         return np.asarray(array, dtype=np.float64)
+
+
+_erf_elements = np.frompyfunc(math.erf, 1, 1)
+
+
+def _float_erf(x: Any) -> Any:
+    return np.asarray(_erf_elements(x), dtype=np.float64)
 
 
 def _exact_function(method: str) -> Any:
@@ -82,6 +104,23 @@ class ExactBackend:
     cos = staticmethod(_exact_function("cos"))
     sigmoid = staticmethod(_exact_function("sigmoid"))
     abs = staticmethod(_exact_function("__abs__"))
+    erf = staticmethod(_exact_function("erf"))
+
+    @staticmethod
+    def softplus(x: Any) -> Any:
+        """log(1 + exp(x)), kept in that closed form."""
+        return ExactBackend.log(1 + ExactBackend.exp(x))
+
+    @staticmethod
+    def normal_cdf(x: Any) -> Any:
+        return (1 + ExactBackend.erf(x * ExactBackend.sqrt(ExactBackend.asarray(
+            Fraction(1, 2))))) / 2
+
+    @staticmethod
+    def normal_pdf(x: Any) -> Any:
+        from .exact import PI
+
+        return ExactBackend.exp(-(x * x) / 2) / ExactBackend.sqrt(ExactBackend.asarray(2 * PI))
 
     @staticmethod
     def sign(x: Any) -> Any:
@@ -299,6 +338,23 @@ class SympyBackend:
     abs = staticmethod(_sympy_function("abs"))
     sign = staticmethod(_sympy_function("sign"))
     sigmoid = staticmethod(_sympy_function("sigmoid"))
+    erf = staticmethod(_sympy_function("erf"))
+
+    @staticmethod
+    def softplus(x: Any) -> Any:
+        return SympyBackend.log(1 + SympyBackend.exp(x))
+
+    @staticmethod
+    def normal_cdf(x: Any) -> Any:
+        import sympy
+
+        return (1 + SympyBackend.erf(x / sympy.sqrt(2))) / 2
+
+    @staticmethod
+    def normal_pdf(x: Any) -> Any:
+        import sympy
+
+        return SympyBackend.exp(-(x * x) / 2) / sympy.sqrt(2 * sympy.pi)
 
     def __init__(self, point: dict[Any, Any] | None = None) -> None:
         self.point = point

@@ -513,9 +513,9 @@ def _rounding_swaps(graph: Any, r: float, answered: set[tuple[str, int]] = froze
         entry: dict = {}
         if ("value", node.id) not in answered:
             entry["forward"] = _widened(op.forward, r)
-        for k in range(min(len(node.inputs), len(op.vjps))):
+        for k in range(len(node.inputs)):
             if ("grad", node.inputs[k]) not in answered:
-                entry[k] = _widened(op.vjps[k], r)
+                entry[k] = _widened(op.vjp(k), r)
         if entry:
             swaps[node.id] = entry
     return swaps

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .graph import Graph, Quantity
-from .ops import LOSS_TERMS, OPS
+from .ops import LOSSES, OPS
 from .render.numbers import format_exact
 
 # ----------------------------------------------------------------------------- structure
@@ -598,7 +598,7 @@ def _find_factor_missing(graph: Graph, structure: Structure) -> list[Variant]:
     if info is None or info[0] not in ("mse", "sse"):
         return []
     return [_loss_variant(FACTOR_TWO_MISSING, graph, structure,
-                          lambda B, g, ans, p, t, *, kind, divisor: g * (p - t) / divisor,
+                          lambda B, g, ans, p, t, *w, kind, divisor, **kw: g * (p - t) / divisor,
                           None, kind=info[0], divisor=info[1])]
 
 
@@ -623,8 +623,9 @@ def _find_factor_extra(graph: Graph, structure: Structure) -> list[Variant]:
         return []
     return [_loss_variant(
         FACTOR_TWO_EXTRA, graph, structure,
-        lambda B, g, ans, p, t, *, kind, divisor: g * 2 * (p - t) / divisor,
-        lambda B, p, t, *, kind, divisor: B.sum((p - t) * (p - t)) / divisor,
+        lambda B, g, ans, p, t, *w, kind, divisor, **kw: g * 2 * (p - t) / divisor,
+        lambda B, p, t, *w, kind, divisor, **kw: OPS["loss"].forward(
+            B, p, t, *w, kind="sse", divisor=divisor, **kw),
         kind=info[0], divisor=info[1])]
 
 
@@ -650,11 +651,13 @@ def _find_mean(graph: Graph, structure: Structure) -> list[Variant]:
     if info is None or info[1] == 1:
         return []
     kind = info[0]
-    term, derivative, _ = LOSS_TERMS[kind]
+    record = LOSSES[kind]
     return [_loss_variant(
         MEAN_FORGOTTEN, graph, structure,
-        lambda B, g, ans, p, t, *, kind, divisor: g * derivative(B, p, t),
-        lambda B, p, t, *, kind, divisor: B.sum(term(B, p, t)),
+        lambda B, g, ans, p, t, *w, kind, divisor, **kw: record.vjp(0)(
+            B, g, ans, p, t, *w, kind=kind, divisor=1, **kw),
+        lambda B, p, t, *w, kind, divisor, **kw: record.forward(
+            B, p, t, *w, kind=kind, divisor=1, **kw),
         kind=kind, divisor=info[1])]
 
 
