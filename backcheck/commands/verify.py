@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         Exit 0 when every given answer is correct, 1 when some are carried or wrong,
         2 when a sheet can't be read (for several sheets: 2 if any could not be graded)."""
         from ..errors import BackcheckError
-        from ..files import check_writable, write_atomic
+        from ..files import check_writable, write_files
         from ..grading import class_exit_code
         from ..render.console import stderr, stdout
         from ..scoring import Course, Scorer, load_course
@@ -91,10 +91,9 @@ def register(app: typer.Typer) -> None:
             if prairielearn is not None:
                 document = prairielearn_results(reports[0], scores[0])
                 files.append((str(prairielearn), safe_json(document, indent=2) + "\n"))
-        for path, text in files:
-            write_atomic(path, text)
         if len(paths) == 1 and autograder and reports[0].error is not None:
-            raise reports[0].error  # one message, exit 2 (the results file says so too)
+            write_files(files, force=force)  # the results file says so too
+            raise reports[0].error  # one message, exit 2
         code = reports[0].exit_code if len(reports) == 1 else class_exit_code(reports)
         if json_output:
             if len(reports) == 1:
@@ -120,8 +119,11 @@ def register(app: typer.Typer) -> None:
             else:
                 stdout.print(class_view(reports, scores=scores if scored else None,
                                         width=stdout.width))
-            for path, _ in files:
-                stdout.print(f"wrote {escape(path)}", style="dim", highlight=False)
+        if files:  # after the grading is shown: a write error does not hide it
+            write_files(files, force=force)  # all or nothing, never over a non-file
+            if not json_output:
+                for path, _ in files:
+                    stdout.print(f"wrote {escape(path)}", style="dim")
         raise typer.Exit(code)
 
 
