@@ -510,21 +510,22 @@ class Session:
             lines.append("  {}")
         return "\n".join(lines) + "\n"
 
-    def save(self, sheet_path: str, problem_path: str | None = None) -> None:
+    def save(self, sheet_path: str, problem_path: str | None = None, *,
+             force: bool = False) -> None:
         """Write the sheet (and, for a generated problem, the problem beside it),
         atomically. The caller has checked, with ``--force``, that it may."""
         from .files import write_atomic
 
         sheet_dir = os.path.dirname(os.path.abspath(sheet_path))
         if problem_path is not None and self.problem_text is not None:
-            write_atomic(problem_path, self.problem_text)
+            write_atomic(problem_path, self.problem_text, force=force)
             target = os.path.abspath(problem_path)
         else:
             target = self.problem_path
         reference = os.path.relpath(target, sheet_dir)
         if reference.startswith(os.path.join(os.pardir, os.pardir)):
             reference = target  # far away: the absolute path reads better
-        write_atomic(sheet_path, self.sheet_text(reference))
+        write_atomic(sheet_path, self.sheet_text(reference), force=force)
 
     def close(self) -> None:
         self._workdir.cleanup()
