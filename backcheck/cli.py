@@ -17,7 +17,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
 from . import __version__
-from .commands import explain, graph, new, practice, solve, verify
+from .commands import explain, graph, new, practice, report, solve, verify
 from .errors import BackcheckError, InternalError
 from .text import escape
 
@@ -46,7 +46,7 @@ def _main(
     """Check hand-worked backpropagation."""
 
 
-for command in (solve, verify, new, explain, graph, practice):
+for command in (solve, verify, new, explain, graph, practice, report):
     command.register(app)
 
 
