@@ -1130,6 +1130,13 @@ class _Sheet:
         self._float_perturbed: dict[str, Base | None] = {}
         self._student_buggy: dict[str, Base | None] = {}
         self._float_buggy: dict[str, Base | None] = {}
+        # per (variant, quantity), never per entry: grading stays linear in the number
+        # of wrong entries (one all-wrong 80 × 80 answer is 6,400 of them)
+        self._student_transformed: dict[tuple[str, str], list[Any] | None] = {}
+        self._contradictions: dict[tuple[str, str], bool] = {}
+        self._upstream_off: dict[str, bool] = {}
+        self._jacobians: dict[str, np.ndarray] = {}
+        self._cause_summaries: dict[str, tuple[list[Item], str, str, str]] = {}
         self._balls: Base | None | bool = False
         self._radii: dict[str, np.ndarray] = {}
         self._columns: list[tuple[str, int, float]] = []
@@ -1459,8 +1466,11 @@ class _Sheet:
         balls = self._balls
         if not isinstance(balls, Base):
             return None
-        jac = BallArray.of(balls.internal(item.quantity))._jac()
-        row = jac.reshape(-1, jac.shape[-1])[item.flat]
+        jac = self._jacobians.get(item.quantity)
+        if jac is None:
+            jac = BallArray.of(balls.internal(item.quantity))._jac()
+            jac = self._jacobians[item.quantity] = jac.reshape(-1, jac.shape[-1])
+        row = jac[item.flat]
         return [self._columns[k][:2] for k in np.flatnonzero(row) if k < len(self._columns)]
 
     def _name_causes(self, base: Base | None) -> None:
@@ -1509,22 +1519,18 @@ class _Sheet:
         return candidates[0] if candidates else None
 
     def _describe_carried(self, item: Item, cause: str, culprits: list[Item]) -> None:
-        bad = culprits or [other for other in self.items[cause]
-                           if other is not None and other.verdict in ("wrong", "carried")]
-        if len(bad) == 1:
-            cause_text = bad[0].element
-        elif len(bad) <= 3:
-            cause_text = ", ".join(other.element for other in bad)
+        if culprits:
+            bad, cause_text, item.cause, item.origin = self._summary(culprits)
         else:
-            cause_text = f"{cause} ({len(bad)} entries)"
-        origins: list[str] = []
-        for other in bad:
-            origin = other.element if other.verdict == "wrong" else (other.origin or other.element)
-            for part in origin.split(", "):
-                if part not in origins:
-                    origins.append(part)
-        item.cause = ", ".join(other.element for other in bad[:8])
-        item.origin = ", ".join(origins[:3]) + (" …" if len(origins) > 3 else "")
+            # every not-right entry of ``cause``: the same for each entry resting on it,
+            # so summarised once per quantity (linear in the number of carried entries)
+            summary = self._cause_summaries.get(cause)
+            if summary is None:
+                summary = self._cause_summaries[cause] = self._summary(
+                    [other for other in self.items[cause]
+                     if other is not None and other.verdict in ("wrong", "carried")],
+                    cause)
+            bad, cause_text, item.cause, item.origin = summary
         text = (f"{item.element}: carried — you wrote {item.text}, which is what follows "
                 f"from your own {cause_text}")
         if all(other.verdict == "wrong" for other in bad):
@@ -1533,6 +1539,29 @@ class _Sheet:
             text += f", which carries the slip in your {item.origin}"
         text += f"; the method here is right (the right value is {fmt(item.expected)})."
         item.diagnosis = text
+
+    @staticmethod
+    def _summary(bad: list[Item], cause: str | None = None) -> tuple[list[Item], str, str, str]:
+        """(the entries, how to name them, ``cause`` and ``origin`` for the item)."""
+        if len(bad) == 1:
+            cause_text = bad[0].element
+        elif len(bad) <= 3:
+            cause_text = ", ".join(other.element for other in bad)
+        else:
+            cause_text = f"{cause or bad[0].quantity} ({len(bad)} entries)"
+        origins: list[str] = []
+        for other in bad:
+            origin = other.element if other.verdict == "wrong" else (other.origin or other.element)
+            for part in origin.split(", "):
+                if part not in origins:
+                    origins.append(part)
+                    if len(origins) > 3:
+                        break
+            if len(origins) > 3:
+                break
+        cause_names = ", ".join(other.element for other in bad[:8])
+        origin = ", ".join(origins[:3]) + (" …" if len(origins) > 3 else "")
+        return bad, cause_text, cause_names, origin
 
     # ----- wrong: which known mistake ------------------------------------------------
     def _diagnose(self, wrong: list[Item], base: Base) -> None:
@@ -1619,15 +1648,13 @@ class _Sheet:
         # only where an earlier answer of theirs is not right (else 1. has seen it)
         # only where an earlier answer of theirs is not right, or where the rule from the
         # truth came close (their rounding may account for the rest)
-        upstream_off = any(other is not None and other.verdict in ("wrong", "carried")
-                           for dep in ctx.structure.deps[name] if dep in self.items
-                           for other in self.items[dep])
+        upstream_off = self._is_upstream_off(name)
         absolute, relative = self.bounds(item, item.expected)
         near = 50 * float((absolute or 0) if relative is None else relative * abs(item.given))
         near = max(near, 1e-3 * abs(float(item.given)))
         for variant in candidates:
             if variant.transform is not None:
-                values = variant.transform(self.graph.quantities[name], base)
+                values = self._transformed(variant, name, base)
                 if values is not None and self.agrees(item, values[item.flat], slack=True):
                     return [self._finding(item, variant, values[item.flat], base)]
                 continue
@@ -1652,9 +1679,34 @@ class _Sheet:
                 return [self._finding(item, variant, exact.flat(name)[item.flat], base)]
         return []
 
+    def _transformed(self, variant: Variant, name: str, base: Base) -> list[Any] | None:
+        """A whole-quantity transform of the student's base (once per quantity)."""
+        key = (variant.key, name)
+        if key not in self._student_transformed:
+            self._student_transformed[key] = variant.transform(  # type: ignore[misc]
+                self.graph.quantities[name], base)
+        return self._student_transformed[key]
+
+    def _is_upstream_off(self, name: str) -> bool:
+        """Is any earlier answer that ``name`` rests on not right (once per quantity)?"""
+        if name not in self._upstream_off:
+            self._upstream_off[name] = any(
+                other is not None and other.verdict in ("wrong", "carried")
+                for dep in self.ctx.structure.deps[name] if dep in self.items
+                for other in self.items[dep])
+        return self._upstream_off[name]
+
     def _contradicted(self, variant: Variant, name: str, ctx: ProblemContext) -> bool:
         """A buggy rule can't explain an entry if an earlier answer it would have changed
-        was answered right (the slip would have shown there first)."""
+        was answered right (the slip would have shown there first). The same for every
+        entry of ``name``: decided once per (variant, quantity)."""
+        key = (variant.key, name)
+        if key not in self._contradictions:
+            self._contradictions[key] = self._contradicted_uncached(variant, name, ctx)
+        return self._contradictions[key]
+
+    def _contradicted_uncached(self, variant: Variant, name: str, ctx: ProblemContext
+                               ) -> bool:
         for dep in ctx.structure.deps[name] & variant.affects:
             items = self.items.get(dep)
             if not items:

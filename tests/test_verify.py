@@ -518,3 +518,65 @@ def test_budgeted_mistake_search_names_the_same_mistakes(monkeypatch: pytest.Mon
     wrong = [i for i in report.items if i.verdict == "wrong"]
     assert wrong and all("diagnosis skipped: network too large" in i.diagnosis for i in wrong)
     assert any("diagnosis skipped" in note for note in report.notes)
+
+
+# ----------------------------------------------------------------------------- work
+
+
+def _big_sheet(folder: Path, n: int, kind: str) -> Path:
+    """An n-input, n-unit sigmoid layer: ``wrong`` answers dL/dW1 (n × n) with random
+    numbers (no known mistake: every buggy rule is tried on every entry); ``carried``
+    answers dL/dz1 three times too large and dL/dW1, W1_new carried on from it."""
+    import random
+
+    rng = random.Random(n)
+    W = [[rng.choice([-1, 1, 2]) / 4 for _ in range(n)] for _ in range(n)]
+    x = [rng.choice([-1, 1, 2]) for _ in range(n)]
+    W2 = [[rng.choice([-1, 1]) / 4 for _ in range(n)]]
+    net = folder / f"net{n}.yaml"
+    net.write_text(f"x: {x}\nlayers:\n  - W: {W}\n    activation: sigmoid\n  - W: {W2}\n"
+                   f"target: [1]\nloss: half_sse\nlearning_rate: 0.1\n")
+    truth = torch_reference(load(net))
+
+    def text(a: np.ndarray) -> str:
+        return ("[" + ", ".join(text(v) for v in a) + "]") if np.ndim(a) else f"{a:.6f}"
+
+    if kind == "wrong":
+        noise = np.array([[rng.uniform(-5, 5) for _ in range(n)] for _ in range(n)])
+        body = f"  dL/dW1: {text(noise)}\n"
+    else:
+        dz = np.ravel(truth["dL/dz1"]) * 3
+        dW = np.outer(dz, np.array(x, dtype=float))
+        body = (f"  dL/dz1: {text(dz)}\n  dL/dW1: {text(dW)}\n"
+                f"  W1_new: {text(np.array(W) - 0.1 * dW)}\n")
+    path = folder / f"{kind}{n}.yaml"
+    path.write_text(f"problem: {net.name}\nanswers:\n{body}")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["wrong", "carried"])
+def test_verify_work_is_linear_in_wrong_entries(tmp_path: Path, kind: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counts work (Python function calls), not time: 16× the entries (8 × 8 → 32 × 32
+    answers, all wrong or all carried) may cost at most 16× the calls. Before, every
+    wrong entry transformed the whole quantity again and every carried one listed every
+    entry it rested on: 93× (wrong) and 21× (carried). The rounding-reach columns are
+    capped low so the large-sheet path (columns folded) is the one measured."""
+    import cProfile
+    import pstats
+
+    import backcheck.grading as grading
+
+    monkeypatch.setattr(grading, "MAX_BALL_CELLS", 2000)
+
+    def calls(n: int) -> int:
+        sheet = _big_sheet(tmp_path, n, kind)
+        profile = cProfile.Profile()
+        profile.enable()
+        report = verify(str(sheet))
+        profile.disable()
+        assert report.counts["wrong"] + report.counts["carried"] > n * n // 2
+        return pstats.Stats(profile).total_calls
+
+    small, large = calls(8), calls(32)
+    assert large <= 16 * small, (small, large, large / small)
