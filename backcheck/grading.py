@@ -206,6 +206,11 @@ def agrees(given: Fraction, text: str | None, target: Any, tolerance: Tolerance 
     return within(given, target, absolute, relative, float(slack))
 
 
+#: |given − value| below this (relative) is equality for a value known only to its ~50
+#: digits: no short fraction or decimal is that close to a different number
+EQUAL_DIGITS_SCALE = MP.mpf(10) ** -40
+
+
 def within(given: Fraction, target: Any, absolute: Fraction | None,
            relative: Fraction | None, slack: float = 0.0, target_float: float | None = None
            ) -> bool:
@@ -244,8 +249,11 @@ def within(given: Fraction, target: Any, absolute: Fraction | None,
         limit = MP.mpf(0)
     if slack:
         limit += MP.mpf(slack)
-    elif absolute is None and relative is None:
-        return False
+    elif not limit:
+        # exactness asked for (a fraction, ``exact``) of a value known to ~50 digits and
+        # not as a rational (softmax of equal inputs is 1/3 through exp): equal when
+        # they agree far beyond any number a person writes
+        return difference <= EQUAL_DIGITS_SCALE * max(abs(v), MP.mpf(1))
     return difference <= limit
 
 
@@ -688,6 +696,8 @@ class ProblemContext:
                         for name, q in self.graph.quantities.items()}
         self.variants = variants(self.graph, self.structure)
         self.large = int(getattr(problem, "exact_work", 0) or 0) > LARGE_WORK
+        self.boundary = _log_boundary(self.graph)
+        self.fused = _fused_output(self.graph)
         self._buggy: dict[str, Base | None] = {}
         self._buggy_float: dict[str, Base | None] = {}
         self._truth_float_base: Base | None = None
@@ -727,6 +737,47 @@ class ProblemContext:
                 self.graph, FLOAT, {}, swaps, "truth")
         base = self._buggy_float[variant.key]
         return None if base is None else base.flat(name)
+
+
+#: a probability written 0 (or 1) where the target gives its log no weight stands, in
+#: evaluations from the student's own numbers, for this far from the boundary: the
+#: 0·log 0 = 0 of cross-entropy and BCE, with every rule of the op table unchanged (the
+#: difference, 1e-60, is far below any precision a sheet is written to)
+BOUNDARY_NUDGE = Fraction(1, 10**60)
+
+
+def _log_boundary(graph: Any) -> tuple[str, list[Any], bool] | None:
+    """(the loss's input quantity, the target flat, does 1 count as a boundary too) for
+    losses with a log of the probability (cross-entropy, BCE); None otherwise."""
+    loss = graph.nodes[graph.output]
+    if loss.op != "loss" or loss.attrs.get("kind") not in ("cross_entropy", "bce"):
+        return None
+    prediction, target = loss.inputs[0], loss.inputs[1]
+    names = [name for name, q in graph.quantities.items()
+             if q.kind == "value" and q.node == prediction]
+    if not names:
+        return None
+    if target not in graph.leaves:
+        return None
+    flat = list(np.ravel(np.asarray(graph.leaves[target], dtype=object)))
+    return names[0], flat, loss.attrs["kind"] == "bce"
+
+
+def _fused_output(graph: Any) -> tuple[str, str] | None:
+    """(dL/dzN, dL/daN) when the last activation and the loss are the pair taught as one
+    step (softmax + cross-entropy, sigmoid + BCE: dL/dzN = (aN − t)/N)."""
+    loss = graph.nodes[graph.output]
+    if loss.op != "loss":
+        return None
+    activation = graph.nodes[loss.inputs[0]]
+    pair = (activation.op, loss.attrs.get("kind"))
+    if pair not in (("softmax", "cross_entropy"), ("sigmoid", "bce")) or not activation.inputs:
+        return None
+    source = graph.nodes[activation.inputs[0]]
+    by_node = {(q.kind, q.node): name for name, q in graph.quantities.items()}
+    dz = by_node.get(("grad", source.id))
+    da = by_node.get(("grad", activation.id))
+    return (dz, da) if dz is not None and da is not None else None
 
 
 def _run(graph: Any, backend: Any, overrides: dict, swaps: dict, origin: str) -> Base | None:
@@ -1136,6 +1187,10 @@ class _Sheet:
         self._contradictions: dict[tuple[str, str], bool] = {}
         self._upstream_off: dict[str, bool] = {}
         self._jacobians: dict[str, np.ndarray] = {}
+        self._fused: tuple[Base | None, Any] | None = None
+        self._fused_columns: list[tuple[str, int, float]] = []
+        self._last_columns: list[tuple[str, int, float]] = []
+        self._by_route: set[int] = set()  # entries that follow by the fused route
         self._cause_summaries: dict[str, tuple[list[Item], str, str, str]] = {}
         self._balls: Base | None | bool = False
         self._radii: dict[str, np.ndarray] = {}
@@ -1168,7 +1223,7 @@ class _Sheet:
                 if keep is not None and not keep(name, i):
                     continue
                 mask[i] = True
-                values[i] = truth[i] if i in swapped else given
+                values[i] = truth[i] if i in swapped else self.usable(name, i, given)
             if not mask.any():
                 continue
             if backend is FLOAT:
@@ -1178,6 +1233,20 @@ class _Sheet:
                                   dtype=object)
             result[(q.kind, q.node)] = (q.to_internal(mask), q.to_internal(values))
         return result
+
+    def usable(self, name: str, flat: int, given: Fraction) -> Fraction:
+        """The student's number as the rules take it: a probability of exactly 0 (or 1,
+        for BCE) where the target gives its log no weight is moved off the boundary by
+        :data:`BOUNDARY_NUDGE` (0·log 0 = 0: the class adds nothing to the loss)."""
+        boundary = self.ctx.boundary
+        if boundary is None or name != boundary[0] or given not in (0, 1):
+            return given
+        target = boundary[1][flat]
+        if given == 0 and target == 0:
+            return BOUNDARY_NUDGE
+        if given == 1 and target == 1 and boundary[2]:
+            return 1 - BOUNDARY_NUDGE
+        return given
 
     def evaluate(self, overrides: dict, backend: Any = EXACT, swaps: dict | None = None
                  ) -> Base | None:
@@ -1248,7 +1317,8 @@ class _Sheet:
                                           entry.finding))
         return results
 
-    def agrees(self, item: Item, target: Any, *, slack: bool = False) -> bool:
+    def agrees(self, item: Item, target: Any, *, slack: bool = False, reach: Any = None
+               ) -> bool:
         """Agreement at the written precision; with ``slack``, also allowing for how far
         the student's own earlier numbers may move within their rounding."""
         if target is None:
@@ -1264,7 +1334,7 @@ class _Sheet:
         near = 1000 * max(limit, 0.5 * 10.0 ** -self.working) + 1e-6 * abs(g)
         if not abs(g - t) <= near:
             return False
-        extra = self.radius(item)
+        extra = self.radius(item, reach)
         return bool(extra) and within(item.given, target, absolute, relative, extra)
 
     def bounds(self, item: Item, target: Any) -> tuple[Fraction | None, Fraction | None]:
@@ -1285,34 +1355,55 @@ class _Sheet:
         absolute, _ = bound(item.given, item.text, AUTO, self.working, item.expected)
         return float(absolute or 0)
 
-    def radius(self, item: Item) -> float:
-        """First-order reach of the rounding in the student's earlier answers here."""
-        if self._balls is False:
-            self._balls = self._ball_evaluation()
-        balls = self._balls
+    def radius(self, item: Item, reach: Any = None) -> float:
+        """First-order reach of the rounding in the student's earlier answers here
+        (``reach``: a :meth:`_ball_evaluation` of only some of them, with its radii)."""
+        if reach is None:
+            if self._balls is False:
+                self._balls = self._ball_evaluation()
+            balls, cache = self._balls, self._radii
+        else:
+            balls, cache = reach
         if not isinstance(balls, Base):
             return 0.0
-        radii = self._radii.get(item.quantity)
+        radii = cache.get(item.quantity)
         if radii is None:
-            radii = self._radii[item.quantity] = np.ravel(
+            radii = cache[item.quantity] = np.ravel(
                 BallArray.of(balls.internal(item.quantity)).radius)
         r = float(radii[item.flat])
         if not np.isfinite(r) or r <= 0:
             return 0.0
         return r * 1.05 + 1e-15
 
-    def _ball_evaluation(self) -> Base | None:
+    def _ball_evaluation(self, correct_only: bool = False, skip: str | None = None
+                         ) -> Base | None:
         """The graph once more, on :class:`BallArray`: every written number gets its own
-        column (its half unit), every number not written may have been rounded."""
+        column (its half unit), every number not written may have been rounded.
+
+        ``correct_only``: only the answers graded correct are put in (the reach of
+        "follows from your correct answers"); an answer that is not right gives no
+        allowance, and the value in its place (the truth) is not widened either.
+        ``skip``: a quantity left out (its value is computed, as the route that does not
+        use it computes it)."""
         columns: list[tuple[str, int, float]] = []
+        written: set[tuple[str, int]] = set()
         for name, entry in self.entries.items():
-            if entry.quantity.kind == "update" or entry.unreadable:
+            if entry.quantity.kind == "update":
+                continue
+            if any(given is not None for given in entry.given):
+                written.add((entry.quantity.kind, entry.quantity.node))
+            if entry.unreadable or name == skip:
                 continue
             for i, item in enumerate(self.items[name]):
+                if correct_only and (item is None or item.verdict != "correct"):
+                    continue
                 if item is not None and item.given is not None:
                     # a tiny scale for exact numbers keeps their column, which also
                     # records what each value rests on (for naming what is carried)
-                    columns.append((name, i, self.half_unit(item) or 1e-30))
+                    half = self.half_unit(item)
+                    if self.usable(name, i, item.given) != item.given:
+                        half = 0.0  # at the log's boundary: its rounding reaches past it
+                    columns.append((name, i, half or 1e-30))
         folded: list[tuple[str, int, float]] = []
         largest = max((int(np.prod(q.internal_shape)) for q in self.graph.quantities.values()),
                       default=1)
@@ -1328,13 +1419,15 @@ class _Sheet:
                 else:
                     folded.append(column)
             columns = kept
-        self._columns = columns
+        self._last_columns = columns
+        if not correct_only and skip is None:
+            self._columns = columns
         width = max(len(columns), 1)
         overrides = {}
         start = 0
         for name, entry in self.entries.items():
             q = entry.quantity
-            if q.kind == "update" or entry.unreadable:
+            if q.kind == "update" or entry.unreadable or name == skip:
                 continue
             size = len(entry.given)
             mask = np.zeros(size, dtype=bool)
@@ -1343,14 +1436,14 @@ class _Sheet:
             while start < len(columns) and columns[start][0] == name:
                 _, i, half = columns[start]
                 mask[i] = True
-                mids[i] = float(self.items[name][i].given)
+                mids[i] = float(self.usable(name, i, self.items[name][i].given))
                 jac[i, start] = half
                 start += 1
             rest = np.zeros(size)
             for other, i, half in folded:
                 if other == name:
                     mask[i] = True
-                    mids[i] = float(self.items[name][i].given)
+                    mids[i] = float(self.usable(name, i, self.items[name][i].given))
                     rest[i] = half
             if mask.any():
                 shape = q.internal_shape
@@ -1358,9 +1451,11 @@ class _Sheet:
                     q.to_internal(mask),
                     BallArray(q.to_internal(mids), jac.reshape(tuple(shape) + (width,)),
                               q.to_internal(rest) if folded else 0.0))
+        exact_in = correct_only or skip is not None
+        answered = set(overrides) | written if exact_in else set(overrides)
         return _run(self.graph, BALL, overrides,
-                    _rounding_swaps(self.graph, 0.5 * 10.0 ** -self.working,
-                                    set(overrides)), "yours")
+                    _rounding_swaps(self.graph, 0.5 * 10.0 ** -self.working, answered),
+                    "yours")
 
     def _carry_forward(self, pending: list[Item]) -> None:
         base = self.evaluate(self.overrides())
@@ -1370,6 +1465,8 @@ class _Sheet:
             follows = None if base is None else base.flat(item.quantity)[item.flat]
             item.follows = follows
             if follows is not None and self.agrees(item, follows, slack=True):
+                honest.append(item)
+            elif self._fused_route(item):
                 honest.append(item)
             else:
                 wrong.append(item)
@@ -1393,19 +1490,44 @@ class _Sheet:
         if wrong and base is not None:
             self._diagnose(wrong, base)
 
+    def _fused_route(self, item: Item) -> bool:
+        """Softmax + cross-entropy (sigmoid + BCE) as taught: dL/dzN = (aN − t)/N from
+        the student's own aN, whatever their dL/daN (wrong, or not written). Tried by
+        leaving their dL/daN out: the op table's rules then give exactly that route."""
+        fused = self.ctx.fused
+        if fused is None or item.quantity != fused[0] or fused[1] not in self.entries:
+            return False
+        if self._fused is None:
+            keep = (lambda name, i: name != fused[1])
+            self._fused = (self.evaluate(self.overrides(keep=keep)),
+                           (self._ball_evaluation(skip=fused[1]), {}))
+            self._fused_columns = self._last_columns
+        route, reach = self._fused
+        if route is None:
+            return False
+        value = route.flat(item.quantity)[item.flat]
+        if not self.agrees(item, value, slack=True, reach=reach):
+            return False
+        item.follows = value
+        self._by_route.add(id(item))
+        return True
+
     def _rest_on_correct(self, unresolved: list[Item]) -> list[Item]:
         """The entries that also follow when only the correct answers are put in.
         A float64 run decides where its margin is a million times its own error; an
         exact run decides the rest (if any)."""
         keep = (lambda name, i: self.items[name][i].verdict == "correct")
         screen = self.evaluate(self.overrides(keep=keep, backend=FLOAT), FLOAT)
+        # the allowance counts the rounding of the correct answers only: a carried
+        # input written short must not widen it (issue 9)
+        reach = (self._ball_evaluation(correct_only=True), {})
         confirmed: list[Item] = []
         undecided: list[Item] = []
         for item in unresolved:
             decision = None
             if screen is not None:
                 value = float(screen.flat(item.quantity)[item.flat])
-                decision = self._float_decision(item, value)
+                decision = self._float_decision(item, value, reach)
             if decision is None:
                 undecided.append(item)
             elif decision:
@@ -1413,10 +1535,10 @@ class _Sheet:
         if undecided:
             exact = self.evaluate(self.overrides(keep=keep))
             confirmed += [item for item in undecided if exact is not None and self.agrees(
-                item, exact.flat(item.quantity)[item.flat], slack=True)]
+                item, exact.flat(item.quantity)[item.flat], slack=True, reach=reach)]
         return confirmed
 
-    def _float_decision(self, item: Item, value: float) -> bool | None:
+    def _float_decision(self, item: Item, value: float, reach: Any = None) -> bool | None:
         """True/False when a float64 value settles agreement (with slack) beyond doubt."""
         if not np.isfinite(value):
             return None
@@ -1427,7 +1549,7 @@ class _Sheet:
         gap = abs(g - value) - limit
         if gap <= -1e-9 * scale:
             return True
-        slack = self.radius(item) if item.tolerance.kind != "exact" else 0.0
+        slack = self.radius(item, reach) if item.tolerance.kind != "exact" else 0.0
         gap -= slack
         if abs(gap) > 1e-9 * max(scale, slack):
             return gap < 0
@@ -1463,15 +1585,17 @@ class _Sheet:
         off the rounding-reach evaluation's sensitivities."""
         if self._balls is False:
             self._balls = self._ball_evaluation()
-        balls = self._balls
+        balls, columns, key = self._balls, self._columns, item.quantity
+        if id(item) in self._by_route and self._fused is not None:
+            balls, columns, key = self._fused[1][0], self._fused_columns, "route:" + key
         if not isinstance(balls, Base):
             return None
-        jac = self._jacobians.get(item.quantity)
+        jac = self._jacobians.get(key)
         if jac is None:
             jac = BallArray.of(balls.internal(item.quantity))._jac()
-            jac = self._jacobians[item.quantity] = jac.reshape(-1, jac.shape[-1])
+            jac = self._jacobians[key] = jac.reshape(-1, jac.shape[-1])
         row = jac[item.flat]
-        return [self._columns[k][:2] for k in np.flatnonzero(row) if k < len(self._columns)]
+        return [columns[k][:2] for k in np.flatnonzero(row) if k < len(columns)]
 
     def _name_causes(self, base: Base | None) -> None:
         structure = self.ctx.structure

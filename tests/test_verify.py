@@ -580,3 +580,71 @@ def test_verify_work_is_linear_in_wrong_entries(tmp_path: Path, kind: str,
 
     small, large = calls(8), calls(32)
     assert large <= 16 * small, (small, large, large / small)
+
+
+# ----------------------------------------------------------------------------- issue 9 §2
+
+VERDICT_SHEETS = Path(__file__).resolve().parent / "sheets"
+
+
+def test_a_carried_value_is_never_correct() -> None:
+    """W1_new[2,2] = 0.3 − 0.5·0.0020 = 0.299 follows from the wrong dL/dW1[2,2]
+    (0.0020, twice the right 0.000995): the rounding of that carried input must not
+    count as allowance for "follows from your correct answers"."""
+    report = verify(str(SHEETS / "mazur_2_2_2/factor_two_extra.yaml"))
+    items = by_element(report)
+    assert items["dL/dW1[2,2]"].verdict == "carried"
+    assert items["W1_new[2,2]"].verdict == "carried", items["W1_new[2,2]"].diagnosis
+    assert "dL/dW1[2,2]" in items["W1_new[2,2]"].cause
+
+
+def test_softmax_cross_entropy_route_from_the_students_own_a() -> None:
+    """dL/dz3 = a3 − t from their own (slipped) a3, with their dL/da3 wrong: carried
+    from a3, never "the right size with the wrong sign"."""
+    report = verify(str(VERDICT_SHEETS / "softmax_ce_route.yaml"))
+    items = by_element(report)
+    assert items["dL/da3[2]"].verdict == "wrong"
+    for element in ("dL/dz3[1]", "dL/dz3[2]"):
+        item = items[element]
+        assert item.verdict == "carried", (element, item.diagnosis)
+        assert "wrong sign" not in item.diagnosis
+        assert item.cause.startswith("a3[")
+    assert items["dL/dz3[3]"].verdict == "correct"
+
+
+def test_softmax_cross_entropy_route_honest_rounding(tmp_path: Path) -> None:
+    """The same route with a right a3 written to 2 decimals and dL/da3 written wrong:
+    dL/dz3 = a3 − t is correct (honest rounding of their own correct a3)."""
+    path = sheet(tmp_path, "answers:\n  a3: [0.24, 0.67, 0.09]\n"
+                           "  dL/da3: [0, 1.49, 0]\n  dL/dz3: [0.24, -0.33, 0.09]\n")
+    items = by_element(verify(str(path)))
+    assert all(items[f"dL/dz3[{i}]"].verdict == "correct" for i in (1, 2, 3))
+
+
+def test_zero_log_zero_adds_nothing() -> None:
+    """a1[2] written 0 where the target is 0: L and dL/dz1 from the student's own
+    numbers are still usable, and the honest L is correct."""
+    report = verify(str(VERDICT_SHEETS / "zero_log_zero.yaml"))
+    assert report.ok, [(i.element, i.verdict, i.diagnosis) for i in report.items]
+    assert not any("cannot be carried forward" in note for note in report.notes)
+    # independent check of the honest L: −log(0.0180) to 4 decimals
+    assert abs(-np.log(0.0180) - 4.0174) < 5e-5
+
+
+@pytest.mark.parametrize("tolerance", [None, "auto", "exact", "{abs: 0.01}", "{rel: 0}",
+                                       "{rel: 0.001}", "{sig: 3}", "{sig: 40}"])
+def test_a_fraction_is_exact_under_every_tolerance(tmp_path: Path,
+                                                    tolerance: str | None) -> None:
+    """softmax([2, 2, 2]) is exactly 1/3 each (PyTorch: 0.3333… to float64)."""
+    text = (VERDICT_SHEETS / "fraction_is_exact.yaml").read_text()
+    text = text.replace("problem: softmax_equal_inputs.yaml",
+                        f"problem: {VERDICT_SHEETS / 'softmax_equal_inputs.yaml'}")
+    if tolerance is not None:
+        text = text.replace("answers:", f"tolerance: {tolerance}\nanswers:")
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    reference = torch_reference(load(VERDICT_SHEETS / "softmax_equal_inputs.yaml"))
+    assert np.allclose(reference["a1"], 1 / 3, atol=1e-15)
+    report = verify(str(path))
+    assert report.ok, [(i.element, i.verdict, i.diagnosis) for i in report.items]
+    assert report.counts["correct"] == 6
