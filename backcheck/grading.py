@@ -495,6 +495,33 @@ class BallBackend:
 BALL = BallBackend()
 
 
+class LookupRoundingBall(BallBackend):
+    """:class:`BallBackend` for diagnosis: every value a person looks up or keys into a
+    calculator (σ, tanh, exp, log, √) may come back rounded by ``r``, also inside a
+    buggy rule (σ(a) rounded to 3 decimals before σ′(a) = σ(a)(1 − σ(a)))."""
+
+    def __init__(self, r: float) -> None:
+        self.r = r
+
+    def _rounded(self, value: BallArray) -> BallArray:
+        return BallArray(value.m, value.j, value.r + self.r)
+
+    def sigmoid(self, x: Any) -> BallArray:  # type: ignore[override]
+        return self._rounded(BallBackend.sigmoid(x))
+
+    def tanh(self, x: Any) -> BallArray:  # type: ignore[override]
+        return self._rounded(BallBackend.tanh(x))
+
+    def exp(self, x: Any) -> BallArray:  # type: ignore[override]
+        return self._rounded(BallBackend.exp(x))
+
+    def log(self, x: Any) -> BallArray:  # type: ignore[override]
+        return self._rounded(BallBackend.log(x))
+
+    def sqrt(self, x: Any) -> BallArray:  # type: ignore[override]
+        return self._rounded(BallBackend.sqrt(x))
+
+
 def _widened(rule: Any, r: float) -> Any:
     def widened(B: Any, *args: Any, **kwargs: Any) -> Any:
         out = BallArray.of(rule(B, *args, **kwargs))
@@ -1215,6 +1242,7 @@ class _Sheet:
         self._fused: tuple[Base | None, Any] | None = None
         self._fused_columns: list[tuple[str, int, float]] = []
         self._last_columns: list[tuple[str, int, float]] = []
+        self._variant_reaches: dict[str, tuple[Base | None, dict]] = {}
         self._by_route: set[int] = set()  # entries that follow by the fused route
         self._cause_summaries: dict[str, tuple[list[Item], str, str, str]] = {}
         self._balls: Base | None | bool = False
@@ -1400,8 +1428,8 @@ class _Sheet:
             return 0.0
         return r * 1.05 + 1e-15
 
-    def _ball_evaluation(self, correct_only: bool = False, skip: str | None = None
-                         ) -> Base | None:
+    def _ball_evaluation(self, correct_only: bool = False, skip: str | None = None,
+                         variant: Variant | None = None) -> Base | None:
         """The graph once more, on :class:`BallArray`: every written number gets its own
         column (its half unit), every number not written may have been rounded.
 
@@ -1409,7 +1437,8 @@ class _Sheet:
         "follows from your correct answers"); an answer that is not right gives no
         allowance, and the value in its place (the truth) is not widened either.
         ``skip``: a quantity left out (its value is computed, as the route that does not
-        use it computes it)."""
+        use it computes it). ``variant``: a buggy rule swapped in, run with values looked
+        up inside rules rounded too (:class:`LookupRoundingBall`; for diagnosis only)."""
         columns: list[tuple[str, int, float]] = []
         written: set[tuple[str, int]] = set()
         for name, entry in self.entries.items():
@@ -1445,7 +1474,7 @@ class _Sheet:
                     folded.append(column)
             columns = kept
         self._last_columns = columns
-        if not correct_only and skip is None:
+        if not correct_only and skip is None and variant is None:
             self._columns = columns
         width = max(len(columns), 1)
         overrides = {}
@@ -1478,9 +1507,24 @@ class _Sheet:
                               q.to_internal(rest) if folded else 0.0))
         exact_in = correct_only or skip is not None
         answered = set(overrides) | written if exact_in else set(overrides)
-        return _run(self.graph, BALL, overrides,
-                    _rounding_swaps(self.graph, 0.5 * 10.0 ** -self.working, answered),
-                    "yours")
+        r = 0.5 * 10.0 ** -self.working
+        swaps = _rounding_swaps(self.graph, r, answered)
+        backend: Any = BALL
+        if variant is not None:
+            reference = self._float()
+            if reference is None or variant.swaps is None:
+                return None
+            try:
+                buggy = variant.swaps(reference)
+            except (ArithmeticError, ValueError, KeyError, IndexError, TypeError):
+                return None
+            for node, rules in buggy.items():
+                entry = swaps.setdefault(node, {})
+                for key, rule in rules.items():
+                    entry[key] = _widened(rule, r)
+            # a looked-up value rounded one digit short of the sheet's precision
+            backend = LookupRoundingBall(10 * r)
+        return _run(self.graph, backend, overrides, swaps, "yours")
 
     def _carry_forward(self, pending: list[Item]) -> None:
         base = self.evaluate(self.overrides())
@@ -1727,6 +1771,16 @@ class _Sheet:
             found = {id(item): self._explain(item, base) for item in items}
             votes = Counter(f.variant.key for fs in found.values() for f in fs)
             for item in items:
+                short = None
+                whole = item.text is not None and is_integer_text(item.text)
+                if not whole or (not found[id(item)] and item.given != 0):
+                    # a whole number may be a slip (0 where a unit is not blocked): then
+                    # a known mistake comes first, and 0 is never "short"
+                    short = self._too_few_digits(item)
+                if short is not None:
+                    # right as far as it goes: precision, not arithmetic
+                    item.diagnosis, item.mistake_code = short, "too-few-digits"
+                    continue
                 findings = found[id(item)]
                 if not findings:
                     item.diagnosis = self._unexplained(item, id(item) in self._skipped)
@@ -1736,6 +1790,58 @@ class _Sheet:
                 item.mistake = best.variant.name
                 item.mistake_code = best.variant.code
                 item.diagnosis = best.variant.mistake.explain(best)
+
+    def _too_few_digits(self, item: Item) -> str | None:
+        """"right to 3 decimals; this sheet asks for 4": a number written to fewer digits
+        than the sheet's tolerance asks for, and right to the digits it has (against the
+        truth, or what follows from the student's own earlier answers)."""
+        text, tolerance = item.text, item.tolerance
+        if text is None or item.given is None:
+            return None
+        written = written_decimals(text)
+        if written is None:  # a fraction: exact, never short
+            return None
+        targets = [(item.expected, "")]
+        if item.follows is not None:
+            targets.append((item.follows, " (from your own earlier answers)"))
+        if tolerance.kind == "sig":
+            asked = int(tolerance.amount)  # type: ignore[arg-type]
+            digits = _significant_written(text)
+            if digits is None or digits >= asked:
+                return None
+            unit, asks = Tolerance("sig", Fraction(digits)), f"{asked} significant digits"
+            right = f"right to {digits} significant digit{'s' if digits != 1 else ''}"
+        else:
+            asked_decimals = self._asked_decimals(item, text)
+            if asked_decimals is None or written >= asked_decimals:
+                return None
+            unit = Tolerance("abs", _half_unit(written))
+            asks = ("the exact value" if asked_decimals == EXACT_DECIMALS
+                    else f"{asked_decimals} decimals")
+            right = (f"right to {written} decimal{'s' if written != 1 else ''}"
+                     if written > 0 else "right as a whole number")
+        for target, how in targets:
+            absolute, relative = bound(item.given, text, unit, self.working, target)
+            if within(item.given, target, absolute, relative):
+                return (f"{item.element}: you wrote {text}, {right}{how}; this sheet "
+                        f"asks for {asks} ({item.element} = {fmt(item.expected)}).")
+        return None
+
+    def _asked_decimals(self, item: Item, text: str) -> int | None:
+        """How many decimals the tolerance asks of this entry (None: not a fixed number)."""
+        kind, amount = item.tolerance.kind, item.tolerance.amount
+        if kind == "auto":
+            return self.working if is_integer_text(text) else None
+        if kind == "exact":
+            return EXACT_DECIMALS
+        limit = amount if kind == "abs" else (
+            None if amount is None else amount * abs(Fraction(float(item.expected))))
+        if not limit:
+            return EXACT_DECIMALS
+        decimals = 0
+        while _half_unit(decimals) > limit and decimals < 40:
+            decimals += 1
+        return decimals
 
     def _unexplained(self, item: Item, skipped: bool = False) -> str:
         text = f"{item.element}: you wrote {item.text}; it is {fmt(item.expected)}"
@@ -1819,15 +1925,35 @@ class _Sheet:
             if screen is None:
                 continue
             value = float(screen.flat(name)[item.flat])
+            reach = None
             if not agrees_float(float(item.given), item.text, value, item.tolerance,
                                 self.working, item.given, self.radius(item)):
-                continue
+                # close enough for rounded look-ups inside the rule to account for it?
+                looked_up = 5 * 10.0 ** -(self.working - 1)
+                if not abs(float(item.given) - value) <= 100 * (near / 50 + looked_up):
+                    continue
+                reach = self._variant_reach(variant)
+                if not agrees_float(float(item.given), item.text, value, item.tolerance,
+                                    self.working, item.given, self.radius(item, reach)):
+                    continue
             if ctx.large and variant.key not in self._student_buggy and not self._spend(item):
                 continue
             exact = self._exact_variant(variant, base)
-            if exact is not None and self.agrees(item, exact.flat(name)[item.flat], slack=True):
-                return [self._finding(item, variant, exact.flat(name)[item.flat], base)]
+            if exact is None:
+                continue
+            buggy = exact.flat(name)[item.flat]
+            if self.agrees(item, buggy, slack=True) or (
+                    reach is not None and self.agrees(item, buggy, slack=True, reach=reach)):
+                return [self._finding(item, variant, buggy, base)]
         return []
+
+    def _variant_reach(self, variant: Variant) -> tuple[Base | None, dict]:
+        """The rounding reach of a buggy rule worked from the student's own answers,
+        with the values they looked up on the way rounded too (once per variant): a
+        diagnosis survives their rounding of intermediates they did not write."""
+        if variant.key not in self._variant_reaches:
+            self._variant_reaches[variant.key] = (self._ball_evaluation(variant=variant), {})
+        return self._variant_reaches[variant.key]
 
     def _transformed(self, variant: Variant, name: str, base: Base) -> list[Any] | None:
         """A whole-quantity transform of the student's base (once per quantity)."""
@@ -1911,6 +2037,19 @@ class _Sheet:
                 item.diagnosis = entry.finding + (f" Also: {own}" if own else "")
             if entry.finding_mistake:
                 item.mistake, item.mistake_code = entry.finding_mistake, None
+
+
+#: "asks for the exact value" (more decimals than any written number has)
+EXACT_DECIMALS = 10**6
+
+
+def _significant_written(text: str) -> int | None:
+    """Significant digits a decimal number is written with (``0.0450`` → 3, ``12`` → 2)."""
+    mantissa = text.strip().lstrip("+-").lower().split("e")[0]
+    digits = mantissa.replace(".", "").lstrip("0")
+    if "." not in mantissa:
+        digits = digits.rstrip("0") or digits
+    return len(digits) or None
 
 
 def _layout_index(quantity: Quantity, flat: int) -> tuple[int, ...]:

@@ -648,3 +648,51 @@ def test_a_fraction_is_exact_under_every_tolerance(tmp_path: Path,
     report = verify(str(path))
     assert report.ok, [(i.element, i.verdict, i.diagnosis) for i in report.items]
     assert report.counts["correct"] == 6
+
+
+@pytest.mark.parametrize("tolerance, written, message", [
+    ("{abs: 0.0001}", "0.245", "right to 3 decimals; this sheet asks for 4 decimals"),
+    ("{sig: 4}", "0.245", "right to 3 significant digits; this sheet asks for 4"),
+    ("exact", "0.2447", "right to 4 decimals; this sheet asks for the exact value"),
+])
+def test_precision_not_arithmetic(tmp_path: Path, tolerance: str, written: str,
+                                  message: str) -> None:
+    """a3[1] = softmax(z3)[1] = 0.244728… (PyTorch): right to the digits written, fewer
+    than the sheet asks for, says so, never "check the arithmetic"."""
+    truth = float(torch_reference(load(PROBLEMS / "ai_by_hand_3layer.yaml"))["a3"][0])
+    decimals = len(written.split(".")[1])
+    assert abs(truth - float(written)) <= 0.5 * 10**-decimals
+    path = sheet(tmp_path, f"tolerance: {tolerance}\nanswers:\n  a3[1]: {written}\n")
+    item = verify(str(path)).items[0]
+    assert item.verdict == "wrong"
+    assert message in item.diagnosis, item.diagnosis
+    assert "arithmetic" not in item.diagnosis
+    assert item.code == "too-few-digits"
+
+
+def test_whole_number_short_of_the_working_precision(tmp_path: Path) -> None:
+    """W2_new[1,1] = 1 − 0.1·0.0773… = 0.9923… (PyTorch) written 1 on a sheet working to
+    4 decimals: right only as a whole number."""
+    truth = torch_reference(load(PROBLEMS / "ai_by_hand_3layer.yaml"))["W2_new"][0][0]
+    assert abs(truth - 1) < 0.5 and abs(truth - 1) > 0.001
+    path = sheet(tmp_path, "answers:\n  a3: [0.2447, 0.6652, 0.0900]\n  W2_new[1,1]: 1\n")
+    item = by_element(verify(str(path)))["W2_new[1,1]"]
+    assert item.verdict == "wrong"
+    assert "right as a whole number; this sheet asks for 4 decimals" in item.diagnosis
+
+
+def test_diagnosis_survives_rounding_of_a_looked_up_sigma(tmp_path: Path) -> None:
+    """σ′ taken at a (the slip), with σ(a) rounded to 3 decimals before multiplying:
+    dL/dz1 = dL/da1·s(1 − s) with s = round(σ(0.5866), 3) = 0.643 (worked here with
+    math, not backcheck): still named as σ′ at the activation."""
+    import math
+
+    s = round(1 / (1 + math.exp(-0.5866)), 3)
+    dz = round(-0.8268 * s * (1 - s), 4)
+    path = sheet(tmp_path, f"answers:\n  a1: [0.5866]\n  dL/da1: [-0.8268]\n  dL/dz1: [{dz}]\n",
+                 problem="single_neuron")
+    items = by_element(verify(str(path)))
+    assert items["a1[1]"].verdict == "correct" and items["dL/da1[1]"].verdict == "correct"
+    item = items["dL/dz1[1]"]
+    assert item.verdict == "wrong"
+    assert item.mistake == "derivative_at_activation", item.diagnosis
