@@ -745,6 +745,7 @@ class ProblemContext:
         self.variants = variants(self.graph, self.structure)
         self.large = int(getattr(problem, "exact_work", 0) or 0) > LARGE_WORK
         self.boundary = _log_boundary(self.graph)
+        self.loss_swaps = _zero_weight_swaps(self.graph)
         self.fused = _fused_output(self.graph)
         self._buggy: dict[str, Base | None] = {}
         self._buggy_float: dict[str, Base | None] = {}
@@ -809,6 +810,26 @@ def _log_boundary(graph: Any) -> tuple[str, list[Any], bool] | None:
         return None
     flat = list(np.ravel(np.asarray(graph.leaves[target], dtype=object)))
     return names[0], flat, loss.attrs["kind"] == "bce"
+
+
+def _zero_weight_swaps(graph: Any) -> dict:
+    """Cross-entropy as a person works it: −Σ t·log p over the classes with t ≠ 0 only
+    (0·log p = 0, whatever the student wrote for p there). The op table's own loss rules,
+    with p read as 1 where the target is 0; for evaluations from the student's numbers."""
+    from .ops import OPS
+
+    loss = graph.nodes[graph.output]
+    if loss.op != "loss" or loss.attrs.get("kind") != "cross_entropy":
+        return {}
+    op = OPS[loss.op]
+
+    def masked(p: Any, t: Any) -> Any:
+        return np.where(np.asarray(t == 0, dtype=bool), 1, p)
+
+    forward, vjp = op.forward, op.vjps[0]
+    return {loss.id: {
+        "forward": lambda B, p, t, **kw: forward(B, B.asarray(masked(p, t)), t, **kw),
+        0: lambda B, g, ans, p, t, **kw: vjp(B, g, ans, B.asarray(masked(p, t)), t, **kw)}}
 
 
 def _fused_output(graph: Any) -> tuple[str, str] | None:
@@ -1293,17 +1314,26 @@ class _Sheet:
             result[(q.kind, q.node)] = (q.to_internal(mask), q.to_internal(values))
         return result
 
+    def swaps(self, swaps: dict | None = None) -> dict:
+        """Rules for evaluations from the student's numbers: ``swaps`` (a buggy rule)
+        over the problem's zero-weight loss rules (:func:`_zero_weight_swaps`)."""
+        merged = {node: dict(rules) for node, rules in self.ctx.loss_swaps.items()}
+        for node, rules in (swaps or {}).items():
+            merged.setdefault(node, {}).update(rules)
+        return merged
+
     def usable(self, name: str, flat: int, given: Fraction) -> Fraction:
-        """The student's number as the rules take it: a probability of exactly 0 (or 1,
-        for BCE) where the target gives its log no weight is moved off the boundary by
-        :data:`BOUNDARY_NUDGE` (0·log 0 = 0: the class adds nothing to the loss)."""
+        """The student's number as the rules take it: for BCE, a probability of exactly 0
+        (or 1) where the target gives its log no weight is moved off the boundary by
+        :data:`BOUNDARY_NUDGE` (0·log 0 = 0: the class adds nothing to the loss; for
+        cross-entropy :func:`_zero_weight_swaps` does it in the loss rule itself)."""
         boundary = self.ctx.boundary
-        if boundary is None or name != boundary[0] or given not in (0, 1):
+        if boundary is None or name != boundary[0] or given not in (0, 1) or not boundary[2]:
             return given
         target = boundary[1][flat]
         if given == 0 and target == 0:
             return BOUNDARY_NUDGE
-        if given == 1 and target == 1 and boundary[2]:
+        if given == 1 and target == 1:
             return 1 - BOUNDARY_NUDGE
         return given
 
@@ -1316,7 +1346,7 @@ class _Sheet:
             try:
                 with np.errstate(all="ignore"):
                     evaluation = evaluate(self.graph, backend, overrides=overrides,
-                                          swaps=swaps or {})
+                                          swaps=self.swaps(swaps))
                 return Base(self.graph, evaluation, "yours")
             except EvaluationError as error:
                 if swaps:
@@ -1515,6 +1545,10 @@ class _Sheet:
         answered = set(overrides) | written if exact_in else set(overrides)
         r = 0.5 * 10.0 ** -self.working
         swaps = _rounding_swaps(self.graph, r, answered)
+        for node, rules in self.ctx.loss_swaps.items():
+            for key, rule in rules.items():
+                swaps.setdefault(node, {})[key] = (
+                    _widened(rule, r) if key in swaps.get(node, {}) else rule)
         backend: Any = BALL
         if variant is not None:
             reference = self._float()
@@ -2013,7 +2047,7 @@ class _Sheet:
                 except (ArithmeticError, ValueError, KeyError, IndexError):
                     swaps = None
                 if swaps is not None:
-                    result = _run(self.graph, FLOAT, overrides, swaps, "yours")
+                    result = _run(self.graph, FLOAT, overrides, self.swaps(swaps), "yours")
             self._float_buggy[variant.key] = result
         return self._float_buggy[variant.key]
 
@@ -2024,7 +2058,7 @@ class _Sheet:
             except (ArithmeticError, ValueError, KeyError, IndexError):
                 swaps = None
             self._student_buggy[variant.key] = None if swaps is None else _run(
-                self.graph, EXACT, self.overrides(), swaps, "yours")
+                self.graph, EXACT, self.overrides(), self.swaps(swaps), "yours")
         return self._student_buggy[variant.key]
 
     # ----- whole-answer findings ----------------------------------------------------

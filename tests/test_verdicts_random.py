@@ -15,6 +15,7 @@ wrong and then carried on. Asserted for every element:
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -26,10 +27,12 @@ from reference import torch_reference  # noqa: E402
 
 from backcheck.grading import verify  # noqa: E402
 
-SEEDS = range(40)
+#: how many random sheets (BACKCHECK_RANDOM_SHEETS for a longer campaign)
+SEEDS = range(int(os.environ.get("BACKCHECK_RANDOM_SHEETS", "40")))
 
 
 def _random_problem(rng: np.random.Generator) -> dict:
+    scale = float(rng.choice([1, 1, 4]))  # sometimes saturated (probabilities near 0)
     sizes = [int(rng.integers(1, 4)) for _ in range(int(rng.integers(2, 4)))]
     kind = str(rng.choice(["mse", "half_sse", "sse", "cross_entropy", "bce"]))
     layers = []
@@ -42,7 +45,7 @@ def _random_problem(rng: np.random.Generator) -> dict:
             activation = "sigmoid"
         else:
             activation = str(rng.choice(["identity", "relu", "sigmoid", "tanh"]))
-        W = (rng.integers(-4, 5, size=(sizes[k], sizes[k - 1])) / 4).tolist()
+        W = (rng.integers(-4, 5, size=(sizes[k], sizes[k - 1])) / 4 * scale).tolist()
         b = (rng.integers(-4, 5, size=sizes[k]) / 4).tolist()
         layers.append({"W": W, "b": b, "activation": activation})
     x = (rng.integers(-4, 5, size=sizes[0]) / 2).tolist()
@@ -71,10 +74,12 @@ def _act(name: str, z: np.ndarray) -> np.ndarray:
     return z.copy()
 
 
-def student(problem: dict, decimals: int, slip: tuple[str, int, float] | None = None
+def student(problem: dict, decimals: dict[str, int] | int,
+            slip: tuple[str, int, float] | None = None
             ) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Every quantity as the student writes it (rounded), each worked from the numbers
-    they wrote before it; ``slip`` = (quantity, element, amount added when writing)."""
+    """Every quantity as the student writes it (rounded to ``decimals``, per quantity),
+    each worked from the numbers they wrote before it; ``slip`` = (quantity, element,
+    amount added when writing)."""
     out: dict[str, np.ndarray] = {}
     order: list[str] = []
 
@@ -82,7 +87,8 @@ def student(problem: dict, decimals: int, slip: tuple[str, int, float] | None = 
         value = np.array(value, dtype=float)
         if slip is not None and slip[0] == name:
             value.reshape(-1)[slip[1] % value.size] += slip[2]
-        value = np.round(value, decimals) + 0.0
+        places = decimals if isinstance(decimals, int) else decimals.get(name, 4)
+        value = np.round(value, places) + 0.0
         out[name] = value
         order.append(name)
         return value
@@ -113,7 +119,13 @@ def student(problem: dict, decimals: int, slip: tuple[str, int, float] | None = 
             else:
                 write("L", -np.mean(np.where(t > 0, np.log(np.where(t > 0, p, 1)),
                                              np.log(np.where(t > 0, 1, 1 - p)))))
-        g = None  # dL/dz = (a − t)/N straight away, as taught
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if kind == "cross_entropy":
+                write(f"dL/da{n}", np.where(t > 0, -t / np.where(t > 0, p, 1), 0.0))
+            else:
+                write(f"dL/da{n}", (p - t) / np.where((p > 0) & (p < 1), p * (1 - p), 1)
+                      / p.size)
+        g = None  # dL/dz = (a − t)/N from their own a, as taught
     rate = problem["learning_rate"]
     for k in range(n, 0, -1):
         a_prev, W, act, a_k = inputs[k - 1], Ws[k - 1], acts[k - 1], inputs[k]
@@ -139,35 +151,42 @@ def student(problem: dict, decimals: int, slip: tuple[str, int, float] | None = 
 
 
 def _sheet(tmp_path: Path, problem: dict, values: dict[str, np.ndarray], order: list[str],
-           decimals: int) -> Path:
+           decimals: dict[str, int]) -> Path:
     import yaml
 
     (tmp_path / "net.yaml").write_text(yaml.safe_dump(problem))
 
-    def text(value: np.ndarray) -> str:
+    def text(value: np.ndarray, places: int) -> str:
         if np.ndim(value) == 0:
-            return f"{float(value):.{decimals}f}"
-        return "[" + ", ".join(text(v) for v in value) + "]"
+            return f"{float(value):.{places}f}"
+        return "[" + ", ".join(text(v, places) for v in value) + "]"
 
     lines = ["problem: net.yaml", "answers:"]
-    lines += [f"  {name}: {text(values[name])}" for name in order]
+    lines += [f"  {name}: {text(values[name], decimals[name])}" for name in order]
     path = tmp_path / "sheet.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def _check(report, truth: dict, decimals: int, slipped: bool) -> None:  # type: ignore[no-untyped-def]
-    half = 0.5 * 10.0**-decimals
+def _half(item) -> float:  # type: ignore[no-untyped-def]
+    return 0.5 * 10.0 ** -len(item.text.split(".")[1]) if "." in item.text else 0.5
+
+
+def _check(report, truth: dict, slipped: bool,  # type: ignore[no-untyped-def]
+           honest: dict[str, np.ndarray] | None = None) -> None:
     for item in report.items:
         value = float(np.ravel(truth[item.quantity])[item.flat])
+        half = _half(item)
         off = abs(float(item.given) - value)
         where = (item.element, item.text, value, item.verdict, item.diagnosis)
         if off <= half * (1 - 1e-9):
             assert item.verdict == "correct", where
-        elif off > 200 * half + 1e-3 * abs(value):
-            assert item.verdict != "correct", where
-            if not slipped:
-                raise AssertionError(("an honest sheet this far off", where))
+        if honest is not None and off > half * (1 + 1e-9):
+            # a number the slip changed (by more than a unit of its last digit, beyond
+            # the honest student's number) is never correct
+            mine = float(np.ravel(honest[item.quantity])[item.flat])
+            if abs(float(item.given) - mine) > 2 * half + abs(mine - value):
+                assert item.verdict != "correct", (where, mine)
         if not slipped:
             assert item.verdict == "correct", where
 
@@ -177,29 +196,32 @@ def test_random_sheet_verdicts(tmp_path: Path, seed: int) -> None:
     rng = np.random.default_rng(seed)
     problem = _random_problem(rng)
     truth = torch_reference(problem)
-    decimals = int(rng.choice([3, 4, 6]))
+    if not np.all(np.isfinite(np.asarray(truth["L"], dtype=float))):
+        pytest.skip("a loss too large for float64")  # never for these seeds
+    base = int(rng.choice([3, 4, 6]))
+    names, _ = student(problem, base)
+    # most quantities at the sheet's precision, some written one or two digits short
+    decimals = {name: base - int(rng.choice([0, 0, 0, 1, 2])) for name in names}
     # honest: every number rounded as written, carried on from the rounded numbers
-    values, order = student(problem, decimals)
-    honest = verify(str(_sheet(tmp_path, problem, values, order, decimals)))
-    _check(honest, truth, decimals, slipped=False)
+    honest, order = student(problem, decimals)
+    report = verify(str(_sheet(tmp_path, problem, honest, order, decimals)))
+    _check(report, truth, slipped=False)
     # one slip, carried on
     name = str(rng.choice(order[:-1]))
     amount = float(rng.choice([-1, 1]) * rng.uniform(0.3, 1.5))
     values, order = student(problem, decimals, (name, int(rng.integers(9)), amount))
     report = verify(str(_sheet(tmp_path, problem, values, order, decimals)))
-    _check(report, truth, decimals, slipped=True)
-    items = {item.element: item for item in report.items}
+    _check(report, truth, slipped=True, honest=honest)
     slipped = [item for item in report.items if item.quantity == name
-               and abs(float(item.given) - float(np.ravel(truth[name])[item.flat]))
-               > 200 * 0.5 * 10.0**-decimals]
+               and abs(float(item.given) - float(np.ravel(honest[name])[item.flat]))
+               > 0.1 and abs(float(item.given) - float(np.ravel(truth[name])[item.flat]))
+               > 0.1]
     for item in slipped:
         assert item.verdict == "wrong", (item.element, item.verdict, item.diagnosis)
     if slipped:
-        first = min(order.index(n) for n in {i.quantity for i in slipped})
-        later = [i for i in report.items if order.index(i.quantity) > first
-                 and i.verdict != "correct"]
-        for item in later:
-            # after the slip: carried, unless the entry is itself off the student's own
-            # numbers (never, for this student)
-            assert item.verdict == "carried", (item.element, item.verdict, item.diagnosis,
-                                               items.get(item.element))
+        first = order.index(name)
+        for item in report.items:
+            if order.index(item.quantity) > first and item.verdict != "correct":
+                # after the slip, worked on from it: carried
+                assert item.verdict == "carried", (item.element, item.text, item.verdict,
+                                                   item.diagnosis)
