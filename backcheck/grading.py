@@ -1637,15 +1637,32 @@ class _Sheet:
             if screen is not None:
                 value = float(screen.flat(item.quantity)[item.flat])
                 decision = self._float_decision(item, value, reach)
+                if decision and not self._explained_as_well(item, value):
+                    decision = False
             if decision is None:
                 undecided.append(item)
             elif decision:
                 confirmed.append(item)
         if undecided:
             exact = self.evaluate(self.overrides(keep=keep))
-            confirmed += [item for item in undecided if exact is not None and self.agrees(
-                item, exact.flat(item.quantity)[item.flat], slack=True, reach=reach)]
+            for item in undecided:
+                value = None if exact is None else exact.flat(item.quantity)[item.flat]
+                if value is not None and self.agrees(item, value, slack=True, reach=reach) and (
+                        self._explained_as_well(item, float(value))):
+                    confirmed.append(item)
         return confirmed
+
+    def _explained_as_well(self, item: Item, value: float) -> bool:
+        """Does ``value`` (from the correct answers only) explain the entry about as well
+        as what follows from all the student's answers? When the answers that are not
+        right explain it better, by more than its own rounding, it carries them (even if
+        the rounding of the correct ones could also reach it)."""
+        if item.follows is None:
+            return True
+        g = float(item.given)
+        absolute, relative = self.bounds(item, item.expected)
+        half = float(absolute or 0) if relative is None else float(relative) * abs(value)
+        return abs(g - value) <= abs(g - float(item.follows)) + half * (1 + 1e-9)
 
     def _float_decision(self, item: Item, value: float, reach: Any = None) -> bool | None:
         """True/False when a float64 value settles agreement (with slack) beyond doubt."""
