@@ -16,12 +16,22 @@ How an entry is graded (FORMAT §4):
 2. Otherwise the graph is evaluated again with every answered element put in as an
    override (:func:`backcheck.evaluate.evaluate`), so each node computes what follows from
    the student's *own* earlier answers. An entry that agrees with that (allowing for the
-   rounding of those earlier numbers: :class:`BallArray`) is **correct** when every
-   earlier answer it rests on is correct (honest rounding carried along), otherwise
-   **carried**, naming the nearest earlier answer that is not right and the original slip.
+   rounding of those earlier numbers: :class:`BallArray`) is **correct** when it also
+   follows from the answers graded correct alone, allowing for *their* rounding only, and
+   they explain it as well as all the answers do (honest rounding carried along);
+   otherwise **carried**, naming the nearest earlier answer that is not right and the
+   original slip. Softmax + cross-entropy (sigmoid + BCE) also try dL/dzN = (aN − t)/N
+   from the student's own aN (:meth:`_Sheet._fused_route`); a class with target 0 adds
+   nothing to the loss whatever probability is written (0·log 0 = 0).
 3. Anything else is **wrong**, and the known mistakes of :mod:`backcheck.mistakes` are
-   tried as buggy rules, from the truth and from the student's own answers; the one
-   that reproduces the entry (and most of the answer's other wrong entries) is named.
+   tried as buggy rules, from the truth and from the student's own answers (allowing
+   for values they looked up rounded: :class:`LookupRoundingBall`); the one that
+   reproduces the entry (and most of the answer's other wrong entries) is named. A
+   number right only to fewer digits than its tolerance asks says so instead.
+
+Work is linear in the number of wrong entries: everything that is the same for every
+entry of a quantity (transforms, contradiction checks, cause summaries) is done once per
+quantity (tests/test_verify.py counts it).
 
 Speed: each distinct problem is solved once per :class:`Grader`, the buggy rules are
 evaluated from the truth once per problem, and per-sheet evaluations only happen where a
