@@ -488,19 +488,6 @@ class BallBackend:
     sqrt = staticmethod(_ball_function(_safe(np.sqrt, lambda v: v >= 0),
                                        _safe(lambda v: 0.5 / np.sqrt(v), lambda v: v > 0)))
 
-    def __getattr__(self, name: str) -> Any:
-        """Every other function of the backends (tanh, sigmoid, sin, erf, softplus, …):
-        float64's own, with its derivative from the op record's vjp (or, for a function
-        no record names, a central difference: it only sizes the slack)."""
-        from .backends import FLOAT
-
-        function = getattr(FLOAT, name, None)
-        if function is None or name.startswith("_"):
-            raise AttributeError(name)
-        rule = _ball_function(function, _derivative_of(name, function))
-        setattr(self, name, rule)
-        return rule
-
     @staticmethod
     def sign(x: Any) -> BallArray:
         return BallArray(np.sign(BallArray.of(x).m))
@@ -527,6 +514,21 @@ class BallBackend:
         return BallArray.of(values)
 
 
+def _functions_from_records() -> None:
+    """Every other function of the backends (tanh, sigmoid, sin, erf, softplus, …):
+    float64's own, its derivative from the op record's vjp (or, for a function no record
+    names, a central difference: it only sizes the slack)."""
+    from .backends import FloatBackend
+
+    for name in list(vars(FloatBackend)):
+        function = getattr(FloatBackend, name)
+        if name.startswith("_") or name in vars(BallBackend) or not callable(function):
+            continue
+        setattr(BallBackend, name, staticmethod(_ball_function(
+            function, _derivative_of(name, function))))
+
+
+_functions_from_records()
 BALL = BallBackend()
 
 
@@ -874,8 +876,10 @@ def _fused_output(graph: Any) -> tuple[str, str] | None:
     if loss.op != "loss":
         return None
     activation = graph.nodes[loss.inputs[0]]
-    pair = (activation.op, loss.attrs.get("kind"))
-    if pair not in (("softmax", "cross_entropy"), ("sigmoid", "bce")) or not activation.inputs:
+    from .ops import LOSSES
+
+    record = LOSSES.get(loss.attrs.get("kind", ""))
+    if record is None or record.cancels_with != activation.op or not activation.inputs:
         return None
     source = graph.nodes[activation.inputs[0]]
     by_node = {(q.kind, q.node): name for name, q in graph.quantities.items()}
