@@ -133,9 +133,15 @@ def _normalise(backend: Any, value: Any) -> Any:
 
 
 def _unbroadcast(gradient: Any, shape: tuple[int, ...]) -> Any:
-    """Sum a gradient down to its input's shape (a bias broadcast over examples)."""
+    """Sum a gradient down to its input's shape (a bias broadcast over examples; in
+    tensor problems any NumPy broadcast: leading axes, and axes of size 1)."""
     while np.ndim(gradient) > len(shape):
         gradient = np.sum(gradient, axis=0)
+    if np.shape(gradient) != shape and np.ndim(gradient) == len(shape):
+        stretched = tuple(axis for axis, (have, want) in enumerate(
+            zip(np.shape(gradient), shape, strict=True)) if want == 1 and have != 1)
+        if stretched:
+            gradient = np.sum(gradient, axis=stretched, keepdims=True)
     if np.shape(gradient) != shape:
         gradient = np.asarray(gradient).reshape(shape)
     return gradient
