@@ -836,12 +836,14 @@ def _practises(spec: Spec) -> list[str]:
 def _comment_block(lines: list[str], width: int = 88) -> list[str]:
     import textwrap
 
+    from .text import escape
+
     out = []
     for line in lines:
         if not line:
             out.append("#")
             continue
-        wrapped = textwrap.wrap(line, width - 4, subsequent_indent="    ",
+        wrapped = textwrap.wrap(escape(line), width - 4, subsequent_indent="    ",
                                 break_long_words=False, break_on_hyphens=False)
         out.extend("# " + part for part in wrapped)
     return out
@@ -979,8 +981,10 @@ def answers_yaml(spec: Spec, solution: Any, names: list[str], seed: int, problem
                   "problem's own layout.",
                   f"Check it: backcheck verify {own_name}"]
         tolerance = "{abs: " + _decimal(spec.tolerance) + "}"
+    from .text import yaml_string
+
     lines = _comment_block(header)
-    lines.append(f"problem: {problem_file}")
+    lines.append(f"problem: {yaml_string(problem_file)}")
     lines.append(f"tolerance: {tolerance}")
     lines.append("answers:")
     section = None

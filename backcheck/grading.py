@@ -1727,8 +1727,11 @@ def _grade(ctx: ProblemContext, entries: list[Entry], working: int
 
 
 def _cell(text: Any) -> str:
-    """A CSV cell that a spreadsheet won't read as a formula."""
-    text = "" if text is None else str(text)
+    """A CSV cell that a spreadsheet won't read as a formula, with control and bidi
+    characters escaped (``backcheck.text.escape``)."""
+    from .text import escape
+
+    text = escape(text)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 

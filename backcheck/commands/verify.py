@@ -26,11 +26,10 @@ def register(app: typer.Typer) -> None:
 
         Exit 0 when every given answer is correct, 1 when some are carried or wrong,
         2 when a sheet can't be read (for several sheets: 2 if any could not be graded)."""
-        import json
-
         from ..files import check_writable, write_atomic
         from ..grading import Grader, class_exit_code, gradebook_csv
         from ..render.console import stderr, stdout
+        from ..text import escape, safe_json
 
         paths = [str(p) for p in sheets]
         if csv is not None:
@@ -49,7 +48,7 @@ def register(app: typer.Typer) -> None:
             else:
                 document = {"sheets": [r.to_json() for r in reports],
                             "summary": _summary(reports), "exit": code}
-            typer.echo(json.dumps(document, ensure_ascii=False))
+            typer.echo(safe_json(document))
         else:
             from ..render.verify_view import class_view, report_view
 
@@ -58,7 +57,7 @@ def register(app: typer.Typer) -> None:
             else:
                 stdout.print(class_view(reports))
             if csv is not None:
-                stdout.print(f"gradebook written to {csv}", style="dim")
+                stdout.print(f"gradebook written to {escape(csv)}", style="dim")
         raise typer.Exit(code)
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..grading import SYMBOLS, Item, QuantityResult, Report
+from ..text import escape
 from .numbers import format_exact
 
 #: a quantity with more entries than this lists only the ones that are not right
@@ -28,16 +29,16 @@ def _shown(path: str | None) -> str:
     try:
         relative = os.path.relpath(path)
     except ValueError:
-        return path
-    return relative if not relative.startswith("../../") else path
+        return escape(path)
+    return escape(relative if not relative.startswith("../../") else path)
 
 
 def report_view(report: Report, *, digits: int = 6) -> Group:
     """One sheet: a table per quantity, the diagnoses under it, a closing summary."""
     parts: list[Any] = []
     if report.title:
-        parts.append(Text(report.title, style="bold"))
-    who = f" · {report.student}" if report.student else ""
+        parts.append(Text(escape(report.title), style="bold"))
+    who = f" · {escape(report.student)}" if report.student else ""
     parts.append(Text(f"answers {_shown(report.sheet)}{who} · problem "
                       f"{_shown(report.problem_file)}", style="dim"))
     for result in report.results:
@@ -45,15 +46,16 @@ def report_view(report: Report, *, digits: int = 6) -> Group:
         for line in diagnosis_lines(result):
             parts.append(line)
     for note in report.notes:
-        parts.append(Text("note: " + note, style="yellow"))
+        parts.append(Text("note: " + escape(note), style="yellow"))
     parts.append(Text(""))
     parts.append(summary_text(report))
     first = report.first
     if first is not None:
         line = Text("look first at ", style="bold")
-        line.append(first.element, style="bold red" if first.verdict == "wrong" else "yellow")
+        line.append(escape(first.element),
+                    style="bold red" if first.verdict == "wrong" else "yellow")
         if first.diagnosis:
-            line.append(": " + _strip_element(first.diagnosis, first.element))
+            line.append(": " + escape(_strip_element(first.diagnosis, first.element)))
         parts.append(line)
     return Group(*parts)
 
@@ -78,9 +80,9 @@ def summary_text(report: Report) -> Text:
 def quantity_table(result: QuantityResult, *, digits: int = 6) -> Table:
     done = result.count("correct")
     total = len(result.items)
-    title = Text(result.name, style="bold cyan")
+    title = Text(escape(result.name), style="bold cyan")
     if result.written_as != result.name:
-        title.append(f" ({result.written_as})", style="dim")
+        title.append(f" ({escape(result.written_as)})", style="dim")
     title.append(f"  {done}/{total}", style="green" if done == total else "bold")
     carried = any(item.verdict == "carried" for item in result.items)
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
@@ -96,9 +98,9 @@ def quantity_table(result: QuantityResult, *, digits: int = 6) -> Table:
         # a big answer: every entry that is not right, then a count of the rest
         shown = [item for item in result.items if item.verdict != "correct"][:MAX_ROWS]
     for item in shown:
-        row = [item.element, format_exact(item.expected, digits),
+        row = [escape(item.element), format_exact(item.expected, digits),
                "~" if item.given is None and item.verdict == "missing" else
-               (item.text if item.text is not None else "—"),
+               (escape(item.text) if item.text is not None else "—"),
                verdict_text(item.verdict)]
         if carried:
             row.append(format_exact(item.follows, digits)
@@ -117,7 +119,7 @@ def diagnosis_lines(result: QuantityResult) -> list[Text]:
     other entries it also explains), then one line per earlier answer carried here."""
     lines: list[Text] = []
     if result.finding:
-        lines.append(Text("  ✗ " + result.finding, style="red"))
+        lines.append(Text("  ✗ " + escape(result.finding), style="red"))
     wrong: dict[tuple, list[Item]] = {}
     carried: dict[str, list[Item]] = {}
     for item in result.items:
@@ -131,7 +133,7 @@ def diagnosis_lines(result: QuantityResult) -> list[Text]:
     for items in wrong.values():
         first = items[0]
         text = Text("  ✗ ", style=STYLES["wrong"])
-        text.append(first.diagnosis or "")
+        text.append(escape(first.diagnosis or ""))
         if len(items) > 1:
             others = ", ".join(_index_text(item) for item in items[1:6])
             more = " …" if len(items) > 6 else ""
@@ -148,7 +150,7 @@ def _quantity_of(element: str | None) -> str:
 
 def _carried_line(result: QuantityResult, cause: str, items: list[Item]) -> Text:
     if len(items) == 1:
-        return Text("  ↻ ", style=STYLES["carried"]).append(items[0].diagnosis or "")
+        return Text("  ↻ ", style=STYLES["carried"]).append(escape(items[0].diagnosis or ""))
     where = ", ".join(_index_text(item) for item in items[:8]) + (" …" if len(items) > 8 else "")
     causes: list[str] = []
     origins: list[str] = []
@@ -160,13 +162,14 @@ def _carried_line(result: QuantityResult, cause: str, items: list[Item]) -> Text
             if part and part not in origins:
                 origins.append(part)
     text = Text("  ↻ ", style=STYLES["carried"])
-    text.append(f"{result.name}{where}: carried — each is what follows from your own {cause}")
+    text.append(f"{escape(result.name)}{where}: carried — each is what follows from your "
+                f"own {cause}")
     indices = [c[len(cause):] for c in causes if c.startswith(cause + "[")]
     if indices:
-        text.append(f" (not right at {', '.join(indices[:6])})")
+        text.append(f" (not right at {escape(', '.join(indices[:6]))})")
     if origins and not all(o.startswith(cause) for o in origins):
         slip = ", ".join(origins[:4]) + (" …" if len(origins) > 4 else "")
-        text.append(f", which carries the slip in your {slip}")
+        text.append(f", which carries the slip in your {escape(slip)}")
     text.append("; the method here is right.")
     return text
 
@@ -181,14 +184,14 @@ def _short_names(paths: list[str]) -> dict[str, str]:
     shown = {p: _shown(p) for p in paths}
     bases = [os.path.basename(p) for p in paths]
     if len(set(bases)) == len(bases):
-        return dict(zip(paths, bases, strict=True))
+        return {p: escape(b) for p, b in zip(paths, bases, strict=True)}
     try:
         common = os.path.commonpath([os.path.dirname(s) for s in shown.values()])
     except ValueError:
         common = ""
     if not common:
         return shown
-    return {p: os.path.relpath(s, common) for p, s in shown.items()}
+    return {p: escape(os.path.relpath(s, common)) for p, s in shown.items()}
 
 
 def class_view(reports: list[Report]) -> Group:
@@ -217,7 +220,7 @@ def class_view(reports: list[Report]) -> Group:
                           "", "", "", "")
             line = Text("  ✗ ", style="bold red")
             line.append(f"{name}: ", style="bold")
-            line.append(report.error.message)
+            line.append(escape(report.error.message))
             if report.error.file and os.path.abspath(report.error.file) != os.path.abspath(
                     report.sheet):
                 line.append(f" ({_shown(report.error.file)})", style="dim")
@@ -227,12 +230,12 @@ def class_view(reports: list[Report]) -> Group:
         perfect += report.ok
         counts = report.counts
         first = report.first
-        table.add_row(name, *([report.student or ""] if students else []),
+        table.add_row(name, *([escape(report.student or "")] if students else []),
                       Text(f"{counts['correct']}/{report.total}",
                            style="green" if report.ok else ""),
                       str(counts["carried"] or ""), str(counts["wrong"] or ""),
                       str(counts["missing"] or ""),
-                      "" if first is None else first.element)
+                      "" if first is None else escape(first.element))
     total = Text(f"{len(reports)} sheet{'s' if len(reports) != 1 else ''}: ")
     total.append(f"{perfect} all correct", style="green")
     total.append(f" · {graded - perfect} with mistakes")
