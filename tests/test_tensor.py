@@ -258,3 +258,13 @@ def test_exact_work_beyond_the_limit_points_to_float_only() -> None:
         problem_from_text(f"values: {{A: {rows}}}\nsteps: ['B = A @ A @ A', 'L = sum(B)']\n")
     assert getattr(caught.value, "too_large_for_exact", False)
     assert "--float-only" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("name", CURATED)
+def test_solve_json_of_a_tensor_problem_is_every_quantity(name: str) -> None:
+    solution = solve(load_problem(str(ROOT / "problems" / f"{name}.yaml")))
+    data = solution.to_json()
+    assert set(data["quantities"]) == set(solution.names)
+    for quantity in solution.names:
+        assert np.allclose(np.asarray(data["quantities"][quantity], dtype=float),
+                           solution.float(quantity), rtol=1e-15, atol=0)
