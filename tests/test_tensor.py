@@ -268,3 +268,72 @@ def test_solve_json_of_a_tensor_problem_is_every_quantity(name: str) -> None:
     for quantity in solution.names:
         assert np.allclose(np.asarray(data["quantities"][quantity], dtype=float),
                            solution.float(quantity), rtol=1e-15, atol=0)
+
+
+# ------------------------------------------------------------------------ verify: slips
+SHEETS = ROOT / "problems" / "sheets"
+#: (problem, sheet) → the mistake that must be named first ("" for an all-right sheet)
+SLIPS = {
+    ("backprop_ninja_small", "right"): "",
+    ("backprop_ninja_small", "variance_n"): "variance_n_vs_n_minus_1",
+    ("backprop_ninja_small", "repeated_index"): "repeated_index_not_accumulated",
+    ("backprop_ninja_small", "stability_max"): "stability_max_given_gradient",
+    ("backprop_ninja_small", "broadcast_not_summed"): "broadcast_not_summed",
+    ("backprop_ninja_lecture", "right"): "",
+    ("backprop_ninja_lecture", "variance_n"): "variance_n_vs_n_minus_1",
+    ("batch_norm", "right"): "",
+    ("batch_norm", "variance_n_minus_1"): "variance_n_vs_n_minus_1",
+    ("batch_norm", "broadcast_mean"): "broadcast_not_summed",
+    ("layer_norm", "right"): "",
+    ("layer_norm", "broadcast_first_row"): "broadcast_not_summed",
+    ("attention_head", "right"): "",
+    ("attention_head", "matmul_not_transposed"): "matmul_not_transposed",
+    ("attention_head", "transposed"): "transposed",
+    ("rnn_two_steps", "right"): "",
+    ("rnn_two_steps", "bptt_one_step"): "missed_path",
+    ("conv_pool", "right"): "",
+    ("conv_pool", "relu_mask_dropped"): "forgot_activation_derivative",
+    ("dropout", "right"): "",
+    ("dropout", "mask_dropped"): "dropped_mask",
+    ("residual_block", "right"): "",
+    ("residual_block", "skip_forgotten"): "missed_path",
+    ("svm_loss", "right"): "",
+    ("svm_loss", "correct_class_not_masked"): "dropped_mask",
+}
+
+
+@pytest.mark.parametrize(("problem", "sheet"), list(SLIPS), ids=[f"{p}/{s}" for p, s in SLIPS])
+def test_tensor_sheet_gets_its_verdict_and_diagnosis(problem: str, sheet: str) -> None:
+    from backcheck.grading import verify
+
+    report = verify(str(SHEETS / problem / f"{sheet}.yaml"))
+    expected = SLIPS[problem, sheet]
+    if not expected:
+        assert report.ok and report.exit_code == 0, report.summary()
+        return
+    first = report.first
+    assert first is not None and first.verdict == "wrong"
+    assert first.mistake == expected, (first.mistake, first.diagnosis)
+
+
+def test_every_tensor_slip_of_issue_11_is_in_the_catalogue() -> None:
+    from backcheck.mistakes import BY_NAME
+
+    for name in ("broadcast_not_summed", "variance_n_vs_n_minus_1",
+                 "repeated_index_not_accumulated", "stability_max_given_gradient",
+                 "matmul_not_transposed", "transposed", "dropped_mask"):
+        assert name in BY_NAME
+
+
+def test_a_broadcast_gradient_written_with_the_broadcast_shape_is_explained(tmp_path) -> None:
+    from backcheck.grading import verify
+
+    sheet = tmp_path / "sheet.yaml"
+    problem = ROOT / "problems" / "batch_norm.yaml"
+    sheet.write_text(f"problem: {problem}\nanswers:\n"
+                     "  dL/dbeta: [[1, 0, -1], [0, 1, 2], [-1, 1, 0], [2, 0, 1]]\n")
+    report = verify(str(sheet))
+    text = " ".join(str(item.diagnosis) for item in report.items) + " ".join(
+        str(r) for r in getattr(report, "findings", []))
+    assert report.exit_code == 1
+    assert "broadcast" in (text + report.summary() + repr(report)).lower()
