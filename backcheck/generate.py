@@ -46,7 +46,7 @@ from typing import Any
 
 from . import __version__
 from .errors import BackcheckError, InternalError
-from .ops import ACTIVATIONS, LOSS_DEFAULT_REDUCTION, LOSS_TERMS
+from .ops import ACTIVATIONS, LOSSES
 
 DIFFICULTIES = ("easy", "medium", "hard")
 
@@ -249,7 +249,7 @@ def resolve(options: GenerateOptions, rng: random.Random | None = None) -> Spec:
     for what, value, choices in (
         ("activation", options.hidden_activation, ACTIVATIONS),
         ("activation", options.output_activation, ACTIVATIONS),
-        ("loss", options.loss, LOSS_TERMS),
+        ("loss", options.loss, LOSSES),
         ("convention", options.convention, ("Wx", "xW")),
     ):
         if value is not None and value not in choices:
@@ -585,8 +585,7 @@ def _fast_values(spec: Spec, network: _Network) -> dict[str, Any]:
         inputs.append(current)
     n, m = len(current), len(current[0])
     target = network.target
-    reduction = "batch_mean" if spec.loss == "cross_entropy" else LOSS_DEFAULT_REDUCTION[spec.loss]
-    divisor = Fraction({"mean": n * m, "batch_mean": n, "sum": 1}[reduction])
+    divisor = Fraction(LOSSES[spec.loss].divisor(LOSSES[spec.loss].default_reduction, n, m))
     if spec.loss in SQUARED_LOSSES:
         factor = 1 if spec.loss == "half_sse" else 2
         grad = _pairwise(lambda p, t: factor * (p - t) / divisor, current, target)
