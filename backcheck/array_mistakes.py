@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from .array_ops import _is_ball, take
 from .graph import Graph, Quantity
 from .mistakes import (
     Base,
@@ -36,6 +35,7 @@ from .mistakes import (
     fmt,
 )
 from .ops import OPS
+from .ops.arrays import _is_ball, take
 
 
 def _tensor(graph: Graph) -> bool:
@@ -282,7 +282,7 @@ def _find_bessel(graph: Graph, structure: Structure) -> list[Variant]:
 
 
 def _summed_count_var(graph: Graph, node: Any) -> int | None:
-    from .array_ops import _count
+    from .ops.arrays import _count
 
     return _count(_shape(graph, node.inputs[0]), node.attrs.get("axis"))
 
@@ -326,7 +326,7 @@ BESSEL = Mistake("variance_n_vs_n_minus_1", "n and n − 1 swapped in a variance
 # ---------------------------------------------------------------- 3. repeated index
 def _scatter_set(B: Any, shape: tuple[int, ...], key: tuple, g: Any) -> Any:
     """``out[key] = g`` (a repeated position keeps the last write: not accumulated)."""
-    from .array_ops import zeros
+    from .ops.arrays import zeros
 
     out = zeros(B, shape)
     if _is_ball(out) or _is_ball(g):
@@ -342,13 +342,13 @@ def _scatter_set(B: Any, shape: tuple[int, ...], key: tuple, g: Any) -> Any:
 
 
 def _overwrite_vjp(B: Any, g: Any, ans: Any, x: Any, *index_values: Any, key: tuple) -> Any:
-    from .array_ops import index_key
+    from .ops.arrays import index_key
 
     return _scatter_set(B, x.shape, index_key(key), g)
 
 
 def _repeats(key: tuple, shape: tuple[int, ...]) -> bool:
-    from .array_ops import index_key
+    from .ops.arrays import index_key
 
     counts = np.zeros(shape, dtype=np.int64)
     np.add.at(counts, index_key(key), 1)

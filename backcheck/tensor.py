@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from . import array_ops  # noqa: F401  (registers the array records in ops.OPS)
 from .errors import BackcheckError, Mark, quoted
 from .literals import Document
+from .ops import arrays  # noqa: F401  (registers the array records in ops.OPS)
 
 #: elements in one array (a value or a step's result)
 MAX_ELEMENTS = 250_000
@@ -455,7 +455,7 @@ class _Lowering:
             axis = keywords.get("axis", 0)
             shapes = [self.shape(p) for p in parts]
             ndim = len(shapes[0])
-            from .array_ops import MAX_CONCAT
+            from .ops.arrays import MAX_CONCAT
 
             if len(parts) > MAX_CONCAT:
                 raise self.fail(f"concat takes at most {MAX_CONCAT} arrays")
@@ -483,7 +483,7 @@ class _Lowering:
             attrs = {"axis": axis, "keepdims": keywords.get("keepdims", False)}
             if name == "var":
                 attrs["ddof"] = keywords.get("ddof", 0)
-                from .array_ops import _count
+                from .ops.arrays import _count
 
                 if _count(shape, axis) - attrs["ddof"] <= 0:
                     raise self.fail(f"{self.text(expr)} divides by n − ddof ≤ 0")

@@ -6,7 +6,7 @@
   vector-Jacobian products with a one-hot upstream gradient (no second calculus).
 * A whole gradient (``dL/dW1``): the vector rule of each op that reads it (``g @ W.T``,
   ``g summed over the broadcast axes``, ``g added back at the gathered rows``), from the
-  op records' ``VECTOR_RULES``, with the numbers.
+  op records' vector rules, with the numbers.
 * A step's value: the step as written, with its operands' values.
 """
 
@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from .array_ops import VECTOR_RULES
 from .backends import EXACT, FLOAT
 from .evaluate import _normalise, _unbroadcast
 from .exact import Exact
@@ -36,6 +35,7 @@ from .explain import (
 )
 from .graph import Node
 from .ops import OPS
+from .ops.arrays import vector_rules
 
 #: work allowed for the local partial derivatives of one explanation (elements × steps)
 MAX_PARTIAL_WORK = 400_000
@@ -270,7 +270,7 @@ class TensorElements(ElementGraph):
                 for k, i in enumerate(inner.inputs):
                     if i != node.id:
                         continue
-                    rules = VECTOR_RULES.get(inner.op, ())
+                    rules = vector_rules(inner.op)
                     rule = rules[k] if k < len(rules) else "its vector-Jacobian product"
                     names = [self.graph.nodes[j].name or self.graph.nodes[j].label
                              for j in inner.inputs]

@@ -1,5 +1,5 @@
-"""The array ops of tensor problems (FORMAT §7): forward rule and vector-Jacobian
-products, one record each in :data:`backcheck.ops.OPS`.
+"""The array ops of tensor problems (FORMAT §7): forward rule, vector-Jacobian products
+and vector rules, one record each (``kind="array"``) in :data:`backcheck.ops.OPS`.
 
 Every rule is written against a backend ``B`` (float64, exact, the grader's rounding
 balls, SymPy) with a few array manipulations every backend's arrays share: indexing,
@@ -8,8 +8,11 @@ arrays have but the grader's :class:`~backcheck.grading.BallArray` lacks (scatte
 concatenation, the position of a maximum) are the helpers below, written once.
 
 Elementwise arithmetic (``+ - * / **``, ``exp`` …) reuses the scalar records of
-:mod:`backcheck.ops`: NumPy broadcasting does the rest, and the evaluator sums a
+:mod:`backcheck.ops.scalar`: NumPy broadcasting does the rest, and the evaluator sums a
 gradient over the axes its operand was broadcast along.
+
+Registered when :mod:`backcheck.tensor` is imported (it needs NumPy at import time, which
+``backcheck --help`` must not pay for).
 """
 
 from __future__ import annotations
@@ -18,18 +21,34 @@ from typing import Any
 
 import numpy as np
 
-from .ops import OPS, Op, Rule
+from .record import OPS, Op, Rule, register
 
 
 def _array_op(name: str, forward: Rule, *vjps: Rule, formula: str,
-              derivatives: tuple[str, ...] = (), vector_rules: tuple[str, ...] = ()) -> None:
-    OPS[name] = Op(name, forward, tuple(vjps), formula, derivatives or vector_rules)
-    VECTOR_RULES[name] = vector_rules or derivatives
+              vector_rules: tuple[str, ...] = (), rest_vjp: Rule | None = None,
+              title: str = "") -> None:
+    """One array record; ``vector_rules`` says each input's gradient as an array formula
+    (g for the gradient arriving at the output, {0} {1} for the inputs, out its value)."""
+    register(Op(name, "array", forward, tuple(vjps), symbol=name, title=title or name,
+                formula=formula, vector_rule=vector_rules[0] if vector_rules else "",
+                rest_vjp=rest_vjp, attrs={"vector_rules": vector_rules}))
 
 
-#: op name → how a person writes each input's gradient as an array formula, with g for
-#: the gradient arriving at the op's output, {0} {1} for its inputs and "out" its value
-VECTOR_RULES: dict[str, tuple[str, ...]] = {
+def vector_rules(op: str) -> tuple[str, ...]:
+    """How each input's gradient of ``op`` is written as an array formula."""
+    record = OPS.get(op)
+    if record is not None and record.attrs.get("vector_rules"):
+        return record.attrs["vector_rules"]
+    if op in ELEMENTWISE_RULES:
+        return ELEMENTWISE_RULES[op]
+    if record is not None and record.vector_rule:
+        rule = record.vector_rule.replace("{g}", "g").replace("{z}", "{0}").replace("{a}", "out")
+        return (rule,)
+    return ()
+
+
+#: the scalar records read elementwise on arrays (broadcasting), as array formulas
+ELEMENTWISE_RULES: dict[str, tuple[str, ...]] = {
     "add": ("g, summed over the axes {0} was broadcast along",
             "g, summed over the axes {1} was broadcast along"),
     "sub": ("g (summed over broadcast axes)", "−g (summed over broadcast axes)"),
@@ -266,6 +285,7 @@ def _index_vjp(B: Any, g: Any, ans: Any, x: Any, *index_values: Any, key: tuple)
 
 
 _array_op("index", _index, _index_vjp, formula="{0}[…]",
+          rest_vjp=lambda B, g, ans, index_array, **attrs: None,  # integer arrays: no gradient
           vector_rules=("g added back at the positions read (a repeated index adds up)",))
 _array_op("reshape", lambda B, x, *, shape: x.reshape(shape),
           lambda B, g, ans, x, *, shape: g.reshape(x.shape), formula="reshape({0})",
@@ -286,7 +306,7 @@ def _concat_vjp(position: int) -> Rule:
     return vjp
 
 
-#: concat takes up to this many arrays (one vjp record per position)
+#: concat takes up to this many arrays (one vjp per position)
 MAX_CONCAT = 64
 _array_op("concat", _concat, *(_concat_vjp(k) for k in range(MAX_CONCAT)),
           formula="concat(…)", vector_rules=("g's slice where that input sits",))
