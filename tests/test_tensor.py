@@ -337,3 +337,34 @@ def test_a_broadcast_gradient_written_with_the_broadcast_shape_is_explained(tmp_
         str(r) for r in getattr(report, "findings", []))
     assert report.exit_code == 1
     assert "broadcast" in (text + report.summary() + repr(report)).lower()
+
+
+# --------------------------------------------------------------------------- new --kind
+@pytest.mark.parametrize("kind", ["batch_norm", "attention", "rnn"])
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_new_tensor_problem_is_reproducible_and_its_key_is_right(kind: str, seed: int,
+                                                                  tmp_path) -> None:
+    from backcheck.generate_tensor import generate_tensor
+    from backcheck.grading import verify
+
+    first = generate_tensor(kind, seed, "p.yaml")
+    again = generate_tensor(kind, seed, "p.yaml")
+    assert (first.problem_text, first.sheet_text, first.key_text) == (
+        again.problem_text, again.sheet_text, again.key_text)
+    (tmp_path / "p.yaml").write_text(first.problem_text)
+    (tmp_path / "p.key.yaml").write_text(first.key_text)
+    (tmp_path / "p.answers.yaml").write_text(first.sheet_text)
+    assert verify(str(tmp_path / "p.key.yaml")).ok
+    blank = verify(str(tmp_path / "p.answers.yaml"))
+    assert blank.counts.get("missing", 0) == blank.total or blank.total == 0
+    problem = problem_from_text(first.problem_text)
+    _assert_matches_torch(problem, solve(problem))
+
+
+def test_new_batch_norm_is_exact_by_construction() -> None:
+    from backcheck.generate_tensor import generate_tensor
+
+    for seed in range(10):
+        solution = generate_tensor("batch_norm", seed).solution
+        for name in solution.names:
+            assert all(v.q is not None for v in np.ravel(solution.exact(name))), name
