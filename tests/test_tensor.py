@@ -368,3 +368,34 @@ def test_new_batch_norm_is_exact_by_construction() -> None:
         solution = generate_tensor("batch_norm", seed).solution
         for name in solution.names:
             assert all(v.q is not None for v in np.ravel(solution.exact(name))), name
+
+
+@pytest.mark.parametrize("name", ["attention_head", "batch_norm", "conv_pool", "svm_loss",
+                                  "rnn_two_steps"])
+def test_array_records_run_on_the_sympy_backend(name: str) -> None:
+    from backcheck.backends import SYMPY
+    from backcheck.evaluate import evaluate
+
+    problem = load_problem(str(ROOT / "problems" / f"{name}.yaml"))
+    solution = solve(problem)
+    evaluation = evaluate(problem.graph, SYMPY)
+    for quantity in solution.names:
+        q = solution.quantity(quantity)
+        array = evaluation.values[q.node] if q.kind == "value" else evaluation.grads[q.node]
+        ours = np.vectorize(float, otypes=[np.float64])(np.asarray(array, dtype=object))
+        assert np.allclose(ours.reshape(q.shape), solution.float(quantity), rtol=1e-12,
+                           atol=1e-12), quantity
+
+
+def test_tensor_bad_input_is_one_line_and_exit_2(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("values:\n  A: [[1, 2, 3], [4, 5, 6]]\n  b: [1, 2]\nsteps:\n"
+                   "  - h = A + b\n  - L = sum(h)\n")
+    done = subprocess.run([sys.executable, "-c", "from backcheck.cli import main; main()",
+                           "solve", str(bad)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "bad.yaml:5" in done.stderr and "Traceback" not in done.stderr
+    assert "2 × 3" in done.stderr and "a vector of 2" in done.stderr
