@@ -293,8 +293,11 @@ class TensorElements(ElementGraph):
             f"d{out}/d{node.name}", Formula(
                 "0 (nothing reads it)" if not terms else "the term above" if len(terms) == 1
                 else f"the sum of the {len(terms)} terms above", network=False),
-            operands=[(n, v) for n, v in operands if v is not None],
-            result=explanation.value)
+            operands=[(n, v) for n, v in operands if v is not None and np.size(v) <= 144],
+            result=explanation.value if np.size(explanation.value) <= 144 else None)
+        if any(v is not None and np.size(v) > 144 for _, v in operands):
+            explanation.notes.append("arrays over 144 elements are not shown; "
+                                     "`backcheck solve --only NAME --json` gives them")
         return explanation
 
 

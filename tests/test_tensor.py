@@ -399,3 +399,30 @@ def test_tensor_bad_input_is_one_line_and_exit_2(tmp_path) -> None:
     assert done.returncode == 2 and done.stdout == ""
     assert "bad.yaml:5" in done.stderr and "Traceback" not in done.stderr
     assert "2 × 3" in done.stderr and "a vector of 2" in done.stderr
+
+
+@pytest.mark.parametrize("name", CURATED)
+def test_explain_paths_of_a_tensor_gradient_sum_to_the_backward_pass(name: str) -> None:
+    from backcheck.explain import explain
+
+    problem = load_problem(str(ROOT / "problems" / f"{name}.yaml"))
+    solution = solve(problem)
+    reference = run_torch(problem)
+    for quantity in [n for n in solution.names if "/" in n][:6]:
+        shape = solution.quantity(quantity).shape
+        index = (1,) * len(shape)
+        text = quantity + (f"[{','.join(map(str, index))}]" if shape else "")
+        explanation = explain(solution, text)  # the sum over paths is checked inside
+        expected = float(np.asarray(reference[quantity])[tuple(i - 1 for i in index)])
+        assert abs(float(explanation.value) - expected) <= 1e-9 * max(1, abs(expected))
+        whole = explain(solution, quantity)
+        assert whole.kind in ("rule", "paths", "given")
+
+
+def test_explain_names_the_vector_rule_of_a_gather() -> None:
+    from backcheck.explain import explain
+
+    solution = solve(load_problem(str(ROOT / "problems" / "backprop_ninja_small.yaml")))
+    explanation = explain(solution, "dloss/dC")
+    text = " ".join(explanation.summary)
+    assert "emb = C[Xb]" in text and "added back" in text
