@@ -78,6 +78,14 @@ def test_exact_values_agree_with_80_digit_reference(name: str) -> None:
                     grad_name, index)
 
 
+def test_max_over_a_whole_array_shares_the_gradient_among_ties_as_pytorch() -> None:
+    problem = problem_from_text("values: {A: [[1, 3], [3, 2]]}\nsteps: ['m = max(A)', "
+                                "'r = max(A, axis=1)', 'L = 2 * m + sum(r)']\n")
+    solution = solve(problem)
+    assert solution.float("dL/dA").tolist() == [[0, 2], [2, 0]]
+    _assert_matches_torch(problem, solution)
+
+
 def test_repeated_index_in_a_gather_accumulates() -> None:
     problem = problem_from_text(
         "values: {C: [[1, 2], [3, 4], [5, 6]], idx: [0, 2, 0, 0]}\n"

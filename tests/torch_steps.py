@@ -98,10 +98,8 @@ def run_torch(problem: Any) -> dict[str, np.ndarray]:
             return x.mean() if axis is None and not keep else x.mean(
                 dim=axis if axis is not None else tuple(range(x.ndim)), keepdim=keep)
         if name in ("max", "min"):
-            if axis is None:
-                flat = x.reshape(-1)
-                k = int(torch.argmax(flat) if name == "max" else torch.argmin(flat))
-                out = flat[k]
+            if axis is None:  # PyTorch's own full reduction (ties share the gradient)
+                out = x.max() if name == "max" else x.min()
                 return out.reshape((1,) * x.ndim) if keep else out
             result = x.max(dim=axis, keepdim=keep) if name == "max" else x.min(dim=axis,
                                                                                keepdim=keep)

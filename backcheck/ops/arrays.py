@@ -208,8 +208,10 @@ def _extreme(which: str) -> tuple[Rule, Rule]:
 
     def vjp(B: Any, g: Any, ans: Any, x: Any, *, axis: Any = None, keepdims: bool = False) -> Any:
         key = extreme_key(x, axis, which)
-        if axis is None:
-            return scatter_add(B, x.shape, key, g.reshape(()))
+        if axis is None:  # the whole array: ties share the gradient evenly, as PyTorch's max()
+            values = numeric(x)
+            ties = values == values.reshape(-1)[int(np.ravel_multi_index(key, x.shape))]
+            return B.where(ties, zeros(B, x.shape) + g.reshape(()) / int(ties.sum()), 0)
         kept = tuple(1 if i == axis % x.ndim else s for i, s in enumerate(x.shape))
         return scatter_add(B, x.shape, key, g.reshape(kept))
 
@@ -234,9 +236,11 @@ _array_op("sum", _sum, _sum_vjp, formula="sum({0})",
 _array_op("mean", _mean, _mean_vjp, formula="mean({0})",
           vector_rules=("g / n, copied along the averaged axes (n elements each)",))
 _array_op("max", *_extreme("max"), formula="max({0})",
-          vector_rules=("g at the position of each maximum (the first on a tie), 0 elsewhere",))
+          vector_rules=("g at the position of each maximum (along an axis the first on a tie; "
+                        "over the whole array shared among ties), 0 elsewhere",))
 _array_op("min", *_extreme("min"), formula="min({0})",
-          vector_rules=("g at the position of each minimum (the first on a tie), 0 elsewhere",))
+          vector_rules=("g at the position of each minimum (along an axis the first on a tie; "
+                        "over the whole array shared among ties), 0 elsewhere",))
 _array_op("var", _var, _var_vjp, formula="var({0})",
           vector_rules=("g · 2({0} − mean {0}) / (n − ddof)",))
 
