@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
             stdout.print(many_view(generated, sets, key=key, seed_given=seed_given))
 
 
-def _new_tensor(kind: str, output: Path, seed: int | None, key: bool, force: bool) -> None:
+def _new_tensor(kind: str, output: str, seed: int | None, key: bool, force: bool) -> None:
     """``new --kind``: one tensor practice problem (FORMAT §7), its sheet and key."""
     from ..files import check_writable, write_atomic
     from ..generate import MAX_SEED, new_seed, target_paths
