@@ -434,3 +434,14 @@ def test_explain_names_the_vector_rule_of_a_gather() -> None:
     explanation = explain(solution, "dloss/dC")
     text = " ".join(explanation.summary)
     assert "emb = C[Xb]" in text and "added back" in text
+
+
+def test_asking_for_the_gradient_of_an_integer_array_says_it_has_none(tmp_path) -> None:
+    from backcheck.grading import verify
+
+    sheet = tmp_path / "sheet.yaml"
+    sheet.write_text(f"problem: {ROOT / 'problems' / 'backprop_ninja_small.yaml'}\n"
+                     "answers:\n  dloss/dXb: [[0, 0], [0, 0], [0, 0], [0, 0]]\n")
+    with pytest.raises(BackcheckError) as caught:
+        verify(str(sheet))
+    assert "Xb gets no gradient" in caught.value.message
