@@ -445,3 +445,16 @@ def test_asking_for_the_gradient_of_an_integer_array_says_it_has_none(tmp_path) 
     with pytest.raises(BackcheckError) as caught:
         verify(str(sheet))
     assert "Xb gets no gradient" in caught.value.message
+
+
+def test_graph_draws_a_tensor_problem(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "g.dot"
+    done = subprocess.run([sys.executable, "-c", "from backcheck.cli import main; main()",
+                           "graph", str(ROOT / "problems" / "attention_head.yaml"), "-o",
+                           str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    dot = out.read_text()
+    assert "softmax" in dot and "matmul" in dot and "dL/dS" in dot
