@@ -487,7 +487,8 @@ steps:
   - e0 = E[:, 0, :]
   - s = E.sum() + E.mean(0).sum()
   - z = exp(e0 - max(e0, axis=1, keepdims=True))
-  - L = sum(s1) + sum(s2) + d + sum(mv * v) + sum(t) + sum(vv) + oh + sum(cc ** 2) / 10 + sum(wh * p) + sum(mn) + sum(g ** 2) + s + sum(z)
+  - L1 = sum(s1) + sum(s2) + d + sum(mv * v) + sum(t) + sum(vv) + oh + sum(cc ** 2) / 10
+  - L = L1 + sum(wh * p) + sum(mn) + sum(g ** 2) + s + sum(z)
 """
 
 
