@@ -495,3 +495,9 @@ steps:
 def test_slices_negative_indices_tuple_axes_methods_and_3d_arrays_match_pytorch() -> None:
     problem = problem_from_text(ODD)
     _assert_matches_torch(problem, solve(problem))
+
+
+def test_a_convolution_with_a_huge_padding_is_refused() -> None:
+    message = _error("values: {X: [[1, 2], [3, 4]], K: [[1]]}\n"
+                     "steps: ['Y = conv2d(X, K, padding=1000000)', 'L = sum(Y)']\n")
+    assert "too large" in message
