@@ -36,6 +36,8 @@ from .literals import parse_number_text
 MAX_LINE_CHARS = 8192
 #: the most numbers one answer may hold
 MAX_ANSWER_NUMBERS = 4096
+#: the deepest nesting of an answer (a matrix is 2; arrays of tensor problems up to 4)
+MAX_DEPTH = 4
 SECTION_TITLES = {"forward": "forward pass", "backward": "backward pass",
                   "update": "one gradient-descent step"}
 SECTION_ORDER = ("forward", "backward", "update")
@@ -144,15 +146,45 @@ def _rule_and_what(solution: Any, name: str) -> tuple[str, str]:
         return " ".join(node.text.split()), what or "a step of the expression"
     try:
         explanation = explain(solution, name)
-    except (BackcheckError, ValueError, KeyError, IndexError):
-        return name, what
+    except Exception:  # noqa: BLE001 - a description only: any quantity explain does
+        explanation = None  # not cover yet (new kinds of problem) is still asked
+    if explanation is None:
+        return _flows_back(graph, quantity) if quantity.kind == "grad" else name, what
     if explanation.equation is not None:
-        return f"{explanation.equation.lhs} = {explanation.equation.rule.text()}", what
+        rule = explanation.equation.rule.text()
+        if quantity.kind == "grad" and re.search(r"\b(above|below)\b", rule):
+            return _flows_back(graph, quantity), what  # explain's wording for its page
+        return f"{explanation.equation.lhs} = {rule}", what
     if quantity.kind == "grad" and quantity.node == graph.output:
         return f"{name} = 1", what
     if explanation.paths and not explanation.hidden_paths:
         return f"{name} = {_consumer_sum(graph, explanation, name)}", what
     return name, what
+
+
+def _flows_back(graph: Graph, quantity: Quantity) -> str:
+    """A gradient as the sum of what flows back from the named steps that use the value
+    (``dL/dX: back through Q = X @ Wq; K = X @ Wk``), read from the graph alone."""
+    seen: set[int] = set()
+    stack = [quantity.node]
+    users: list[int] = []
+    while stack:
+        for consumer in graph.consumers(stack.pop()):
+            if consumer in seen:
+                continue
+            seen.add(consumer)
+            if graph.nodes[consumer].name is not None:
+                users.append(consumer)
+            else:
+                stack.append(consumer)
+    texts = [" ".join((graph.nodes[u].text or graph.nodes[u].name or "").split())
+             for u in sorted(users)]
+    texts = [t for t in texts if t]
+    if not texts:
+        return quantity.name
+    if len(texts) == 1:
+        return f"{quantity.name}: back through {texts[0]}"
+    return f"{quantity.name}: the sum of what flows back through " + "; ".join(texts)
 
 
 def _consumer_sum(graph: Graph, explanation: Any, name: str) -> str:
@@ -206,26 +238,18 @@ def clean_line(raw: str) -> str:
 
 
 def _tokens(line: str) -> list[str]:
-    tokens: list[str] = []
-    current = ""
-    for ch in line:
-        if ch in "[],":
-            if current.strip():
-                tokens.append(current.strip())
-            current = ""
-            tokens.append(ch)
-        else:
-            current += ch
-    if current.strip():
-        tokens.append(current.strip())
-    return tokens
+    """Brackets, commas and the words between them; whitespace separates numbers too
+    (NumPy prints ``[1 2 3]``), so ``1 2`` is two numbers, never 12."""
+    return re.findall(r"[\[\],]|[^\[\],\s]+", line)
 
 
 def _number_text(token: str) -> str | None:
     """One element: its text if it is a number, None for ``~``; AnswerError otherwise."""
     if token in ("~", "null"):
         return None
-    text = token.translate(_MINUSES).replace(" ", "")
+    if len(token) > 2 and token[0] == token[-1] and token[0] in "\"'":
+        token = token[1:-1]  # "1/3" as a sheet writes it
+    text = token.translate(_MINUSES)
     try:
         value = parse_number_text(text)
     except BackcheckError as error:
@@ -238,13 +262,17 @@ def _number_text(token: str) -> str | None:
 
 def read_answer(line: str) -> Any:
     """``5`` → "5"; ``[1, ~]`` → ["1", None]; ``[[1, 2], [3, 4]]`` → nested lists.
-    Depth at most 2 and at most :data:`MAX_ANSWER_NUMBERS` numbers."""
+    Commas between numbers may be left out (``[1 2]``, NumPy's ``[[1 2] [3 4]]``), and
+    a bare ``1, 2, 3`` is a vector. Depth at most 2 and at most
+    :data:`MAX_ANSWER_NUMBERS` numbers."""
     tokens = _tokens(line)
     if not tokens:
         raise AnswerError("an empty line: write the numbers, or ~ to skip")
     numbers = sum(1 for t in tokens if t not in "[],")
     if numbers > MAX_ANSWER_NUMBERS:
         raise AnswerError(f"too many numbers ({numbers}; at most {MAX_ANSWER_NUMBERS})")
+    if tokens[0] != "[" and len(tokens) > 1:
+        tokens = ["["] + tokens + ["]"]  # a bare 1, 2, 3
     position = 0
 
     def value(depth: int) -> Any:
@@ -253,16 +281,17 @@ def read_answer(line: str) -> Any:
             raise AnswerError("the line ends too early: a ] is missing")
         token = tokens[position]
         if token == "[":
-            if depth >= 2:
+            if depth >= MAX_DEPTH:
                 raise AnswerError("too deeply nested: a vector is [1, 2], a matrix "
                                   "[[1, 2], [3, 4]]")
             position += 1
             items = [value(depth + 1)]
-            while position < len(tokens) and tokens[position] == ",":
-                position += 1
+            while position < len(tokens) and tokens[position] != "]":
+                if tokens[position] == ",":
+                    position += 1
                 items.append(value(depth + 1))
-            if position >= len(tokens) or tokens[position] != "]":
-                raise AnswerError("expected , or ] (a vector is [1, 2])")
+            if position >= len(tokens):
+                raise AnswerError("the line ends too early: a ] is missing")
             position += 1
             return items
         if token in "],":
@@ -279,24 +308,21 @@ def read_answer(line: str) -> Any:
 
 
 def _array(nested: Any) -> np.ndarray:
+    """Nested lists (rectangular) → an object array of texts."""
     if not isinstance(nested, list):
         return np.array(nested, dtype=object)
-    if all(isinstance(v, list) for v in nested):
-        lengths = {len(v) for v in nested}
-        if len(lengths) != 1:
-            raise AnswerError("ragged: the rows have " + ", ".join(str(len(v)) for v in nested)
-                              + " numbers")
-        out = np.empty((len(nested), len(nested[0])), dtype=object)
-        for i, row in enumerate(nested):
-            for j, v in enumerate(row):
-                out[i, j] = v
-        return out
-    if any(isinstance(v, list) for v in nested):
+    if any(isinstance(v, list) for v in nested) and not all(isinstance(v, list)
+                                                            for v in nested):
         raise AnswerError("mixes numbers and lists: a vector is [1, 2], a matrix "
                           "[[1, 2], [3, 4]]")
-    out = np.empty(len(nested), dtype=object)
-    for i, v in enumerate(nested):
-        out[i] = v
+    parts = [_array(v) for v in nested]
+    shapes = [p.shape for p in parts]
+    if len(set(shapes)) != 1:
+        raise AnswerError("ragged: the rows have " + ", ".join(
+            str(shape[0]) if shape else "1" for shape in shapes) + " numbers")
+    out = np.empty((len(parts),) + shapes[0], dtype=object)
+    for i, part in enumerate(parts):
+        out[i] = part.item() if part.ndim == 0 else part
     return out
 
 
@@ -319,7 +345,8 @@ def fit_answer(nested: Any, step: Step) -> np.ndarray | None:
         return given.reshape(shape)
     if len(shape) == 2 and given.ndim == 2 and given.shape == shape[::-1]:
         return given  # transposed: written as given, so verify names the slip
-    if len(shape) == 2 and given.ndim == 1 and len(given) == shape[1] and shape[0] > 1:
+    if len(shape) == 2 and given.ndim == 1 and len(given) == shape[1] and shape[0] > 1 \
+            and shape[1] > 1:
         return None  # one row
     raise AnswerError(f"{step.name} is {_expected(step)}; you wrote {_written(given.shape)}")
 
@@ -512,29 +539,31 @@ class Session:
             lines.append("  {}")
         return "\n".join(lines) + "\n"
 
-    def save(self, sheet_path: str, problem_path: str | None = None) -> None:
+    def save(self, sheet_path: str, problem_path: str | None = None, *,
+             force: bool = False) -> None:
         """Write the sheet (and, for a generated problem, the problem beside it),
         atomically. The caller has checked, with ``--force``, that it may."""
         from .files import write_atomic
 
         sheet_dir = os.path.dirname(os.path.abspath(sheet_path))
         if problem_path is not None and self.problem_text is not None:
-            write_atomic(problem_path, self.problem_text)
+            write_atomic(problem_path, self.problem_text, force=force)
             target = os.path.abspath(problem_path)
         else:
             target = self.problem_path
         reference = os.path.relpath(target, sheet_dir)
         if reference.startswith(os.path.join(os.pardir, os.pardir)):
             reference = target  # far away: the absolute path reads better
-        write_atomic(sheet_path, self.sheet_text(reference))
+        write_atomic(sheet_path, self.sheet_text(reference), force=force)
 
     def close(self) -> None:
         self._workdir.cleanup()
 
 
 def _yaml_string(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    from .text import yaml_string
+
+    return yaml_string(text)
 
 
 def _number_yaml(text: str | None) -> str:
@@ -587,7 +616,7 @@ def rule_hint(session: Session, step: Step) -> str:
     if step.quantity.kind != "update":
         try:
             explanation = explain(session.solution, step.name)
-        except (BackcheckError, ValueError, KeyError, IndexError):
+        except Exception:  # noqa: BLE001 - a hint only: fall back to the rule line
             explanation = None
         if explanation is not None:
             lines[1:1] = explanation.summary[:2]
@@ -609,7 +638,7 @@ def path_hint(session: Session, step: Step) -> str:
     element = f"{step.name}[{','.join(map(str, index))}]" if index else step.name
     try:
         explanation = explain(session.solution, element)
-    except (BackcheckError, ValueError, KeyError, IndexError):
+    except Exception:  # noqa: BLE001 - a hint only: fall back to the rule
         return rule_hint(session, step)
     lines = [f"{element}:"] + explanation.summary[:2]
     if explanation.equation is not None:
@@ -657,9 +686,9 @@ def verdict_line(item: Item) -> str:
     line = f"{item.element} = {written}  {SYMBOLS[item.verdict]} {item.verdict}"
     diagnosis = item.diagnosis
     if diagnosis:
-        prefix = item.element + ": "
-        if diagnosis.startswith(prefix):
-            diagnosis = diagnosis[len(prefix):]
+        for prefix in (item.element + ": ", item.verdict + " — "):
+            if diagnosis.startswith(prefix):
+                diagnosis = diagnosis[len(prefix):]
         line += ": " + " ".join(diagnosis.split())
     return line
 
