@@ -290,7 +290,7 @@ def make_points(problem: Any, numeric: Any, count: int = POINTS) -> list[Point]:
                 points.append(_solve_at(_random_network(numeric, rng), {}))
             else:
                 points.append(_solve_at(_random_expression(numeric, rng), {}))
-        except (EvaluationError, ArithmeticError, ValueError):
+        except (EvaluationError, ArithmeticError, ValueError, TypeError):
             continue
     return points
 
@@ -994,6 +994,12 @@ def numeric_point(problem: Any) -> Any:
 
 def grade_sheet_formulas(ctx: Any, doc: Any, answers: dict, answers_path: tuple) -> list[Any]:
     """The formula answers of one sheet (grading calls this)."""
+    problem = getattr(ctx, "written", ctx.problem)
+    if problem.kind not in ("network", "expression"):
+        key = next(iter(answers))
+        raise doc.error(f"{key}: formula answers are graded for networks and scalar problems; "
+                        f"a {problem.kind} problem takes numbers", answers_path + (key,),
+                        hint="write the numbers, e.g. [0.25, -1]")
     checker = getattr(ctx, "formula_checker", None)
     if checker is None:
         checker = FormulaChecker(ctx, getattr(ctx, "written", ctx.problem))
