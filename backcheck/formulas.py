@@ -939,10 +939,16 @@ def is_formula_value(value: Any) -> bool:
     if isinstance(value, str):
         text = value.strip().replace("−", "-").replace("–", "-")
         try:
-            return parse_number_text(text) is None
+            if parse_number_text(text) is not None:
+                return False
         except BackcheckError:
-            return True
+            return False  # a number written wrongly: the number reader says what it is
+        # a formula names something; 0x1F, 1e-3, 2001-01-01, 1:30 are number attempts
+        return _NAME_START.search(text) is not None
     return False
+
+
+_NAME_START = re.compile(r"(?<![0-9A-Za-z_.])[A-Za-z_\u0370-\u03ff]")
 
 
 def read_formula_answers(checker: FormulaChecker, doc: Any, answers: dict,

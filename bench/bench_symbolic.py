@@ -3,7 +3,7 @@
     python bench/bench_symbolic.py
 
 * ``solve`` of the 2-2-2 sigmoid network with every weight and bias a symbol
-  (problems/symbolic_2_2_2.yaml), in-process, median of 5 (target ≤ 3 s);
+  (problems/symbolic/mazur_2_2_2.yaml), in-process, median of 5 (target ≤ 3 s);
 * one formula answer checked (parse, evaluate at the points, verdict), median over a
   sheet of formula answers graded repeatedly with the problem's points cached, as a class
   run has them (target ≤ 50 ms per answer).
@@ -37,7 +37,7 @@ def main() -> list[tuple[str, float, float, float]]:
     times = []
     for _ in range(5):
         start = time.perf_counter()
-        solution = solve_symbolic(load_problem(str(ROOT / "problems/symbolic_2_2_2.yaml")))
+        solution = solve_symbolic(load_problem(str(ROOT / "problems/symbolic/mazur_2_2_2.yaml")))
         for name in solution.names:  # what the terminal view reads
             solution.shown(name)
         times.append(time.perf_counter() - start)

@@ -41,6 +41,8 @@ def _is_problem(path: Path) -> bool:
     if isinstance(data, dict) and ("constants" in data or any(
             isinstance(v, list) for v in (data.get("values") or {}).values())):
         return False  # a tensor problem (FORMAT §7): tests/test_tensor.py checks those
+    if isinstance(data, dict) and "symbols" in data:
+        return False  # symbols (FORMAT §8): tests/test_symbolic.py checks those
     return isinstance(data, dict) and ("layers" in data or "steps" in data)
 
 

@@ -347,8 +347,8 @@ def test_formula_with_huge_powers_is_wrong_not_a_crash(tmp_path: Path) -> None:
     assert verdicts(report) == {"dL/dz1": {"wrong"}}
 
 
-@pytest.mark.parametrize("problem", ["problems/symbolic_neuron.yaml",
-                                     "problems/symbolic_2_2_2.yaml"])
+@pytest.mark.parametrize("problem", ["problems/symbolic/neuron.yaml",
+                                     "problems/symbolic/mazur_2_2_2.yaml"])
 def test_explain_symbolic_prints_the_formula_solve_prints(problem: str) -> None:
     """explain --symbolic and solve agree on every formula: the same expression element by
     element, and its value at at: is explain's number."""
@@ -372,7 +372,7 @@ def test_explain_symbolic_prints_the_formula_solve_prints(problem: str) -> None:
 
 
 def test_explain_cli_on_a_symbolic_problem() -> None:
-    result = run("explain", "problems/symbolic_neuron.yaml", "dL/dW1[1,2]", "--symbolic")
+    result = run("explain", "problems/symbolic/neuron.yaml", "dL/dW1[1,2]", "--symbolic")
     assert result.returncode == 0, result.stderr
     assert "x2·(1 − σ(z1))·(−t + σ(z1))·σ(z1)" in result.stdout
     assert "z1 is b + w1·x1 + w2·x2" in result.stdout
