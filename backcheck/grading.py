@@ -1276,6 +1276,7 @@ class _Sheet:
         self._contradictions: dict[tuple[str, str], bool] = {}
         self._upstream_off: dict[str, bool] = {}
         self._jacobians: dict[str, np.ndarray] = {}
+        self._candidates: dict[str, list[str]] = {}
         self._fused: tuple[Base | None, Any] | None = None
         self._fused_columns: list[tuple[str, int, float]] = []
         self._last_columns: list[tuple[str, int, float]] = []
@@ -1765,10 +1766,13 @@ class _Sheet:
         """Fallback: the nearest earlier answer that, put right, moves this entry."""
         structure = self.ctx.structure
         name = item.quantity
-        candidates = [d for d in structure.deps[name] if d in self.entries and any(
-            other is not None and other.verdict in ("wrong", "carried")
-            for other in self.items[d])]
-        candidates.sort(key=lambda d: -structure.position[d])
+        candidates = self._candidates.get(name)
+        if candidates is None:  # once per quantity (verdicts are settled by now)
+            candidates = self._candidates[name] = sorted(
+                (d for d in structure.deps[name] if d in self.entries and any(
+                    other is not None and other.verdict in ("wrong", "carried")
+                    for other in self.items[d])),
+                key=lambda d: -structure.position[d])
         reference = self._float()
         if reference is None:
             return candidates[0] if candidates else None
