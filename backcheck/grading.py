@@ -1431,7 +1431,13 @@ class _Sheet:
         # far beyond any rounding the student's earlier numbers could account for?
         g, t = float(item.given), float(target)
         limit = float(absolute or 0) if relative is None else float(relative) * abs(t)
-        near = 1000 * max(limit, 0.5 * 10.0 ** -self.working) + 1e-6 * abs(g)
+        # (rounding moves a value by a few units of the digits written, or by a fair
+        # part of itself where it is ill-conditioned, never more: a slack wider than
+        # that, from a first-order reach through huge values such as −t/p of a tiny p,
+        # would call any number honest)
+        near = min(1000 * max(limit, 0.5 * 10.0 ** -self.working),
+                   20 * max(limit, 0.5 * 10.0 ** -self.working) + 0.25 * abs(t))
+        near += 1e-6 * abs(g)
         if not abs(g - t) <= near:
             return False
         extra = self.radius(item, reach)
