@@ -824,19 +824,42 @@ def _log_boundary(graph: Any) -> tuple[str, list[Any], bool] | None:
 
 def _zero_weight_swaps(graph: Any) -> dict:
     """Cross-entropy as a person works it: −Σ t·log p over the classes with t ≠ 0 only
-    (0·log p = 0, whatever the student wrote for p there). The op table's own loss rules,
-    with p read as 1 where the target is 0; for evaluations from the student's numbers."""
+    (0·log p = 0, whatever the student wrote for p there); BCE with 0/1 targets as
+    −log p or −log(1 − p) per class, the other log never taken. The op table's own loss
+    rules (p read as 1 where the target is 0; BCE through the cross-entropy record), for
+    evaluations from the student's numbers."""
     from .ops import OPS
 
     loss = graph.nodes[graph.output]
-    if loss.op != "loss" or loss.attrs.get("kind") != "cross_entropy":
+    if loss.op != "loss" or loss.attrs.get("kind") not in ("cross_entropy", "bce"):
         return {}
     op = OPS[loss.op]
+    forward, vjp = op.forward, op.vjps[0]
+    if loss.attrs["kind"] == "bce":
+        # binary targets: each class is −log p (t = 1) or −log(1 − p) (t = 0), the
+        # cross-entropy record at p or at 1 − p; the other log never enters
+        target = np.ravel(np.asarray(graph.leaves.get(loss.inputs[1]), dtype=object))
+        if not all(v in (0, 1) for v in target):
+            return {}
+
+        def side(B: Any, p: Any, t: Any) -> Any:
+            ones = np.asarray(t == 1, dtype=bool)
+            return ones, B.asarray(np.where(ones, p, 1 - p)), B.asarray(np.where(ones, t, 1 - t))
+
+        def bce_forward(B: Any, p: Any, t: Any, **kw: Any) -> Any:
+            _, q, ones = side(B, p, t)
+            return forward(B, q, ones, **{**kw, "kind": "cross_entropy"})
+
+        def bce_vjp(B: Any, g: Any, ans: Any, p: Any, t: Any, **kw: Any) -> Any:
+            mask, q, ones = side(B, p, t)
+            d = vjp(B, g, ans, q, ones, **{**kw, "kind": "cross_entropy"})
+            return B.asarray(np.where(mask, d, -d))
+
+        return {loss.id: {"forward": bce_forward, 0: bce_vjp}}
 
     def masked(p: Any, t: Any) -> Any:
         return np.where(np.asarray(t == 0, dtype=bool), 1, p)
 
-    forward, vjp = op.forward, op.vjps[0]
     return {loss.id: {
         "forward": lambda B, p, t, **kw: forward(B, B.asarray(masked(p, t)), t, **kw),
         0: lambda B, g, ans, p, t, **kw: vjp(B, g, ans, B.asarray(masked(p, t)), t, **kw)}}
