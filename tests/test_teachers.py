@@ -463,3 +463,40 @@ def test_exports_never_overwrite_and_leave_nothing_half_written(tmp_path: Path) 
                   str(tmp_path / "no" / "such" / "quiz.xml"))
     assert missing.returncode == 2 and sorted(p.name for p in tmp_path.iterdir()) == [
         "quiz.xml"]
+
+
+def _fake_autograder(tmp_path: Path, submission: str | None) -> dict:
+    """docs/gradescope/run_autograder in a folder laid out like Gradescope's /autograder."""
+    import os
+    import shutil
+
+    root = tmp_path / "autograder"
+    source = root / "source"
+    shutil.copytree(ROOT / "docs" / "gradescope", source)
+    (root / "submission").mkdir()
+    if submission is not None:
+        (root / "submission" / "answers.yaml").write_text(submission)
+    wrapper = tmp_path / "backcheck"
+    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m backcheck.cli \"$@\"\n")
+    wrapper.chmod(0o755)
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "BACKCHECK": str(wrapper),
+           "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(["bash", str(source / "run_autograder")], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return json.loads((root / "results" / "results.json").read_text())
+
+
+def test_the_sample_gradescope_autograder_grades_an_upload(tmp_path: Path) -> None:
+    sheet = FACTOR_TWO.read_text().replace("../../single_neuron.yaml", "problem.yaml")
+    results = _fake_autograder(tmp_path, sheet)
+    _check_gradescope(results)
+    names = [t["name"].split(" (")[0] for t in results["tests"]]
+    assert "dL/dW1" in names
+    # course.yaml: 1 point each, dL/dW1 2; carried ½: z1, a1, L right; dL/da1 wrong;
+    # dL/dz1, dL/db1, W1_new, b1_new carried (½ each), dL/dW1 carried (2·½)
+    assert results["score"] == 3 + 0.5 * 4 + 1
+    cheat = sheet.replace("problem: problem.yaml", "problem: mine.yaml")
+    assert _fake_autograder(tmp_path / "c", cheat)["score"] == 0
+    empty = _fake_autograder(tmp_path / "e", None)
+    assert empty["score"] == 0 and "No answers file" in empty["output"]

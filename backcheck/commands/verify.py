@@ -29,6 +29,10 @@ def register(app: typer.Typer) -> None:
             None, "--course", metavar="FILE",
             help="Points and credit: points per quantity, carried_credit, partial_credit "
                  "(FORMAT.md)."),
+        problem: Path = typer.Option(
+            None, "--problem", metavar="FILE",
+            help="The problem every sheet must be for (autograders: a sheet naming another "
+                 "problem file is not graded)."),
         wrong_only: bool = typer.Option(
             False, "--wrong-only", help="List only the entries that are not correct."),
         compact: bool = typer.Option(
@@ -75,6 +79,8 @@ def register(app: typer.Typer) -> None:
             reports = [Grader().grade(paths[0])]
         else:
             reports = grade_class(paths, jobs=jobs, console=stderr)
+        if problem is not None:
+            reports = [_for_problem(report, str(problem)) for report in reports]
         scored = course is not None or any(getattr(r, "points", None) for r in reports)
         scores = [scorer.score(report, detail=autograder) for report in reports]
         files: list[tuple[str, str]] = []
@@ -140,6 +146,23 @@ def grade_class(paths: list[str], *, jobs: int | None = None, console=None):  # 
                   console=console, transient=True) as progress:
         task = progress.add_task("grading", total=len(paths))
         return run(paths, jobs=jobs, advance=lambda n: progress.advance(task, n))
+
+
+def _for_problem(report, problem: str):  # type: ignore[no-untyped-def]
+    """The report, or a not-graded one when its sheet names another problem file."""
+    import os
+
+    from ..errors import BackcheckError
+    from ..grading import Report
+
+    if report.error is not None or report.problem_file is None:
+        return report
+    if os.path.realpath(report.problem_file) == os.path.realpath(problem):
+        return report
+    return Report(sheet=report.sheet, student=report.student, error=BackcheckError(
+        f"this sheet is for {os.path.basename(report.problem_file)}, not for the "
+        f"assignment's {os.path.basename(problem)}", file=report.sheet,
+        hint=f"the sheet's problem: must name {os.path.basename(problem)}"))
 
 
 def _summary(reports):  # type: ignore[no-untyped-def]
