@@ -56,8 +56,15 @@ def register(app: typer.Typer) -> None:
             help="Also write the set as a PrairieLearn question folder (info.json, "
                  "question.html, server.py choosing a variant)."),
         force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing files."),
+        kind: str = typer.Option(
+            None, "--kind",
+            help="A tensor problem instead of a network: batch_norm, attention (one head) "
+                 "or rnn (one step)."),
     ) -> None:
         """Write a fresh practice problem and an answer sheet to fill in by hand."""
+        if kind is not None:
+            _new_tensor(kind, output, seed, key, force)
+            return
         from ..errors import BackcheckError
         from ..files import check_name, check_writable, write_files
         from ..generate import (
@@ -185,3 +192,33 @@ def register(app: typer.Typer) -> None:
         for path in (roster_path, moodle, pl_folder):
             if path is not None:
                 stdout.print(f"wrote {escape(str(path))}", style="dim")
+
+
+def _new_tensor(kind: str, output: str, seed: int | None, key: bool, force: bool) -> None:
+    """``new --kind``: one tensor practice problem (FORMAT §7), its sheet and key."""
+    from ..files import check_writable, write_atomic
+    from ..generate import MAX_SEED, new_seed, target_paths
+    from ..generate_tensor import generate_tensor
+    from ..render.console import stdout
+
+    seed_given = seed is not None
+    seed = seed if seed_given else new_seed()
+    if seed > MAX_SEED:
+        from ..errors import BackcheckError
+
+        raise BackcheckError(f"--seed must be at most {MAX_SEED}", file="backcheck new")
+    problem_path, sheet_path, key_path = target_paths(str(output), None)[0]
+    paths = [problem_path, sheet_path] + ([key_path] if key else [])
+    check_writable(paths, force=force)
+    item = generate_tensor(kind, seed, problem_path)
+    check_writable(paths, force=force)
+    write_atomic(problem_path, item.problem_text)
+    write_atomic(sheet_path, item.sheet_text)
+    if key:
+        write_atomic(key_path, item.key_text)
+    from rich.text import Text
+
+    written = ", ".join(paths)
+    stdout.print(Text(f"wrote {written}: a {kind.replace('_', ' ')} problem with "
+                      f"{len(item.quantities)} quantities to work"
+                      + ("" if seed_given else f" (seed {seed}; --seed {seed} repeats it)")))
