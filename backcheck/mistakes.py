@@ -430,7 +430,8 @@ FORGOT_ACTIVATION_DERIVATIVE = Mistake(
         FORGOT_ACTIVATION_DERIVATIVE, ("relu", "leaky_relu", "sigmoid", "tanh", "softmax"),
         _no_derivative)(g, s),
     _explain_no_derivative, code="activation-derivative-missing",
-    codes=(("relu", "relu-mask-missing"), ("leaky_relu", "leaky-relu-slope-missing")))
+    codes=(("relu", "relu-mask-missing"), ("leaky_relu", "leaky-relu-slope-missing"),
+           ("sigmoid", "sigmoid-derivative-missing"), ("tanh", "tanh-derivative-missing")))
 
 
 def _prime_at_a(act: str) -> Callable[..., Any]:
