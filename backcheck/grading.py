@@ -757,6 +757,12 @@ class Report:
     def __repr__(self) -> str:
         return f"<Report {self.sheet}: {self.summary()}>"
 
+    def _repr_html_(self) -> str:
+        """A table in Jupyter (element, exact, yours, verdict, diagnosis)."""
+        from .render.notebook import report_html
+
+        return report_html(self)
+
 
 # ============================================================================ problems
 
