@@ -540,6 +540,18 @@ class NetworkElements(ElementGraph):
     # ----- factors
     def local(self, parent: Node, p: tuple, k: int, c: tuple) -> Exact:
         """∂parent[p]/∂input_k[c], from the op's own vector-Jacobian product."""
+        if parent.op == "linear":
+            # ∂z[n,j]/∂a[n,i] = W[j,i], ∂z[n,j]/∂W[j,i] = a[n,i], ∂z/∂b = 1: read them,
+            # never one vector-Jacobian product (a matmul) per element (that made explain
+            # near the work limit take minutes)
+            values = self.ev.values
+            if k == 0:
+                w = (p[1], c[1]) if self.problem.convention == "Wx" else (c[1], p[1])
+                return Exact.of(values[parent.inputs[1]][w])
+            if k == 1:
+                i = c[1] if self.problem.convention == "Wx" else c[0]
+                return Exact.of(values[parent.inputs[0]][(p[0], i)])
+            return ONE
         key = (parent.id, p, k)
         if key not in self._local:
             op = OPS[parent.op]

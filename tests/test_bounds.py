@@ -97,3 +97,30 @@ def test_a_few_nested_functions_still_get_their_formula(tmp_path: Path) -> None:
     assert code == 0, err
     assert "tanh(tanh(tanh(x)))" in out.replace(" ", "") or "tanh(tanh(" in out
     assert "✓" in out
+
+
+def test_the_exact_work_estimate_counts_digits(tmp_path: Path) -> None:
+    """8 × 4096 weights as fractions with 52-digit denominators passed the estimate and
+    took 37 s and 2.9 GB; now refused at once, with the --float-only hint (which works)."""
+    import random
+
+    rng = random.Random(2)
+    n = 4096
+    weights = ", ".join("[" + ", ".join(f'"1/{rng.randint(10**51, 10**52)}"' for _ in range(n))
+                        + "]" for _ in range(8))
+    (tmp_path / "p.yaml").write_text(
+        f"x: [{', '.join('1' for _ in range(n))}]\nlayers:\n  - W: [{weights}]\n"
+        "target: [1, 2, 3, 4, 5, 6, 7, 8]\nloss: mse\n")
+    code, out, err, elapsed = run_main(["solve", "p.yaml"], tmp_path)
+    assert code == 2 and "network too large for exact arithmetic" in err, err
+    assert "--float-only" in err
+    assert elapsed < SECONDS
+
+
+def test_decimals_cost_no_more_than_before() -> None:
+    from backcheck.problem import digit_factor
+
+    decimals = [[Fraction(k, 10**4) for k in range(-50, 50)]]
+    assert digit_factor(decimals, [[Fraction(1, 3), Fraction(2, 7), Fraction(5, 11)]]) == 1
+    unlike = [[Fraction(1, p) for p in (10**51 + 13, 10**51 + 31, 10**51 + 67)]]
+    assert digit_factor(unlike) > 100
