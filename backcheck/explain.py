@@ -808,6 +808,13 @@ class NetworkElements(ElementGraph):
                         rule = op("{1}ᵀ · {0}", (before, dz))
                         result = ex(dz).T.dot(ex(before))
                     operands = [(before, ex(before)), (dz, ex(dz))]
+                    decay = self.loss.attrs.get("weight_decay")
+                    if decay is not None:  # + λ·WK from λ/2·ΣW² in the loss
+                        lam = format_number(Exact.of(decay), 6)
+                        rule = op(rule.template + f" + {lam}·{{2}}", rule.names + (base,))
+                        result = np.asarray(result, dtype=object).reshape(
+                            np.shape(ex(name))) + Exact.of(decay) * ex(base)
+                        operands.append((base, ex(base)))
                 else:
                     rule = op("{0}", (dz,)) if single else op("Σ over examples of {0} "
                                                                "(column sums)", (dz,))
@@ -982,7 +989,7 @@ class NetworkElements(ElementGraph):
         kind = self.loss.attrs["kind"]
         divisor = self.loss.attrs["divisor"]
         L = len(self.problem.layers)
-        p_node, t_node = self.loss.inputs
+        p_node, t_node = self.loss.inputs[:2]
         values = self.ev.values
         pieces, names = [], []
         numbers = []
