@@ -51,14 +51,6 @@ class TensorProblem:
     learning_rate = None
 
 
-def is_tensor_document(data: dict) -> bool:
-    """A values/steps problem is a tensor problem when a value is an array or it
-    declares constants (otherwise it is a scalar problem, FORMAT §2, as before)."""
-    values = data.get("values")
-    return "constants" in data or (isinstance(values, dict) and any(
-        isinstance(v, list) for v in values.values()))
-
-
 def _shape_text(shape: tuple[int, ...]) -> str:
     if not shape:
         return "a number"
