@@ -192,9 +192,12 @@ def problem_from_document(doc: Document) -> Problem:
             f"found {kind}"
         )
     if "steps" in data or "values" in data:
-        from .tensor import is_tensor_document, tensor_problem
+        values = data.get("values")
+        if "layers" not in data and ("constants" in data or isinstance(values, dict) and any(
+                isinstance(v, list) for v in values.values())):
+            # a tensor problem (FORMAT §7); numpy is imported only for those
+            from .tensor import tensor_problem
 
-        if "layers" not in data and is_tensor_document(data):
             return tensor_problem(doc, data)  # type: ignore[return-value]
         if "layers" in data:
             raise doc.error(
