@@ -56,7 +56,7 @@ from .exact import _ctx as MP
 from .graph import Quantity
 from .literals import Document, is_integer_text, load_yaml, parse_number_text, written_decimals
 from .mistakes import BY_NAME, Base, Finding, Structure, Variant, fmt, variants
-from .problem import Problem, did_you_mean, problem_from_document
+from .problem import Problem, _check_keys, did_you_mean, problem_from_document
 from .solution import Solution, solve
 
 VERDICTS = ("correct", "carried", "wrong", "missing")
@@ -757,6 +757,12 @@ class Report:
     def __repr__(self) -> str:
         return f"<Report {self.sheet}: {self.summary()}>"
 
+    def _repr_html_(self) -> str:
+        """A table in Jupyter (element, exact, yours, verdict, diagnosis)."""
+        from .render.notebook import report_html
+
+        return report_html(self)
+
 
 # ============================================================================ problems
 
@@ -851,19 +857,42 @@ def _log_boundary(graph: Any) -> tuple[str, list[Any], bool] | None:
 
 def _zero_weight_swaps(graph: Any) -> dict:
     """Cross-entropy as a person works it: −Σ t·log p over the classes with t ≠ 0 only
-    (0·log p = 0, whatever the student wrote for p there). The op table's own loss rules,
-    with p read as 1 where the target is 0; for evaluations from the student's numbers."""
+    (0·log p = 0, whatever the student wrote for p there); BCE with 0/1 targets as
+    −log p or −log(1 − p) per class, the other log never taken. The op table's own loss
+    rules (p read as 1 where the target is 0; BCE through the cross-entropy record), for
+    evaluations from the student's numbers."""
     from .ops import OPS
 
     loss = graph.nodes[graph.output]
-    if loss.op != "loss" or loss.attrs.get("kind") != "cross_entropy":
+    if loss.op != "loss" or loss.attrs.get("kind") not in ("cross_entropy", "bce"):
         return {}
     op = OPS[loss.op]
+    forward, vjp = op.forward, op.vjps[0]
+    if loss.attrs["kind"] == "bce":
+        # binary targets: each class is −log p (t = 1) or −log(1 − p) (t = 0), the
+        # cross-entropy record at p or at 1 − p; the other log never enters
+        target = np.ravel(np.asarray(graph.leaves.get(loss.inputs[1]), dtype=object))
+        if not all(v in (0, 1) for v in target):
+            return {}
+
+        def side(B: Any, p: Any, t: Any) -> Any:
+            ones = np.asarray(t == 1, dtype=bool)
+            return ones, B.asarray(np.where(ones, p, 1 - p)), B.asarray(np.where(ones, t, 1 - t))
+
+        def bce_forward(B: Any, p: Any, t: Any, **kw: Any) -> Any:
+            _, q, ones = side(B, p, t)
+            return forward(B, q, ones, **{**kw, "kind": "cross_entropy"})
+
+        def bce_vjp(B: Any, g: Any, ans: Any, p: Any, t: Any, **kw: Any) -> Any:
+            mask, q, ones = side(B, p, t)
+            d = vjp(B, g, ans, q, ones, **{**kw, "kind": "cross_entropy"})
+            return B.asarray(np.where(mask, d, -d))
+
+        return {loss.id: {"forward": bce_forward, 0: bce_vjp}}
 
     def masked(p: Any, t: Any) -> Any:
         return np.where(np.asarray(t == 0, dtype=bool), 1, p)
 
-    forward, vjp = op.forward, op.vjps[0]
     return {loss.id: {
         "forward": lambda B, p, t, **kw: forward(B, B.asarray(masked(p, t)), t, **kw),
         0: lambda B, g, ans, p, t, **kw: vjp(B, g, ans, B.asarray(masked(p, t)), t, **kw)}}
@@ -947,12 +976,6 @@ def verify(sheet_path: str, *, grader: Grader | None = None) -> Report:
     return (grader or Grader()).grade(str(sheet_path))
 
 
-def verify_many(paths: list[str], *, grader: Grader | None = None) -> list[Report]:
-    """Grade many sheets; unreadable ones come back as reports with ``error`` set."""
-    grader = grader or Grader()
-    return [grader.grade_or_error(str(p)) for p in paths]
-
-
 # ============================================================================ sheets
 
 
@@ -980,7 +1003,7 @@ def _grade_sheet(grader: Grader, path: str) -> Report:
         raise doc.error("expected an answers file: a mapping with problem: and answers:")
     report = Report(sheet=path)
     if "problem" in data:
-        _check_keys(doc, data)
+        _check_keys(doc, data, SHEET_KEYS, (), "an answers file")
         reference = data["problem"]
         if not isinstance(reference, str) or not reference.strip():
             raise doc.error("problem: must be the path of a problem file, relative to this "
@@ -1065,14 +1088,6 @@ def _grade_sheet(grader: Grader, path: str) -> Report:
                                                                answers_path)
     report.order = ctx.structure.position
     return report
-
-
-def _check_keys(doc: Document, data: dict) -> None:
-    for key in data:
-        if key not in SHEET_KEYS:
-            raise doc.error(f"unknown key {key!r} in an answers file"
-                            f"{did_you_mean(key, SHEET_KEYS)}", (key,),
-                            hint="known keys: " + ", ".join(SHEET_KEYS))
 
 
 def _read_number(doc: Document, value: Any, path: tuple) -> tuple[Fraction | None, str | None]:
@@ -1325,6 +1340,7 @@ class _Sheet:
         self._contradictions: dict[tuple[str, str], bool] = {}
         self._upstream_off: dict[str, bool] = {}
         self._jacobians: dict[str, np.ndarray] = {}
+        self._candidates: dict[str, list[str]] = {}
         self._fused: tuple[Base | None, Any] | None = None
         self._fused_columns: list[tuple[str, int, float]] = []
         self._last_columns: list[tuple[str, int, float]] = []
@@ -1479,7 +1495,13 @@ class _Sheet:
         # far beyond any rounding the student's earlier numbers could account for?
         g, t = float(item.given), float(target)
         limit = float(absolute or 0) if relative is None else float(relative) * abs(t)
-        near = 1000 * max(limit, 0.5 * 10.0 ** -self.working) + 1e-6 * abs(g)
+        # (rounding moves a value by a few units of the digits written, or by a fair
+        # part of itself where it is ill-conditioned, never more: a slack wider than
+        # that, from a first-order reach through huge values such as −t/p of a tiny p,
+        # would call any number honest)
+        near = min(1000 * max(limit, 0.5 * 10.0 ** -self.working),
+                   20 * max(limit, 0.5 * 10.0 ** -self.working) + 0.25 * abs(t))
+        near += 1e-6 * abs(g)
         if not abs(g - t) <= near:
             return False
         extra = self.radius(item, reach)
@@ -1814,10 +1836,13 @@ class _Sheet:
         """Fallback: the nearest earlier answer that, put right, moves this entry."""
         structure = self.ctx.structure
         name = item.quantity
-        candidates = [d for d in structure.deps[name] if d in self.entries and any(
-            other is not None and other.verdict in ("wrong", "carried")
-            for other in self.items[d])]
-        candidates.sort(key=lambda d: -structure.position[d])
+        candidates = self._candidates.get(name)
+        if candidates is None:  # once per quantity (verdicts are settled by now)
+            candidates = self._candidates[name] = sorted(
+                (d for d in structure.deps[name] if d in self.entries and any(
+                    other is not None and other.verdict in ("wrong", "carried")
+                    for other in self.items[d])),
+                key=lambda d: -structure.position[d])
         reference = self._float()
         if reference is None:
             return candidates[0] if candidates else None

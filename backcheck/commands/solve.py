@@ -33,13 +33,14 @@ def register(app: typer.Typer) -> None:
 
         A problem with `symbols:` gets every quantity as a formula (and its value at `at:`).
         """
+        import re
+
         from ..api import solve_file
-        from ..names import resolve
+        from ..errors import BackcheckError
+        from ..names import answer_name
         from ..render.console import stdout
 
         if latex and markdown or (latex or markdown) and json_output:
-            from ..errors import BackcheckError
-
             raise BackcheckError("choose one of --json, --latex and --markdown")
         from ..api import read_problem
 
@@ -48,19 +49,23 @@ def register(app: typer.Typer) -> None:
             _solve_symbolic(problem, only, digits, json_output, latex, markdown)
             return
         if latex or markdown:
-            from ..errors import BackcheckError
-
             raise BackcheckError("--latex and --markdown print formulas: they need a problem "
                                  "with symbols (FORMAT §8)", file=str(file),
                                  hint="declare symbols: [w1, ...] and use them for numbers")
         solution = solve_file(str(file), float_only=float_only, problem=problem)
         names = None
         if only:
-            output = solution.graph.output_name
             names = []
-            for raw in only.split(","):
-                if raw.strip():
-                    names.append(resolve(raw, solution.names, output))
+            for raw in re.split(r",(?![^\[]*\])", only):  # dL/dW1[1,2] keeps its comma
+                if not raw.strip():
+                    continue
+                try:  # every name verify accepts: w5, net_h1, ∂E_total/∂w5, δ2, y_hat …
+                    name, _ = answer_name(raw.strip(), solution.graph, scalar=False)
+                except BackcheckError as error:
+                    raise BackcheckError(error.message, file="--only",
+                                         hint=error.hint) from None
+                if name not in names:
+                    names.append(name)
         if json_output:
             document = solution.to_json()
             if names:
