@@ -96,6 +96,8 @@ class _ArrayReader(_Reader):
         if isinstance(node, ast.Attribute):
             if node.attr == "T":
                 return ("T", self.read(node.value, depth + 1))
+            if node.attr == "values" and _is_reduction_call(node.value, ("max", "min")):
+                return self.read(node.value, depth + 1)  # PyTorch's x.max(1).values
             raise self.forbidden(f"the attribute .{node.attr}", node,
                                  "only .T (transpose) and methods such as .sum(1) are allowed")
         if isinstance(node, ast.Subscript):
@@ -123,6 +125,9 @@ class _ArrayReader(_Reader):
 
     # ----- indexing -------------------------------------------------------------------
     def subscript(self, node: ast.Subscript, depth: int) -> Expr:
+        dim = self.dimension(node, depth)
+        if dim is not None:
+            return dim
         base = self.read(node.value, depth)
         index = node.slice
         items = index.elts if isinstance(index, ast.Tuple) else [index]
@@ -136,6 +141,16 @@ class _ArrayReader(_Reader):
             else:
                 parts.append(("at", self.read(item, depth + 1)))
         return ("index", base, tuple(parts))
+
+    def dimension(self, node: ast.AST, depth: int = 0) -> Expr | None:
+        """``X.shape[0]``: one size of an array, a whole number known when lowered."""
+        if not (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "shape"):
+            return None
+        index = self.literal(node.slice)
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise self.fail("X.shape[i] takes one whole number i", node)
+        return ("dim", self.read(node.value.value, depth + 1), index)
 
     def slice_bound(self, node: ast.AST | None) -> int | None:
         if node is None:
@@ -219,8 +234,9 @@ class _ArrayReader(_Reader):
         if receiver is not None:
             args = [receiver] + args
         if name == "reshape" and len(args) > 2:  # x.view(4, -1): the shape spread out
-            shape = tuple(self.literal(a) for a in args[1:])
-            if not all(isinstance(v, int) for v in shape):
+            shape = tuple(self.dimension(a, depth) or self.literal(a) for a in args[1:])
+            if not all(isinstance(v, int) or isinstance(v, tuple) and v and v[0] == "dim"
+                       for v in shape):
                 raise self.fail("a shape is whole numbers, e.g. reshape(A, (4, 4))", node)
             return ("fn", "reshape", (self.read(args[0], depth), ("shape", shape)), ())
         if name == "concat" and receiver is None and args and not isinstance(
@@ -275,6 +291,14 @@ class _ArrayReader(_Reader):
             raise self.fail(f"{name}(): {key} must be a whole number ≥ 0", node)
         if key in ("stride", "size") and not (whole(value) and value >= 1):  # type: ignore
             raise self.fail(f"{name}(): {key} must be a whole number ≥ 1", node)
+
+
+def _is_reduction_call(node: ast.AST, names: tuple[str, ...]) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return ALIASES.get(name, name) in names
 
 
 def parse_array_expression(text: str, known_names: Iterable[str], *, file: str | None,
@@ -381,7 +405,10 @@ def array_expr_to_text(expr: Expr) -> str:
         args += [f"{k}={_literal_text(v)}" for k, v in expr[3]]
         return f"{expr[1]}({', '.join(args)})"
     if kind == "shape":
-        return _literal_text(expr[1])
+        return "(" + ", ".join(array_expr_to_text(v) if isinstance(v, tuple) else str(v)
+                               for v in expr[1]) + ("," if len(expr[1]) == 1 else "") + ")"
+    if kind == "dim":
+        return f"{_atom(expr[1])}.shape[{expr[2]}]"
     if kind == "list":
         return "[" + ", ".join(array_expr_to_text(e) for e in expr[1]) + "]"
     if kind == "call":
@@ -392,7 +419,7 @@ def array_expr_to_text(expr: Expr) -> str:
     return _atom(expr[1]) + symbol + _atom(expr[2], right=True, parent=kind)
 
 
-_SIMPLE = ("num", "name", "T", "index", "fn", "call", "shape", "list")
+_SIMPLE = ("num", "name", "T", "index", "fn", "call", "shape", "list", "dim")
 
 
 def _atom(expr: Expr, right: bool = False, parent: str = "") -> str:
@@ -417,7 +444,7 @@ def array_free_names(expr: Expr) -> set[str]:
         kind = node[0]
         if kind == "name":
             names.add(node[1])
-        elif kind in ("neg", "T"):
+        elif kind in ("neg", "T", "dim"):
             stack.append(node[1])
         elif kind == "call":
             stack.append(node[2])
@@ -425,6 +452,8 @@ def array_free_names(expr: Expr) -> set[str]:
             stack.extend(node[1:])
         elif kind == "cmp":
             stack.extend(node[2:])
+        elif kind == "shape":
+            stack.extend(v for v in node[1] if isinstance(v, tuple))
         elif kind == "index":
             stack.append(node[1])
             stack.extend(part[1] for part in node[2] if part[0] == "at")

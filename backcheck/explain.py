@@ -48,6 +48,13 @@ MAX_PATHS = 16
 MAX_SYMBOLIC_SIZE = 3000
 MAX_SYMBOLIC_WORK = 100_000
 MAX_SYMBOLIC_PARAMETERS = 60
+#: functions applied to functions in one step's ∂ formula: SymPy's own evaluation of
+#: nested tanh grows about 3.5× per level (9 levels: 2 s, 12: minutes), so a deeper step
+#: gets its formula as ∂(…)/∂x and its number from the engine
+MAX_FORMULA_NESTING = 6
+#: the same for --symbolic's whole formula (checking it at the problem's numbers with
+#: evalf grows exponentially with nested sigmoids: 10 levels take seconds, 50 forever)
+MAX_SYMBOLIC_NESTING = 8
 
 ZERO = Exact(Fraction(0))
 ONE = Exact(Fraction(1))
@@ -564,6 +571,18 @@ class NetworkElements(ElementGraph):
     # ----- factors
     def local(self, parent: Node, p: tuple, k: int, c: tuple) -> Exact:
         """∂parent[p]/∂input_k[c], from the op's own vector-Jacobian product."""
+        if parent.op == "linear":
+            # ∂z[n,j]/∂a[n,i] = W[j,i], ∂z[n,j]/∂W[j,i] = a[n,i], ∂z/∂b = 1: read them,
+            # never one vector-Jacobian product (a matmul) per element (that made explain
+            # near the work limit take minutes)
+            values = self.ev.values
+            if k == 0:
+                w = (p[1], c[1]) if self.problem.convention == "Wx" else (c[1], p[1])
+                return Exact.of(values[parent.inputs[1]][w])
+            if k == 1:
+                i = c[1] if self.problem.convention == "Wx" else c[0]
+                return Exact.of(values[parent.inputs[0]][(p[0], i)])
+            return ONE
         key = (parent.id, p, k)
         if key not in self._local:
             op = OPS[parent.op]
@@ -789,6 +808,13 @@ class NetworkElements(ElementGraph):
                         rule = op("{1}ᵀ · {0}", (before, dz))
                         result = ex(dz).T.dot(ex(before))
                     operands = [(before, ex(before)), (dz, ex(dz))]
+                    decay = self.loss.attrs.get("weight_decay")
+                    if decay is not None:  # + λ·WK from λ/2·ΣW² in the loss
+                        lam = format_number(Exact.of(decay), 6)
+                        rule = op(rule.template + f" + {lam}·{{2}}", rule.names + (base,))
+                        result = np.asarray(result, dtype=object).reshape(
+                            np.shape(ex(name))) + Exact.of(decay) * ex(base)
+                        operands.append((base, ex(base)))
                 else:
                     rule = op("{0}", (dz,)) if single else op("Σ over examples of {0} "
                                                                "(column sums)", (dz,))
@@ -963,7 +989,7 @@ class NetworkElements(ElementGraph):
         kind = self.loss.attrs["kind"]
         divisor = self.loss.attrs["divisor"]
         L = len(self.problem.layers)
-        p_node, t_node = self.loss.inputs
+        p_node, t_node = self.loss.inputs[:2]
         values = self.ev.values
         pieces, names = [], []
         numbers = []
@@ -1340,6 +1366,8 @@ def substitute(expr: tuple, values: dict[str, Exact], digits: int) -> tuple[str,
 def step_partial_formula(step: Any, name: str) -> Formula:
     """∂step/∂name as a formula in the step's names (SymPy on our own parsed tree)."""
     try:
+        if _nesting(step.expr, {}) > MAX_FORMULA_NESTING:
+            raise SymbolicTooLarge(step.text)  # the fallback below: bounded work
         expression, symbols = expr_to_sympy(step.expr)
         import sympy
 
@@ -1565,10 +1593,13 @@ def _expression_symbolic(solution: Solution, name: str) -> Symbolic:
     order = [s.name for s in problem.steps]
     # estimate the inlined size first: inlining can grow exponentially
     sizes: dict[str, int] = dict.fromkeys(problem.values, 1)
+    nestings: dict[str, int] = {}
     for step in problem.steps:
         sizes[step.name] = _tree_size(step.expr, sizes)
+        nestings[step.name] = _nesting(step.expr, nestings)
         if step.name == target and quantity.kind == "grad":
             sizes[step.name] = 1  # held as a symbol
+            nestings[step.name] = 0
     symbols: dict[str, Any] = {n: sympy.Symbol(n, real=True) for n in problem.values}
     out = problem.output if quantity.kind == "grad" else target
     if sizes.get(out, 1) > MAX_SYMBOLIC_SIZE:
@@ -1576,6 +1607,11 @@ def _expression_symbolic(solution: Solution, name: str) -> Symbolic:
             f"the formula for {out} in terms of the values would have about "
             f"{sizes[out]:,} terms (at most {MAX_SYMBOLIC_SIZE:,}); the chain-rule paths above "
             f"show the same gradient step by step")
+    if nestings.get(out, 0) > MAX_SYMBOLIC_NESTING:
+        raise SymbolicTooLarge(
+            f"the formula for {out} in terms of the values nests {nestings[out]} functions "
+            f"(at most {MAX_SYMBOLIC_NESTING}); the chain-rule paths above show the same "
+            f"gradient step by step")
     inlined: dict[str, Any] = {}
     for step_name in order:
         if quantity.kind == "grad" and step_name == target:
@@ -1599,6 +1635,21 @@ def _expression_symbolic(solution: Solution, name: str) -> Symbolic:
         legend[target] = f"the step {steps[target].text}"
     check = _check_symbolic(result, symbols, solution, name)
     return Symbolic(result, target if wrt is not None else "", legend, check)
+
+
+def _nesting(expr: tuple, nestings: dict[str, int]) -> int:
+    """How many functions are applied one inside another (through earlier steps, whose
+    nesting is in ``nestings``): what SymPy's evaluation time grows with."""
+    kind = expr[0]
+    if kind == "num":
+        return 0
+    if kind == "name":
+        return nestings.get(expr[1], 0)
+    if kind == "neg":
+        return _nesting(expr[1], nestings)
+    if kind == "call":
+        return 1 + _nesting(expr[2], nestings)
+    return max(_nesting(expr[1], nestings), _nesting(expr[2], nestings))
 
 
 def _tree_size(expr: tuple, sizes: dict[str, int]) -> int:

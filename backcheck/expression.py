@@ -35,7 +35,8 @@ FUNCTIONS = ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "abs
 MAX_CHARS = 500  # characters in one step
 MAX_PARENS = 50  # nesting of ( [ {
 MAX_NODES = 500  # expression nodes in one step
-MAX_DEPTH = 100  # nesting of the tree (e.g. ---x or a+b+c+...), so evaluators may recurse
+MAX_DEPTH = 100  # nesting of the tree (e.g. ---x or sigmoid(sigmoid(…))), so evaluators may
+#                 recurse; a flat run of sums or products (a+b+c+…) is long, not deep
 
 Expr = tuple  # see the module docstring
 
@@ -173,6 +174,8 @@ class _Reader:
         depth += 1
         if isinstance(node, ast.BinOp):
             op = type(node.op)
+            if op in (ast.Add, ast.Sub, ast.Mult, ast.Div):
+                return self.chain(node, depth)
             if op in _BINOPS:
                 return (_BINOPS[op], self.read(node.left, depth), self.read(node.right, depth))
             what, hint = _BAD_BINOPS.get(op, ("this operator", None))
@@ -193,6 +196,21 @@ class _Reader:
         if isinstance(node, ast.Compare):
             raise self.forbidden(f"`{_COMPARE.get(type(node.ops[0]), '==')}` comparison", node)
         raise self.forbidden(_CONSTRUCTS.get(type(node), f"`{type(node).__name__}`"), node)
+
+    def chain(self, node: ast.BinOp, depth: int) -> Expr:
+        """A flat run of sums or products (``a + b - c + …``, ``a * b / c …``), read
+        along its left spine without counting it as nesting: a long flat sum is long,
+        not deep (the step-length limit bounds it)."""
+        family = (ast.Add, ast.Sub) if isinstance(node.op, (ast.Add, ast.Sub)) else (
+            ast.Mult, ast.Div)
+        rights: list[tuple[str, ast.AST]] = []
+        while isinstance(node, ast.BinOp) and isinstance(node.op, family):
+            rights.append((_BINOPS[type(node.op)], node.right))
+            node = node.left
+        result = self.read(node, depth)
+        for op, right in reversed(rights):
+            result = (op, result, self.read(right, depth))
+        return result
 
     def number(self, node: ast.Constant) -> Expr:
         """A literal's exact value, read from its source text (never from Python's float)."""

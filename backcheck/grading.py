@@ -56,7 +56,7 @@ from .exact import _ctx as MP
 from .graph import Quantity
 from .literals import Document, is_integer_text, load_yaml, parse_number_text, written_decimals
 from .mistakes import BY_NAME, Base, Finding, Structure, Variant, fmt, variants
-from .problem import Problem, did_you_mean, problem_from_document
+from .problem import Problem, _check_keys, did_you_mean, problem_from_document
 from .solution import Solution, solve
 
 VERDICTS = ("correct", "carried", "wrong", "missing")
@@ -969,12 +969,6 @@ def verify(sheet_path: str, *, grader: Grader | None = None) -> Report:
     return (grader or Grader()).grade(str(sheet_path))
 
 
-def verify_many(paths: list[str], *, grader: Grader | None = None) -> list[Report]:
-    """Grade many sheets; unreadable ones come back as reports with ``error`` set."""
-    grader = grader or Grader()
-    return [grader.grade_or_error(str(p)) for p in paths]
-
-
 # ============================================================================ sheets
 
 
@@ -1002,7 +996,7 @@ def _grade_sheet(grader: Grader, path: str) -> Report:
         raise doc.error("expected an answers file: a mapping with problem: and answers:")
     report = Report(sheet=path)
     if "problem" in data:
-        _check_keys(doc, data)
+        _check_keys(doc, data, SHEET_KEYS, (), "an answers file")
         reference = data["problem"]
         if not isinstance(reference, str) or not reference.strip():
             raise doc.error("problem: must be the path of a problem file, relative to this "
@@ -1077,14 +1071,6 @@ def _grade_sheet(grader: Grader, path: str) -> Report:
     report.results, report.notes = _grade(ctx, entries, _working_decimals(entries, ctx))
     report.order = ctx.structure.position
     return report
-
-
-def _check_keys(doc: Document, data: dict) -> None:
-    for key in data:
-        if key not in SHEET_KEYS:
-            raise doc.error(f"unknown key {key!r} in an answers file"
-                            f"{did_you_mean(key, SHEET_KEYS)}", (key,),
-                            hint="known keys: " + ", ".join(SHEET_KEYS))
 
 
 def _read_number(doc: Document, value: Any, path: tuple) -> tuple[Fraction | None, str | None]:

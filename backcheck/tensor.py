@@ -51,14 +51,6 @@ class TensorProblem:
     learning_rate = None
 
 
-def is_tensor_document(data: dict) -> bool:
-    """A values/steps problem is a tensor problem when a value is an array or it
-    declares constants (otherwise it is a scalar problem, FORMAT §2, as before)."""
-    values = data.get("values")
-    return "constants" in data or (isinstance(values, dict) and any(
-        isinstance(v, list) for v in values.values()))
-
-
 def _shape_text(shape: tuple[int, ...]) -> str:
     if not shape:
         return "a number"
@@ -324,7 +316,18 @@ class _Lowering:
             return self.index(expr)
         if kind == "fn":
             return self.function(expr)
+        if kind == "dim":
+            return self.leaf("const", np.asarray(Fraction(self.dim(expr)), dtype=object),
+                             label=self.text(expr))
         raise self.fail(f"{self.text(expr)} cannot stand on its own here")
+
+    def dim(self, expr: tuple) -> int:
+        """``X.shape[i]``: the size, from X's shape."""
+        shape = self.shape(self.lower(expr[1]))
+        if not -len(shape) <= expr[2] < len(shape):
+            raise self.fail(f"{self.text(expr)}: {self.text(expr[1])} is {_shape_text(shape)}, "
+                            f"it has no axis {expr[2]}")
+        return shape[expr[2]]
 
     def broadcast(self, expr: tuple, operands: list[tuple[tuple, int]], symbol: str) -> None:
         shapes = [self.shape(node) for _, node in operands]
@@ -496,7 +499,7 @@ class _Lowering:
             op = "softmax_axis" if name == "softmax" else "log_softmax"
             return self.node(op, (x,), expr, cost_per_element=40, axis=axis)
         if name == "reshape":
-            target = args[1][1]
+            target = tuple(self.dim(v) if isinstance(v, tuple) else v for v in args[1][1])
             size = int(np.prod(shape)) if shape else 1
             if sum(1 for s in target if s == -1) > 1 or any(s < -1 or s == 0 for s in target):
                 raise self.fail(f"bad shape {target} in {self.text(expr)} (whole numbers ≥ 1, "

@@ -57,8 +57,11 @@ def run_main(args: list[str], cwd: Path) -> tuple[int, str, str, float]:
     return (code if isinstance(code, int) else 1), out.getvalue(), err.getvalue(), elapsed
 
 
-def run_process(args: list[str], cwd: Path, timeout: float = SECONDS) -> tuple[int, str, str]:
-    """``backcheck ARGS`` in a fresh interpreter, killed after ``timeout`` seconds."""
+def run_process(args: list[str], cwd: Path, timeout: float = 6 * SECONDS
+                ) -> tuple[int, str, str]:
+    """``backcheck ARGS`` in a fresh interpreter, killed after ``timeout`` seconds of wall
+    clock: a hang detector (the work bound is checked as CPU time by ``run_main``); on a
+    machine shared by other jobs a fresh interpreter alone can take seconds."""
     completed = subprocess.run(
         [sys.executable, "-c", "from backcheck.cli import main; main()", *args],
         cwd=cwd, capture_output=True, text=True, timeout=timeout,

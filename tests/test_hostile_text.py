@@ -176,3 +176,41 @@ def test_yaml_string_and_safe_json_read_back_exactly(text: str) -> None:
     assert json.loads(safe_json({"k": text}))["k"] == text
     assert not RAW.search(safe_json({"k": text}))
     assert not UNSAFE.search(escape(text))
+
+
+# ------------------------------------------------------------------------ fuzz
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+#: BACKCHECK_FUZZ_EXAMPLES=10000 for the long hunt the issue asks for
+FUZZ_EXAMPLES = int(__import__("os").environ.get("BACKCHECK_FUZZ_EXAMPLES", "40"))
+NASTY = st.lists(st.sampled_from(
+    list("\x1b\x07\x08\r\n\t\x9b\x9d\u202e\u2066\u2069\u200f\u2028[]/\\:#'\"{}!&*|>-%@`")
+    + list("abc ") + ["\x1b[2J", "\x1b]52;c;", "[red]", "[/red]", "\ud800"]),
+    max_size=20).map("".join)
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
+          derandomize="BACKCHECK_FUZZ_EXAMPLES" not in __import__("os").environ,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(student=NASTY, title=NASTY, key=NASTY, answer=NASTY)
+def test_fuzzed_hostile_text_never_reaches_output_raw(student: str, title: str, key: str,
+                                                      answer: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        tmp_path = Path(folder)
+        write_problem(tmp_path, title)
+        (tmp_path / "s.yaml").write_text(
+            f"problem: problem.yaml\nstudent: {yaml_quoted(student)}\n"
+            f"title: {yaml_quoted(title)}\nanswers:\n  {yaml_quoted(key)}: "
+            f"[{yaml_quoted(answer)}]\n  z: [0.35]\n")
+        for args in (["verify", "s.yaml"], ["verify", "s.yaml", "--json"],
+                     ["verify", "s.yaml", "problem.yaml", "--csv", "g.csv", "-f"],
+                     ["solve", "problem.yaml"]):
+            code, out, err, _ = run_main(args, tmp_path)
+            assert code in (0, 1, 2), (args, code, err)
+            assert "internal error" not in err and "Traceback" not in err, err
+            assert_clean(" ".join(args), out + err)
+        if (tmp_path / "g.csv").exists():
+            assert_clean("g.csv", (tmp_path / "g.csv").read_text())

@@ -254,3 +254,38 @@ def test_runtime_records_agree_with_pytorch(tmp_path: Path) -> None:
     finally:
         unregister("bent")
         unregister("logcosh")
+
+
+@pytest.mark.parametrize("convention", ["Wx", "xW"])
+def test_weight_decay_is_in_every_dl_dw_and_in_l_and_agrees_with_pytorch(
+        convention: str, tmp_path: Path) -> None:
+    """weight_decay: λ adds λ/2·ΣW² (d2l): L and every dL/dWK (λ·WK) as PyTorch has them,
+    biases untouched; verify, explain (paths, vector rule, the loss, --symbolic) agree."""
+    from backcheck.explain import explain
+    from backcheck.grading import verify
+
+    spec = dict(network("gelu", "huber", convention), weight_decay=0.1)
+    spec["loss"] = {"name": "huber", "delta": 0.5}
+    spec["layers"][1].update(activation="elu", alpha=0.5)
+    text = yaml.safe_dump(spec)
+    (tmp_path / "p.yaml").write_text(text)
+    reference = torch_reference(spec)
+    without = torch_reference({k: v for k, v in spec.items() if k != "weight_decay"})
+    solution = solve(problem_from_text(text, str(tmp_path / "p.yaml")))
+    for name, expected in reference.items():
+        np.testing.assert_allclose(np.asarray(solution.float(name), dtype=float)
+                                   .reshape(expected.shape), expected, rtol=1e-9,
+                                   atol=1e-12, err_msg=name)
+    W1 = np.asarray(spec["layers"][0]["W"], dtype=float)
+    np.testing.assert_allclose(reference["dL/dW1"] - without["dL/dW1"], 0.1 * W1, atol=1e-12)
+    np.testing.assert_allclose(reference["dL/db1"], without["dL/db1"], atol=1e-15)
+    (tmp_path / "right.yaml").write_text(_sheet(reference, "p.yaml"))
+    assert {item.verdict for item in _items(verify(str(tmp_path / "right.yaml")))} == {
+        "correct"}
+    element = explain(solution, "dL/dW1[1,2]")
+    assert abs(float(element.total) - reference["dL/dW1"][0, 1]) <= 1e-12
+    explain(solution, "dL/dW2")  # the vector rule checks itself against the backward pass
+    explain(solution, "L")
+    symbolic = explain(solution, "dL/dW2[1,1]", symbolic=True).symbolic
+    assert symbolic is None or symbolic.value is None or abs(
+        float(symbolic.value) - reference["dL/dW2"][0, 0]) <= 1e-9

@@ -501,3 +501,20 @@ def test_a_convolution_with_a_huge_padding_is_refused() -> None:
     message = _error("values: {X: [[1, 2], [3, 4]], K: [[1]]}\n"
                      "steps: ['Y = conv2d(X, K, padding=1000000)', 'L = sum(Y)']\n")
     assert "too large" in message
+
+
+def test_backprop_ninja_in_the_lectures_own_spelling_matches_pytorch() -> None:
+    """``emb.view(emb.shape[0], -1)``, ``logits.max(1, keepdim=True).values``,
+    ``logprobs[range(n), Yb]`` with ``n`` a value: as the notebook writes them."""
+    text = (ROOT / "problems" / "backprop_ninja_small.yaml").read_text()
+    text = text.replace("  Yb:", "  n: 4\n  Yb:")
+    text = text.replace("emb.view(4, -1)", "emb.view(emb.shape[0], -1)")
+    text = text.replace("logits.max(1, keepdims=True)", "logits.max(1, keepdim=True).values")
+    text = text.replace("1/4 * hprebn", "1/n*hprebn").replace("1/(4-1) *", "1/(n-1)*")
+    text = text.replace("arange(4)", "range(n)")
+    problem = problem_from_text(text)
+    assert "n" in problem.integer_names  # used by range(n): an integer, no gradient
+    solution = solve(problem)
+    _assert_matches_torch(problem, solution)
+    small = solve(load_problem(str(ROOT / "problems" / "backprop_ninja_small.yaml")))
+    assert solution.float("loss") == small.float("loss")

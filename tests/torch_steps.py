@@ -72,6 +72,8 @@ def run_torch(problem: Any) -> dict[str, np.ndarray]:
             return base[tuple(key)]
         if kind == "fn":
             return fn(expr[1], expr[2], dict(expr[3]))
+        if kind == "dim":
+            return torch.tensor(float(ev(expr[1]).shape[expr[2]]), dtype=torch.float64)
         raise AssertionError(kind)
 
     def fn(name: str, args: tuple, kw: dict) -> Any:
@@ -112,7 +114,8 @@ def run_torch(problem: Any) -> dict[str, np.ndarray]:
         if name == "log_softmax":
             return torch.log_softmax(x, dim=kw.get("axis", -1))
         if name == "reshape":
-            return x.reshape(args[1][1])
+            return x.reshape(tuple(int(ev(v[1]).shape[v[2]]) if isinstance(v, tuple) else v
+                                   for v in args[1][1]))
         if name == "transpose":
             return x.T
         if name == "matmul":
