@@ -579,3 +579,18 @@ def test_notebook_display_is_an_html_table_with_a_short_repr() -> None:
     parsed.feed(report._repr_html_())
     assert parsed.tags.count("tr") == report.total + 1
     assert any("z-for-a" in t for t in parsed.text)
+
+
+def test_the_class_table_tells_alike_paths_apart_at_any_width() -> None:
+    from backcheck.render.verify_view import fit_names
+
+    names = {f"k{i}": f"{folder}/honest_rounding.yaml" for i, folder in enumerate(
+        ["ai_by_hand_3layer", "fastai_lin_relu_lin", "mazur_2_2_2", "padhai_sigmoid_softmax",
+         "single_neuron"])}
+    for width in (12, 16, 24, 40, 80):
+        fitted = fit_names(names, width)
+        assert len(set(fitted.values())) == 5, (width, fitted)
+        assert all(len(v) <= width for v in fitted.values())
+    wide = cli("verify", *sorted(str(p) for p in SHEETS.glob("*/honest_rounding.yaml")))
+    rows = [line.split()[0] for line in wide.stdout.splitlines() if "rounding" in line]
+    assert len(set(rows)) == 5
