@@ -43,6 +43,19 @@ def _op(name: str, forward: Rule, *vjps: Rule, formula: str, derivatives: tuple[
     OPS[name] = Op(name, forward, tuple(vjps), formula, derivatives, elementwise)
 
 
+def _complement(B: Any, x: Any) -> Any:
+    """1 − x. A backend that knows it better (float64 keeps 1 − σ(z) of a saturated
+    sigmoid, see backends.Precise) says so; any other computes it."""
+    rule = getattr(B, "complement", None)
+    return 1 - x if rule is None else rule(x)
+
+
+def _one_minus_square(B: Any, x: Any) -> Any:
+    """1 − x², as :func:`_complement` (tanh′ of a saturated tanh)."""
+    rule = getattr(B, "one_minus_square", None)
+    return 1 - x * x if rule is None else rule(x)
+
+
 # ----- activations (elementwise unless noted) ----------------------------------------
 _op("identity", lambda B, x: x,
     lambda B, g, ans, x: g,
@@ -54,10 +67,10 @@ _op("leaky_relu", lambda B, x, slope: B.where(x > 0, x, x * slope),
     lambda B, g, ans, x, slope: B.where(x > 0, g, g * slope),
     formula="leaky_relu({0})", derivatives=("1 if {0} > 0 else slope",), elementwise=True)
 _op("sigmoid", lambda B, x: B.sigmoid(x),
-    lambda B, g, ans, x: g * ans * (1 - ans),
+    lambda B, g, ans, x: g * ans * _complement(B, ans),  # complement: 1 − ans, kept when saturated
     formula="σ({0})", derivatives=("σ({0})·(1 − σ({0}))",), elementwise=True)
 _op("tanh", lambda B, x: B.tanh(x),
-    lambda B, g, ans, x: g * (1 - ans * ans),
+    lambda B, g, ans, x: g * _one_minus_square(B, ans),  # 1 − ans², kept when saturated
     formula="tanh({0})", derivatives=("1 − tanh²({0})",), elementwise=True)
 _op("softmax", lambda B, x: B.softmax(x),
     lambda B, g, ans, x: ans * (g - B.sum(g * ans, axis=-1, keepdims=True)),
@@ -90,8 +103,12 @@ LOSS_TERMS: dict[str, tuple[Rule, Rule, str]] = {
     "sse": (lambda B, p, t: (p - t) * (p - t), lambda B, p, t: 2 * (p - t), "(p − t)²"),
     "half_sse": (lambda B, p, t: (p - t) * (p - t) / 2, lambda B, p, t: p - t, "½(p − t)²"),
     "cross_entropy": (lambda B, p, t: -(t * B.log(p)), lambda B, p, t: -(t / p), "−t·log p"),
-    "bce": (lambda B, p, t: -(t * B.log(p) + (1 - t) * B.log(1 - p)),
-            lambda B, p, t: (p - t) / (p * (1 - p)), "−(t·log p + (1 − t)·log(1 − p))"),
+    # _complement(B, p) is 1 − p, and B.log of a sigmoid's output is its log-sigmoid: with
+    # a saturated sigmoid before it float64 computes the stable (BCEWithLogits) form, and
+    # p − t is taken as (1 − t) − (1 − p) where p is near 1
+    "bce": (lambda B, p, t: -(t * B.log(p) + (1 - t) * B.log(_complement(B, p))),
+            lambda B, p, t: B.where(2 * p > 1, (1 - t) - _complement(B, p), p - t)
+            / (p * _complement(B, p)), "−(t·log p + (1 − t)·log(1 − p))"),
 }
 #: the default reduction of each loss (FORMAT §1)
 LOSS_DEFAULT_REDUCTION = {
