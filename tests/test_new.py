@@ -256,7 +256,9 @@ def test_impossible_options_raise_one_clear_error(options, message) -> None:
 
 def test_search_gives_up_with_a_clear_error_quickly() -> None:
     with pytest.raises(BackcheckError) as error:
-        generate(seed=1, layers="6,6,6,6,6,6")
+        # (a ReLU stack of this size is now found: hidden ReLUs may be off, issue 9 §5;
+        # linear layers this deep still outgrow the hand-friendly sizes)
+        generate(seed=1, layers="6,6,6,6,6,6", hidden_activation="identity")
     assert "could not find hand-friendly numbers" in error.value.message
     assert error.value.hint
 
