@@ -64,6 +64,7 @@ class FloatBackend:
     abs = staticmethod(np.abs)
     sign = staticmethod(np.sign)
     power = staticmethod(np.power)
+    erf = staticmethod(lambda x: _float_erf(x))
 
     @staticmethod
     def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -99,6 +100,20 @@ class FloatBackend:
         return 1 - x * x if known is None else known
 
     @staticmethod
+    def softplus(x: Any) -> Any:
+        return np.logaddexp(0.0, x)  # log(1 + exp(x)) without overflow
+
+    @staticmethod
+    def normal_cdf(x: Any) -> Any:
+        """Φ(x) = (1 + erf(x/√2))/2."""
+        return (1 + _float_erf(np.asarray(x, dtype=np.float64) / math.sqrt(2))) / 2
+
+    @staticmethod
+    def normal_pdf(x: Any) -> Any:
+        """φ(x) = exp(−x²/2)/√(2π)."""
+        return np.exp(-np.square(x) / 2) / math.sqrt(2 * math.pi)
+
+    @staticmethod
     def softmax(x: Any) -> Any:
         shifted = x - np.max(x, axis=-1, keepdims=True)
         e = np.exp(shifted)
@@ -112,6 +127,13 @@ class FloatBackend:
         if array.dtype == object:
             return array.astype(np.float64)  # float() of each element, in C
         return np.asarray(array, dtype=np.float64)
+
+
+_erf_elements = np.frompyfunc(math.erf, 1, 1)
+
+
+def _float_erf(x: Any) -> Any:
+    return np.asarray(_erf_elements(x), dtype=np.float64)
 
 
 def _exact_function(method: str) -> Any:
@@ -141,6 +163,23 @@ class ExactBackend:
     cos = staticmethod(_exact_function("cos"))
     sigmoid = staticmethod(_exact_function("sigmoid"))
     abs = staticmethod(_exact_function("__abs__"))
+    erf = staticmethod(_exact_function("erf"))
+
+    @staticmethod
+    def softplus(x: Any) -> Any:
+        """log(1 + exp(x)), kept in that closed form."""
+        return ExactBackend.log(1 + ExactBackend.exp(x))
+
+    @staticmethod
+    def normal_cdf(x: Any) -> Any:
+        return (1 + ExactBackend.erf(x * ExactBackend.sqrt(ExactBackend.asarray(
+            Fraction(1, 2))))) / 2
+
+    @staticmethod
+    def normal_pdf(x: Any) -> Any:
+        from .exact import PI
+
+        return ExactBackend.exp(-(x * x) / 2) / ExactBackend.sqrt(ExactBackend.asarray(2 * PI))
 
     @staticmethod
     def sign(x: Any) -> Any:
@@ -278,3 +317,173 @@ def _rational_matmul(a_q: list, b_q: list, m: int, p: int) -> np.ndarray:
 
 FLOAT = FloatBackend()
 EXACT = ExactBackend()
+
+
+# ----- SymPy: formulas ------------------------------------------------------------------
+
+
+def _sym(value: Any) -> Any:
+    """One element as a SymPy expression (Fractions exact, Exact numbers by closed form)."""
+    import sympy
+
+    if isinstance(value, sympy.Basic):
+        return value
+    if isinstance(value, Fraction):
+        return sympy.Rational(value.numerator, value.denominator)
+    if isinstance(value, (bool, np.bool_)):
+        return sympy.true if value else sympy.false
+    if isinstance(value, (int, np.integer)):
+        return sympy.Integer(int(value))
+    if isinstance(value, Exact):
+        if value.q is not None:
+            return sympy.Rational(value.q.numerator, value.q.denominator)
+        form = value.to_sympy()
+        return form if form is not None else sympy.Float(value.approx, 50)
+    if isinstance(value, (float, np.floating)):
+        return sympy.Float(float(value))
+    raise TypeError(f"not a number or formula: {value!r}")
+
+
+class SymArray(np.ndarray):
+    """A NumPy object array of SymPy expressions whose comparisons give SymPy truth values
+    (``x > 0`` is a relational, not an error), so ``B.where(x > 0, …)`` in the op table
+    can make a Piecewise or decide the branch at a point."""
+
+    __array_priority__ = 20.0
+
+    def _compare(self, other: Any, op: Any) -> Any:
+        left = self.view(np.ndarray)
+        right = other.view(np.ndarray) if isinstance(other, np.ndarray) else other
+        result = np.frompyfunc(lambda a, b: op(_sym(a), _sym(b)), 2, 1)(left, right)
+        return np.asarray(result, dtype=object).view(SymArray)
+
+    def __gt__(self, other: Any) -> Any:  # type: ignore[override]
+        return self._compare(other, lambda a, b: a > b)
+
+    def __ge__(self, other: Any) -> Any:  # type: ignore[override]
+        return self._compare(other, lambda a, b: a >= b)
+
+    def __lt__(self, other: Any) -> Any:  # type: ignore[override]
+        return self._compare(other, lambda a, b: a < b)
+
+    def __le__(self, other: Any) -> Any:  # type: ignore[override]
+        return self._compare(other, lambda a, b: a <= b)
+
+
+def _sym_array(values: Any) -> SymArray:
+    array = np.asarray(values, dtype=object)
+    if array.size:
+        converted = np.frompyfunc(_sym, 1, 1)(array)
+        array = np.asarray(converted, dtype=object).reshape(array.shape)
+    return array.view(SymArray)
+
+
+def _sympy_function(name: str) -> Any:
+    def apply(x: Any) -> Any:
+        import sympy
+
+        if name == "sigmoid":
+            from .symfuncs import sigmoid as function
+        else:
+            function = {"abs": sympy.Abs}.get(name) or getattr(sympy, name)
+        return _sym_array(np.frompyfunc(lambda v: function(_sym(v)), 1, 1)(x))
+
+    return apply
+
+
+class SympyBackend:
+    """NumPy object arrays of SymPy expressions: the op table's rules build formulas.
+
+    The same function names as ``EXACT`` and ``FLOAT``. ``where(cond, a, b)`` decides
+    each element's branch when the condition is decidable (a number, or a sign SymPy can
+    prove); otherwise, with a ``point`` (symbol → value), it decides at that point and
+    records the decision in ``decisions``; without one it builds a Piecewise.
+    ``sigmoid`` stays σ(z) (:class:`backcheck.symfuncs.sigmoid`).
+    """
+
+    name = "sympy"
+    objects = True  # values are object arrays (evaluate.normalise keeps them)
+
+    exp = staticmethod(_sympy_function("exp"))
+    log = staticmethod(_sympy_function("log"))
+    tanh = staticmethod(_sympy_function("tanh"))
+    sqrt = staticmethod(_sympy_function("sqrt"))
+    sin = staticmethod(_sympy_function("sin"))
+    cos = staticmethod(_sympy_function("cos"))
+    abs = staticmethod(_sympy_function("abs"))
+    sign = staticmethod(_sympy_function("sign"))
+    sigmoid = staticmethod(_sympy_function("sigmoid"))
+
+    def __init__(self, point: dict[Any, Any] | None = None) -> None:
+        self.point = point
+        #: (condition, taken) for every branch decided at ``point``
+        self.decisions: list[tuple[Any, bool]] = []
+
+    def at(self, point: dict[Any, Any] | None) -> SympyBackend:
+        """A backend that decides undecidable branches at ``point``."""
+        return SympyBackend(point)
+
+    def _pick(self, cond: Any, a: Any, b: Any) -> Any:
+        import sympy
+
+        cond = _sym(cond)
+        if cond is sympy.true:
+            return _sym(a)
+        if cond is sympy.false:
+            return _sym(b)
+        if self.point is not None:
+            taken = cond.subs(self.point)
+            if taken in (sympy.true, sympy.false):
+                taken = bool(taken)
+                if (cond, taken) not in self.decisions:
+                    self.decisions.append((cond, taken))
+                return _sym(a) if taken else _sym(b)
+        return sympy.Piecewise((_sym(a), cond), (_sym(b), True))
+
+    def where(self, cond: Any, a: Any, b: Any) -> Any:
+        return _sym_array(np.frompyfunc(self._pick, 3, 1)(cond, a, b))
+
+    @staticmethod
+    def power(x: Any, y: Any) -> Any:
+        import sympy
+
+        return _sym_array(np.frompyfunc(lambda a, b: sympy.Pow(_sym(a), _sym(b)), 2, 1)(x, y))
+
+    @staticmethod
+    def matmul(a: Any, b: Any) -> Any:
+        import sympy
+
+        a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+        if a.ndim != 2 or b.ndim != 2:
+            return _sym_array(np.matmul(a, b) if a.shape[-1] else
+                              np.zeros(a.shape[:-1] + b.shape[-1:], dtype=int))
+        m, n = a.shape
+        p = b.shape[1]
+        out = np.empty((m, p), dtype=object)
+        for i in range(m):
+            for j in range(p):
+                out[i, j] = sympy.Add(*[_sym(a[i, k]) * _sym(b[k, j]) for k in range(n)])
+        return _sym_array(out)
+
+    @staticmethod
+    def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        import sympy
+
+        x = np.asarray(x, dtype=object)
+        if axis is None and not keepdims:
+            return _sym_array(sympy.Add(*[_sym(v) for v in x.flat]))
+        return _sym_array(np.sum(x, axis=axis, keepdims=keepdims))
+
+    @staticmethod
+    def softmax(x: Any) -> Any:
+        e = SympyBackend.exp(x)
+        return e / SympyBackend.sum(e, axis=-1, keepdims=True)
+
+    @staticmethod
+    def asarray(values: Any) -> SymArray:
+        """Object array of SymPy expressions from Fractions, ints, Exacts or expressions."""
+        return _sym_array(values)
+
+
+#: the symbolic backend (branches on undecidable signs become Piecewise)
+SYMPY = SympyBackend()

@@ -12,8 +12,9 @@ import sys
 import typer
 
 from . import __version__
-from .commands import explain, graph, new, solve, verify
+from .commands import explain, graph, new, practice, solve, verify
 from .errors import BackcheckError, InternalError
+from .text import escape
 
 app = typer.Typer(
     name="backcheck",
@@ -40,7 +41,7 @@ def _main(
     """Check hand-worked backpropagation."""
 
 
-for command in (solve, verify, new, explain, graph):
+for command in (solve, verify, new, explain, graph, practice):
     command.register(app)
 
 
@@ -62,18 +63,18 @@ def main() -> None:
         stderr.print(error_text(error))
         sys.exit(2)
     except (RecursionError, MemoryError):
-        print(f"error: {_input_file()}: the input is too deeply nested or too large to process",
-              file=sys.stderr)
+        print(f"error: {escape(_input_file())}: the input is too deeply nested or too large "
+              "to process", file=sys.stderr)
         sys.exit(2)
     except InternalError as error:
-        print(f"internal error: {error}", file=sys.stderr)
+        print(f"internal error: {escape(error)}", file=sys.stderr)
         sys.exit(3)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:  # a bug in backcheck: say so plainly, no traceback
         if os.environ.get("BACKCHECK_DEBUG"):
             raise
-        print(f"internal error ({type(error).__name__}): {error}\n"
+        print(f"internal error ({type(error).__name__}): {escape(error)}\n"
               "this is a bug in backcheck; rerun with BACKCHECK_DEBUG=1 for details",
               file=sys.stderr)
         sys.exit(3)

@@ -102,7 +102,7 @@ def backward(evaluation: Evaluation, *, overrides: Overrides | None = None,
         for k, input_id in enumerate(node.inputs):
             if not graph.nodes[input_id].requires_grad:
                 continue
-            rule = node_swaps.get(k) or op.vjps[k]
+            rule = node_swaps.get(k) or op.vjp(k)
             try:
                 contribution = _normalise(
                     backend, rule(backend, g, values[node.id], *inputs, **node.attrs))

@@ -496,6 +496,12 @@ class Exact:
         self._check_argument("cos")
         return Exact._irrational(self.ball.cos(), "cos", self)
 
+    def erf(self) -> Exact:
+        if self.q == 0:
+            return Exact(Fraction(0))
+        self._check_argument("erf")
+        return Exact._irrational(_ctx.erf(self.approx), "erf", self)
+
     def __abs__(self) -> Exact:
         return -self if self.sign() < 0 else self
 
@@ -573,7 +579,13 @@ def form_to_sympy(form: Form) -> Any:
         return sympy.Pow(*args)
     if op == "sigmoid":
         return 1 / (1 + sympy.exp(-args[0]))
+    if op == "pi":
+        return sympy.pi
     return getattr(sympy, op)(*args)
+
+
+#: π with its closed form (the normal density of gelu′ needs it)
+PI = Exact(None, _ctx.pi, ("pi",), 1)
 
 
 def exact(value: Any) -> Exact:

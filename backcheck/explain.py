@@ -542,14 +542,14 @@ class NetworkElements(ElementGraph):
                 row = p[0]
                 g = np.full((1, np.shape(values[parent.id])[1]), ZERO, dtype=object)
                 g[0, p[1]] = ONE
-                result = op.vjps[k](EXACT, g, values[parent.id][row:row + 1],
+                result = op.vjp(k)(EXACT, g, values[parent.id][row:row + 1],
                                     *[x[row:row + 1] for x in inputs], **parent.attrs)
                 full = np.full(np.shape(values[parent.id]), ZERO, dtype=object)
                 full[row] = _normalise(EXACT, result)[0]
                 self._local[key] = full
             elif op.elementwise:
                 g = EXACT.asarray(ONE)
-                result = op.vjps[k](EXACT, g, EXACT.asarray(values[parent.id][p]),
+                result = op.vjp(k)(EXACT, g, EXACT.asarray(values[parent.id][p]),
                                     *[EXACT.asarray(x[p]) for x in inputs], **parent.attrs)
                 self._local[key] = {p: _normalise(EXACT, result).item()}
             else:
@@ -558,7 +558,7 @@ class NetworkElements(ElementGraph):
                     g[p] = ONE
                 else:
                     g = EXACT.asarray(ONE)
-                result = op.vjps[k](EXACT, g, values[parent.id], *inputs, **parent.attrs)
+                result = op.vjp(k)(EXACT, g, values[parent.id], *inputs, **parent.attrs)
                 self._local[key] = _normalise(EXACT, result)
         table = self._local[key]
         if isinstance(table, dict):
@@ -831,7 +831,7 @@ class NetworkElements(ElementGraph):
         op = OPS[layer.activation]
         values = self.ev.values
         ones = EXACT.asarray(np.ones(np.shape(values[z_node]), dtype=int))
-        derivative = _normalise(EXACT, op.vjps[0](EXACT, ones, values[a_node], values[z_node],
+        derivative = _normalise(EXACT, op.vjp(0)(EXACT, ones, values[a_node], values[z_node],
                                                   **self.graph.nodes[a_node].attrs))
         quantity = self.graph.quantities[f"z{k}"]
         derivative = quantity.to_layout(derivative)
@@ -1149,7 +1149,7 @@ class StepElements(ElementGraph):
             for k, i in enumerate(node.inputs):
                 if not self.graph.nodes[i].requires_grad:
                     continue
-                contribution = _item(_normalise(EXACT, op.vjps[k](
+                contribution = _item(_normalise(EXACT, op.vjp(k)(
                     EXACT, EXACT.asarray(grads[node.id]), values[node.id], *inputs,
                     **node.attrs)))
                 grads[i] = grads[i] + contribution if i in grads else contribution

@@ -47,7 +47,7 @@ from typing import Any
 
 from . import __version__
 from .errors import BackcheckError, InternalError
-from .ops import ACTIVATIONS, LOSS_DEFAULT_REDUCTION, LOSS_TERMS
+from .ops import ACTIVATIONS, LOSSES
 
 DIFFICULTIES = ("easy", "medium", "hard")
 
@@ -249,7 +249,7 @@ def resolve(options: GenerateOptions, rng: random.Random | None = None) -> Spec:
     for what, value, choices in (
         ("activation", options.hidden_activation, ACTIVATIONS),
         ("activation", options.output_activation, ACTIVATIONS),
-        ("loss", options.loss, LOSS_TERMS),
+        ("loss", options.loss, LOSSES),
         ("convention", options.convention, ("Wx", "xW")),
     ):
         if value is not None and value not in choices:
@@ -658,8 +658,7 @@ def _fast_values(spec: Spec, network: _Network) -> dict[str, Any]:
         inputs.append(current)
     n, m = len(current), len(current[0])
     target = network.target
-    reduction = "batch_mean" if spec.loss == "cross_entropy" else LOSS_DEFAULT_REDUCTION[spec.loss]
-    divisor = Fraction({"mean": n * m, "batch_mean": n, "sum": 1}[reduction])
+    divisor = Fraction(LOSSES[spec.loss].divisor(LOSSES[spec.loss].default_reduction, n, m))
     if spec.loss in SQUARED_LOSSES:
         factor = 1 if spec.loss == "half_sse" else 2
         grad = _pairwise(lambda p, t: factor * (p - t) / divisor, current, target)
@@ -911,12 +910,14 @@ def _practises(spec: Spec) -> list[str]:
 def _comment_block(lines: list[str], width: int = 88) -> list[str]:
     import textwrap
 
+    from .text import escape
+
     out = []
     for line in lines:
         if not line:
             out.append("#")
             continue
-        wrapped = textwrap.wrap(line, width - 4, subsequent_indent="    ",
+        wrapped = textwrap.wrap(escape(line), width - 4, subsequent_indent="    ",
                                 break_long_words=False, break_on_hyphens=False)
         out.extend("# " + part for part in wrapped)
     return out
@@ -1059,8 +1060,10 @@ def answers_yaml(spec: Spec, solution: Any, names: list[str], seed: int, problem
                   "problem's own layout.",
                   f"Check it: backcheck verify {own_name}"]
         tolerance = "{abs: " + _decimal(spec.tolerance) + "}"
+    from .text import yaml_string
+
     lines = _comment_block(header)
-    lines.append(f"problem: {problem_file}")
+    lines.append(f"problem: {yaml_string(problem_file)}")
     lines.append(f"tolerance: {tolerance}")
     lines.append("answers:")
     section = None

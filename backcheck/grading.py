@@ -51,7 +51,8 @@ from .solution import Solution, solve
 
 VERDICTS = ("correct", "carried", "wrong", "missing")
 SYMBOLS = {"correct": "✓", "carried": "↻", "wrong": "✗", "missing": "·"}
-SHEET_KEYS = ("problem", "answers", "tolerance", "tolerances", "student", "title", "notes")
+SHEET_KEYS = ("problem", "answers", "tolerance", "tolerances", "student", "title", "notes",
+              "points")
 TOLERANCE_HINT = "tolerance: auto (the default), exact, {abs: 0.01}, {rel: 0.001} or {sig: 3}"
 #: a whole number (no point) is also right when it agrees to this many significant digits
 INTEGER_SIGNIFICANT = 4
@@ -512,9 +513,9 @@ def _rounding_swaps(graph: Any, r: float, answered: set[tuple[str, int]] = froze
         entry: dict = {}
         if ("value", node.id) not in answered:
             entry["forward"] = _widened(op.forward, r)
-        for k in range(min(len(node.inputs), len(op.vjps))):
+        for k in range(len(node.inputs)):
             if ("grad", node.inputs[k]) not in answered:
-                entry[k] = _widened(op.vjps[k], r)
+                entry[k] = _widened(op.vjp(k), r)
         if entry:
             swaps[node.id] = entry
     return swaps
@@ -542,6 +543,24 @@ class Item:
     cause: str | None = None  # carried: the nearest earlier answer it follows from
     origin: str | None = None  # carried: the original slip
     follows: Any = None  # what follows from the student's own earlier answers
+    mistake_code: str | None = None  # the named mistake's stable code at its variant
+
+    @property
+    def code(self) -> str | None:
+        """A stable code for the verdict's diagnosis, for gradebooks and analytics: the
+        mistake's code (``relu-mask-missing``, ``transposed``, …), ``carried``,
+        ``wrong-shape`` or ``unexplained``; None for correct and missing entries."""
+        if self.verdict in ("correct", "missing", ""):
+            return None
+        if self.mistake_code is not None:
+            return self.mistake_code
+        if self.mistake is not None and self.mistake in BY_NAME:
+            return BY_NAME[self.mistake].code_for()
+        if self.verdict == "carried":
+            return "carried"
+        if self.diagnosis and ", but it is " in self.diagnosis and "you wrote" in self.diagnosis:
+            return "wrong-shape"
+        return "unexplained"
 
     @property
     def element(self) -> str:
@@ -560,6 +579,7 @@ class Item:
             "verdict": self.verdict,
             "diagnosis": self.diagnosis,
             "mistake": self.mistake,
+            "code": self.code,
             "cause": self.cause,
             "origin": self.origin,
             "exact": _exact_text(self.expected),
@@ -596,6 +616,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     error: BackcheckError | None = None
     order: dict[str, int] = field(default_factory=dict, repr=False)  # working order
+    points: Any = field(default=None, repr=False)  # the sheet's own points: (scoring.py)
 
     @property
     def items(self) -> list[Item]:
@@ -842,6 +863,10 @@ def _grade_sheet(grader: Grader, path: str) -> Report:
         tolerances_path: tuple = ("tolerances",)
         student = data.get("student")
         report.title = data.get("title") if isinstance(data.get("title"), str) else None
+        if data.get("points") is not None:
+            from .scoring import read_points
+
+            report.points = read_points(doc, data["points"], ("points",))
     elif "layers" in data or "steps" in data or "values" in data:
         ctx = grader.context(path, doc)
         answers = data.get("answers")
@@ -1556,6 +1581,7 @@ class _Sheet:
                 best = min(findings, key=lambda f: (-votes[f.variant.key],
                                                     order.get(f.variant.key, 0)))
                 item.mistake = best.variant.name
+                item.mistake_code = best.variant.code
                 item.diagnosis = best.variant.mistake.explain(best)
 
     def _unexplained(self, item: Item, skipped: bool = False) -> str:
@@ -1707,7 +1733,8 @@ class _Sheet:
                 item.diagnosis = entry.finding
             else:
                 item.diagnosis = entry.finding + (f" Also: {own}" if own else "")
-            item.mistake = entry.finding_mistake or item.mistake
+            if entry.finding_mistake:
+                item.mistake, item.mistake_code = entry.finding_mistake, None
 
 
 def _layout_index(quantity: Quantity, flat: int) -> tuple[int, ...]:
@@ -1727,8 +1754,11 @@ def _grade(ctx: ProblemContext, entries: list[Entry], working: int
 
 
 def _cell(text: Any) -> str:
-    """A CSV cell that a spreadsheet won't read as a formula."""
-    text = "" if text is None else str(text)
+    """A CSV cell that a spreadsheet won't read as a formula, with control and bidi
+    characters escaped (``backcheck.text.escape``)."""
+    from .text import escape
+
+    text = escape(text)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .ops import LOSS_NODE, LOSSES
 from .problem import ExpressionProblem, NetworkProblem, Problem
 
 
@@ -127,8 +128,7 @@ def _network_graph(problem: NetworkProblem) -> Graph:
             graph.nodes[b].layer = k
             inputs.append(b)
         z = graph.add("linear", tuple(inputs), name=f"z{k}", convention=problem.convention)
-        attrs = {"slope": layer.slope} if layer.activation == "leaky_relu" else {}
-        a = graph.add(layer.activation, (z,), name=f"a{k}", **attrs)
+        a = graph.add(layer.activation, (z,), name=f"a{k}", **layer.params)
         for node in (z, a):
             graph.nodes[node].layer = k
         shape = activation_shape(sizes[k])
@@ -141,9 +141,14 @@ def _network_graph(problem: NetworkProblem) -> Graph:
         previous = a
 
     target = graph.add("target", name="target", value=problem.target, requires_grad=False)
-    divisor = {"mean": n_examples * sizes[-1], "batch_mean": n_examples, "sum": 1}[
-        problem.reduction]
-    loss = graph.add("loss", (previous, target), name="L", kind=problem.loss, divisor=divisor)
+    divisor = LOSSES[problem.loss].divisor(problem.reduction, n_examples, sizes[-1])
+    inputs = (previous, target)
+    decay: dict[str, Any] = {}
+    if problem.weight_decay is not None:  # λ/2·ΣW² over every weight matrix
+        inputs += tuple(graph.by_name[f"W{k}"] for k in range(1, len(problem.layers) + 1))
+        decay["weight_decay"] = problem.weight_decay
+    loss = graph.add(LOSS_NODE, inputs, name="L", kind=problem.loss, divisor=divisor,
+                     **problem.loss_params, **decay)
     graph.nodes[loss].label = f"L ({problem.loss})"
     graph.output = loss
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .graph import Graph, Quantity
-from .ops import LOSS_TERMS, OPS
+from .ops import LOSSES, OPS
 from .render.numbers import format_exact
 
 # ----------------------------------------------------------------------------- structure
@@ -166,6 +166,11 @@ class Variant:
     def name(self) -> str:
         return self.mistake.name
 
+    @property
+    def code(self) -> str:
+        """The stable mistake code (``relu-mask-missing``, ``transposed``, …)."""
+        return self.mistake.code_for(self.info)
+
 
 @dataclass
 class Finding:
@@ -222,6 +227,19 @@ class Mistake:
     #: a whole answer of the wrong shape this mistake explains: (quantity, their array,
     #: truth base, answers so far) → message, or None
     shape: Callable[[Quantity, np.ndarray, Base, dict[str, np.ndarray]], str | None] | None = None
+    #: a stable, kebab-case code for gradebooks and analytics (never renamed once shipped)
+    code: str = ""
+    #: a more specific code per activation, where the slip has its own name (``relu``:
+    #: the missing derivative is the missing mask)
+    codes: tuple[tuple[str, str], ...] = ()
+
+    def code_for(self, info: dict[str, Any] | None = None) -> str:
+        """The stable code of this mistake at one variant (``info`` of the variant)."""
+        act = (info or {}).get("act")
+        for name, code in self.codes:
+            if name == act:
+                return code
+        return self.code or self.name.replace("_", "-")
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -304,7 +322,7 @@ def _explain_not_applied(f: Finding) -> str:
 
 ACTIVATION_NOT_APPLIED = Mistake(
     "activation_not_applied", "the activation was not applied (aK written as zK)",
-    _find_not_applied, _explain_not_applied)
+    _find_not_applied, _explain_not_applied, code="activation-not-applied")
 
 
 # ----------------------------------------------------------------------------- 2. σ′ etc.
@@ -411,7 +429,8 @@ FORGOT_ACTIVATION_DERIVATIVE = Mistake(
     lambda g, s: _activation_variants(
         FORGOT_ACTIVATION_DERIVATIVE, ("relu", "leaky_relu", "sigmoid", "tanh", "softmax"),
         _no_derivative)(g, s),
-    _explain_no_derivative)
+    _explain_no_derivative, code="activation-derivative-missing",
+    codes=(("relu", "relu-mask-missing"), ("leaky_relu", "leaky-relu-slope-missing")))
 
 
 def _prime_at_a(act: str) -> Callable[..., Any]:
@@ -437,7 +456,7 @@ def _explain_prime_at_a(f: Finding) -> str:
 SIGMA_PRIME_AT_A = Mistake(
     "derivative_at_activation", "σ′ (or tanh′) taken at aK instead of zK",
     lambda g, s: _activation_variants(SIGMA_PRIME_AT_A, ("sigmoid", "tanh"), _prime_at_a)(g, s),
-    _explain_prime_at_a)
+    _explain_prime_at_a, code="derivative-at-activation")
 
 
 def _prime_from_z(act: str) -> Callable[..., Any]:
@@ -469,7 +488,7 @@ DERIVATIVE_FROM_Z = Mistake(
     "derivative_from_z", "σ′ written z(1 − z) instead of a(1 − a)",
     lambda g, s: _activation_variants(DERIVATIVE_FROM_Z, ("sigmoid", "tanh"),
                                       _prime_from_z)(g, s),
-    _explain_prime_from_z)
+    _explain_prime_from_z, code="derivative-from-z")
 
 
 def _find_kink(graph: Graph, structure: Structure) -> list[Variant]:
@@ -504,7 +523,7 @@ def _explain_kink(f: Finding) -> str:
 
 RELU_AT_ZERO = Mistake(
     "relu_derivative_at_zero", "relu′(0) taken as 1 or ½ (backcheck uses 0)",
-    _find_kink, _explain_kink)
+    _find_kink, _explain_kink, code="relu-derivative-at-zero")
 
 
 # ----------------------------------------------------------------------------- 3. the loss
@@ -571,7 +590,7 @@ def _explain_reversed(f: Finding) -> str:
 
 OUTPUT_REVERSED = Mistake(
     "output_error_reversed", "output error written t − p (softmax-CE gradient y − ŷ)",
-    _find_reversed, _explain_reversed)
+    _find_reversed, _explain_reversed, code="output-error-reversed")
 
 
 def _find_factor_missing(graph: Graph, structure: Structure) -> list[Variant]:
@@ -579,7 +598,7 @@ def _find_factor_missing(graph: Graph, structure: Structure) -> list[Variant]:
     if info is None or info[0] not in ("mse", "sse"):
         return []
     return [_loss_variant(FACTOR_TWO_MISSING, graph, structure,
-                          lambda B, g, ans, p, t, *, kind, divisor: g * (p - t) / divisor,
+                          lambda B, g, ans, p, t, *w, kind, divisor, **kw: g * (p - t) / divisor,
                           None, kind=info[0], divisor=info[1])]
 
 
@@ -595,7 +614,7 @@ def _explain_factor_missing(f: Finding) -> str:
 
 FACTOR_TWO_MISSING = Mistake(
     "factor_two_missing", "factor 2 of the squared error missing",
-    _find_factor_missing, _explain_factor_missing)
+    _find_factor_missing, _explain_factor_missing, code="factor-two-missing")
 
 
 def _find_factor_extra(graph: Graph, structure: Structure) -> list[Variant]:
@@ -604,8 +623,9 @@ def _find_factor_extra(graph: Graph, structure: Structure) -> list[Variant]:
         return []
     return [_loss_variant(
         FACTOR_TWO_EXTRA, graph, structure,
-        lambda B, g, ans, p, t, *, kind, divisor: g * 2 * (p - t) / divisor,
-        lambda B, p, t, *, kind, divisor: B.sum((p - t) * (p - t)) / divisor,
+        lambda B, g, ans, p, t, *w, kind, divisor, **kw: g * 2 * (p - t) / divisor,
+        lambda B, p, t, *w, kind, divisor, **kw: OPS["loss"].forward(
+            B, p, t, *w, kind="sse", divisor=divisor, **kw),
         kind=info[0], divisor=info[1])]
 
 
@@ -623,7 +643,7 @@ def _explain_factor_extra(f: Finding) -> str:
 
 FACTOR_TWO_EXTRA = Mistake(
     "factor_two_extra", "extra factor 2 (the ½ of half_sse ignored)",
-    _find_factor_extra, _explain_factor_extra)
+    _find_factor_extra, _explain_factor_extra, code="factor-two-extra")
 
 
 def _find_mean(graph: Graph, structure: Structure) -> list[Variant]:
@@ -631,11 +651,13 @@ def _find_mean(graph: Graph, structure: Structure) -> list[Variant]:
     if info is None or info[1] == 1:
         return []
     kind = info[0]
-    term, derivative, _ = LOSS_TERMS[kind]
+    record = LOSSES[kind]
     return [_loss_variant(
         MEAN_FORGOTTEN, graph, structure,
-        lambda B, g, ans, p, t, *, kind, divisor: g * derivative(B, p, t),
-        lambda B, p, t, *, kind, divisor: B.sum(term(B, p, t)),
+        lambda B, g, ans, p, t, *w, kind, divisor, **kw: record.vjp(0)(
+            B, g, ans, p, t, *w, kind=kind, divisor=1, **kw),
+        lambda B, p, t, *w, kind, divisor, **kw: record.forward(
+            B, p, t, *w, kind=kind, divisor=1, **kw),
         kind=kind, divisor=info[1])]
 
 
@@ -662,7 +684,8 @@ def _explain_mean(f: Finding) -> str:
 
 
 MEAN_FORGOTTEN = Mistake(
-    "mean_forgotten", "1/N of the mean forgotten", _find_mean, _explain_mean)
+    "mean_forgotten", "1/N of the mean forgotten", _find_mean, _explain_mean,
+    code="mean-forgotten")
 
 
 # ----------------------------------------------------------------------------- 4. linear
@@ -707,7 +730,8 @@ def _explain_z_for_a(f: Finding) -> str:
 
 
 Z_FOR_A = Mistake(
-    "z_for_a", "zK−1 used where aK−1 belongs in dL/dWK", _find_z_for_a, _explain_z_for_a)
+    "z_for_a", "zK−1 used where aK−1 belongs in dL/dWK", _find_z_for_a, _explain_z_for_a,
+    code="z-for-a")
 
 
 def _find_not_transposed(graph: Graph, structure: Structure) -> list[Variant]:
@@ -747,7 +771,7 @@ def _explain_not_transposed(f: Finding) -> str:
 
 WEIGHTS_NOT_TRANSPOSED = Mistake(
     "weights_not_transposed", "W used where Wᵀ belongs going back through a layer",
-    _find_not_transposed, _explain_not_transposed)
+    _find_not_transposed, _explain_not_transposed, code="weights-not-transposed")
 
 
 def _find_bias(graph: Graph, structure: Structure) -> list[Variant]:
@@ -812,7 +836,7 @@ def _shape_bias(q: Quantity, given: np.ndarray, truth: Base,
 
 BIAS_NOT_SUMMED = Mistake(
     "bias_not_summed", "bias gradient not summed over the batch",
-    _find_bias, _explain_bias, shape=_shape_bias)
+    _find_bias, _explain_bias, shape=_shape_bias, code="bias-not-summed")
 
 
 # ----------------------------------------------------------------------------- 5. scalar
@@ -852,7 +876,7 @@ def _explain_missed_path(f: Finding) -> str:
 
 MISSED_PATH = Mistake(
     "missed_path", "a value used twice: only one path's gradient counted",
-    _find_missed_path, _explain_missed_path)
+    _find_missed_path, _explain_missed_path, code="missed-path")
 
 
 # ----------------------------------------------------------------------------- 6. updates
@@ -904,10 +928,12 @@ def _explain_update_rate(f: Finding) -> str:
 
 UPDATE_WRONG_SIGN = Mistake(
     "update_wrong_sign", "update with the wrong sign (W + lr·dW)",
-    lambda g, s: _find_updates(UPDATE_WRONG_SIGN, +1, True)(g, s), _explain_update_sign)
+    lambda g, s: _find_updates(UPDATE_WRONG_SIGN, +1, True)(g, s), _explain_update_sign,
+    code="update-wrong-sign")
 UPDATE_WITHOUT_RATE = Mistake(
     "update_without_learning_rate", "update without the learning rate (W − dW)",
-    lambda g, s: _find_updates(UPDATE_WITHOUT_RATE, -1, False)(g, s), _explain_update_rate)
+    lambda g, s: _find_updates(UPDATE_WITHOUT_RATE, -1, False)(g, s), _explain_update_rate,
+    code="update-without-learning-rate")
 
 
 # ----------------------------------------------------------------------------- 7. writing
@@ -959,7 +985,7 @@ def _shape_transposed(q: Quantity, given: np.ndarray, truth: Base,
 
 TRANSPOSED = Mistake(
     "transposed", "transposed (dL/dW as a·δᵀ, or the whole matrix)",
-    _find_transposed, _explain_transposed, shape=_shape_transposed)
+    _find_transposed, _explain_transposed, shape=_shape_transposed, code="transposed")
 
 
 def _negate(q: Quantity, base: Base) -> list[Any] | None:
@@ -976,7 +1002,8 @@ def _explain_sign(f: Finding) -> str:
             f"{fmt(f.right)}{f.suffix}.")
 
 
-SIGN_FLIPPED = Mistake("sign_flipped", "sign flipped", _find_sign, _explain_sign)
+SIGN_FLIPPED = Mistake("sign_flipped", "sign flipped", _find_sign, _explain_sign,
+                       code="sign-flipped")
 
 
 #: Every known mistake, most specific first (the first that reproduces an entry names it).

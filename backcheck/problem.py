@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import Mark, quoted
 from .literals import Document, load_yaml
-from .ops import ACTIVATIONS, LOSS_DEFAULT_REDUCTION, LOSS_TERMS, REDUCTIONS
+from .ops import ACTIVATIONS, LOSSES, REDUCTIONS
 
 Matrix = list[list[Fraction]]
 
@@ -34,8 +34,14 @@ MAX_STEPS = 500
 MAX_STEP_CHARS = 20_000
 
 NETWORK_KEYS = ("title", "description", "source", "convention", "x", "layers", "target",
-                "loss", "learning_rate", "answers")
-LAYER_KEYS = ("W", "b", "activation", "slope")
+                "loss", "learning_rate", "weight_decay", "answers")
+LAYER_KEYS = ("W", "b", "activation")  # and the parameters of the activations (slope, …)
+
+
+def _layer_keys() -> tuple[str, ...]:
+    """A layer's keys: the fixed ones and every activation record's parameters."""
+    params = dict.fromkeys(p.name for op in ACTIVATIONS.values() for p in op.params)
+    return LAYER_KEYS + tuple(params)
 EXPRESSION_KEYS = ("title", "description", "source", "values", "steps", "output", "answers")
 
 
@@ -46,6 +52,8 @@ class Layer:
     activation: str
     slope: Fraction  # leaky_relu only
     W_flat: bool = False  # written as a flat list (one unit's weights)
+    #: the activation record's parameters (slope, alpha, …), defaults filled in
+    params: dict[str, Fraction] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,6 +74,10 @@ class NetworkProblem:
     #: equivalents (``exact_work``; refused above MAX_EXACT_WORK). A caller that evaluates
     #: the graph many times (the grader) can budget with it.
     exact_work: int = 0
+    #: the loss record's parameters (huber's delta), defaults filled in
+    loss_params: dict[str, Fraction] = field(default_factory=dict)
+    #: λ of the weight decay λ/2·ΣW² added to the loss (None: no decay)
+    weight_decay: Fraction | None = None
 
     kind = "network"
 
@@ -244,7 +256,7 @@ def _network(doc: Document, data: dict) -> NetworkProblem:
         path = ("layers", k - 1)
         if not isinstance(spec, dict):
             raise doc.error(f"layer {k} must be a mapping with W (and b, activation)", path)
-        _check_keys(doc, spec, LAYER_KEYS, path, f"layer {k}")
+        _check_keys(doc, spec, _layer_keys(), path, f"layer {k}")
         W, flat = read_matrix(doc, _require(doc, spec, "W", path, f"layer {k}'s weights"),
                               path + ("W",), f"W{k}")
         if flat and convention == "xW":
@@ -285,13 +297,9 @@ def _network(doc: Document, data: dict) -> NetworkProblem:
                 path + ("activation",),
                 hint="known activations: " + ", ".join(ACTIVATIONS),
             )
-        slope = Fraction(1, 100)
-        if "slope" in spec:
-            if activation != "leaky_relu":
-                raise doc.error(f"slope applies only to leaky_relu (layer {k} is {activation})",
-                                path + ("slope",))
-            slope = doc.number(spec["slope"], path + ("slope",), "the leaky_relu slope")
-        layers.append(Layer(W, b, activation, slope, flat))
+        params = _params(doc, spec, ACTIVATIONS[activation], path, f"layer {k} is {activation}")
+        layers.append(Layer(W, b, activation, params.get("slope", Fraction(1, 100)), flat,
+                            params))
         width = units
 
     target_value = _require(doc, data, "target", (), "the target output")
@@ -309,13 +317,21 @@ def _network(doc: Document, data: dict) -> NetworkProblem:
             f"shape mismatch: the network outputs {want} but target has {got}", ("target",)
         )
 
-    loss, reduction = _loss(doc, data)
+    loss, reduction, loss_params = _loss(doc, data)
     learning_rate = None
     if data.get("learning_rate") is not None:
         learning_rate = doc.number(data["learning_rate"], ("learning_rate",), "a learning rate")
+    weight_decay = None
+    if data.get("weight_decay") is not None:
+        weight_decay = doc.number(data["weight_decay"], ("weight_decay",),
+                                  "the weight decay λ (the loss adds λ/2·ΣW²)")
+        if weight_decay < 0:
+            raise doc.error("weight_decay must not be negative (the loss adds λ/2·ΣW²)",
+                            ("weight_decay",))
     problem = NetworkProblem(str(doc.file), title if isinstance(title, str) else None, convention,
                              x, single, layers, target, loss, reduction, learning_rate, doc,
-                             data.get("answers"), exact_work=work)
+                             data.get("answers"), exact_work=work, loss_params=loss_params,
+                             weight_decay=weight_decay)
     if work > MAX_EXACT_WORK:
         error = doc.error(
             f"network too large for exact arithmetic (about {work:,} operations; the exact "
@@ -330,23 +346,56 @@ def _network(doc: Document, data: dict) -> NetworkProblem:
     return problem
 
 
-def _loss(doc: Document, data: dict) -> tuple[str, str]:
-    spec = _require(doc, data, "loss", (), "one of " + ", ".join(LOSS_TERMS))
+def _params(doc: Document, spec: dict, op: Any, path: tuple, what: str) -> dict[str, Fraction]:
+    """An op record's parameters from a mapping (defaults for those not given)."""
+    values = op.param_defaults()
+    known = {p.name: p for p in op.params}
+    for key in spec:
+        if key not in known and key in _param_owners():
+            owners = " or ".join(_param_owners()[key])
+            raise doc.error(f"{key} applies only to {owners} ({what})", path + (key,))
+    for name, param in known.items():
+        if name in spec:
+            value = doc.number(spec[name], path + (name,), param.what)
+            if param.positive and value <= 0:
+                raise doc.error(f"{param.what} must be positive", path + (name,))
+            values[name] = value
+    return values
+
+
+def _param_owners() -> dict[str, list[str]]:
+    """Every parameter name → the ops (activations and losses) that take it."""
+    owners: dict[str, list[str]] = {}
+    for op in list(ACTIVATIONS.values()) + list(LOSSES.values()):
+        for param in op.params:
+            owners.setdefault(param.name, []).append(op.name)
+    return owners
+
+
+def _loss(doc: Document, data: dict) -> tuple[str, str, dict[str, Fraction]]:
+    spec = _require(doc, data, "loss", (), "one of " + ", ".join(LOSSES))
     path: tuple = ("loss",)
     reduction = None
+    params_spec: dict = {}
     if isinstance(spec, dict):
-        _check_keys(doc, spec, ("name", "reduction"), path, "loss")
+        keys = ("name", "reduction") + tuple(
+            dict.fromkeys(p.name for op in LOSSES.values() for p in op.params))
+        _check_keys(doc, spec, keys, path, "loss")
         name = _require(doc, spec, "name", path, "the loss name")
         reduction = spec.get("reduction")
+        params_spec = spec
         path = ("loss", "name")
     else:
         name = spec
-    if not isinstance(name, str) or name not in LOSS_TERMS:
-        raise doc.error(f"unknown loss {_shown(doc, name, path)}{did_you_mean(name, LOSS_TERMS)}",
+    if not isinstance(name, str) or name not in LOSSES:
+        raise doc.error(f"unknown loss {_shown(doc, name, path)}{did_you_mean(name, LOSSES)}",
                         path,
-                        hint="known losses: " + ", ".join(LOSS_TERMS))
+                        hint="known losses: " + ", ".join(LOSSES))
+    record = LOSSES[name]
+    params = _params(doc, {k: v for k, v in params_spec.items() if k not in ("name", "reduction")},
+                     record, ("loss",), f"the loss is {name}")
     if reduction is None:
-        reduction = LOSS_DEFAULT_REDUCTION[name]
+        reduction = record.default_reduction
     elif reduction not in REDUCTIONS:
         raise doc.error(
             f"unknown reduction {_shown(doc, reduction, ('loss', 'reduction'))}; expected mean "
@@ -354,9 +403,9 @@ def _loss(doc: Document, data: dict) -> tuple[str, str]:
             f"sum, or batch_mean (sum per example, mean over examples)",
             ("loss", "reduction"),
         )
-    if name == "cross_entropy" and reduction == "mean":
+    if record.mean_over == "examples" and reduction == "mean":
         reduction = "batch_mean"  # PyTorch's meaning: the mean over examples
-    return name, reduction
+    return name, reduction, params
 
 
 def _expression(doc: Document, data: dict) -> ExpressionProblem:

@@ -33,8 +33,9 @@ import torch
 
 DTYPE = torch.float64
 
-ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "softmax")
-LOSSES = ("mse", "sse", "half_sse", "cross_entropy", "bce")
+ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "softplus",
+               "elu", "gelu", "silu")
+LOSSES = ("mse", "sse", "half_sse", "cross_entropy", "bce", "l1", "huber", "hinge")
 
 
 # --------------------------------------------------------------------------- numbers
@@ -90,7 +91,7 @@ def reference_for(problem: dict) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------- networks
 
 
-def _activate(name: str, z: torch.Tensor, slope: float) -> torch.Tensor:
+def _activate(name: str, z: torch.Tensor, slope: float, alpha: float = 1.0) -> torch.Tensor:
     if name == "identity":
         return z.clone()  # a separate node, so dL/da and dL/dz are both well defined
     if name == "relu":
@@ -103,6 +104,14 @@ def _activate(name: str, z: torch.Tensor, slope: float) -> torch.Tensor:
         return torch.tanh(z)
     if name == "softmax":
         return torch.softmax(z, dim=-1)  # over each example's units
+    if name == "softplus":
+        return torch.nn.functional.softplus(z)
+    if name == "elu":
+        return torch.nn.functional.elu(z, alpha=alpha)
+    if name == "gelu":
+        return torch.nn.functional.gelu(z)  # exact (erf), PyTorch's default
+    if name == "silu":
+        return torch.nn.functional.silu(z)
     raise ValueError(f"unknown activation {name!r} (known: {', '.join(ACTIVATIONS)})")
 
 
@@ -133,6 +142,18 @@ def _loss(spec: Any, p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     if name == "bce":
         elementwise = -(t * torch.log(p) + (1 - t) * torch.log(1 - p))
         return elementwise.sum() if total else elementwise.mean()
+    if name == "l1":
+        return torch.nn.functional.l1_loss(p, t, reduction="sum" if total else "mean")
+    if name == "huber":
+        delta = number(spec.get("delta", 1)) if isinstance(spec, dict) else 1.0
+        return torch.nn.functional.huber_loss(p, t, reduction="sum" if total else "mean",
+                                              delta=delta)
+    if name == "hinge":  # CS231n multiclass SVM: Σ_{j≠y} max(0, s_j − s_y + 1) per example
+        scores, onehot = p.reshape(-1, p.shape[-1]), t.reshape(-1, t.shape[-1])
+        correct = (scores * onehot).sum(dim=-1, keepdim=True)
+        margins = torch.clamp(scores - correct + 1, min=0) * (1 - onehot)
+        per_example = margins.sum(dim=-1)
+        return per_example.sum() if total else per_example.mean()
     raise ValueError(f"unknown loss {name!r} (known: {', '.join(LOSSES)})")
 
 
@@ -166,7 +187,8 @@ def torch_reference(problem: dict) -> dict[str, np.ndarray]:
             z = a @ W
         if b is not None:
             z = z + b
-        a = _activate(layer.get("activation", "identity"), z, number(layer.get("slope", 0.01)))
+        a = _activate(layer.get("activation", "identity"), z, number(layer.get("slope", 0.01)),
+                      number(layer.get("alpha", 1)))
         weights.append(W)
         biases.append(b)
         pre.append(z)
@@ -176,6 +198,8 @@ def torch_reference(problem: dict) -> dict[str, np.ndarray]:
     if target.shape != a.shape:
         raise ValueError(f"target shape {tuple(target.shape)} != output {tuple(a.shape)}")
     L = _loss(problem["loss"], a, target)
+    if problem.get("weight_decay") is not None:  # d2l: λ/2·ΣW² over the weights, not biases
+        L = L + number(problem["weight_decay"]) / 2 * sum((W * W).sum() for W in weights)
 
     wrt: dict[str, torch.Tensor] = {}
     for k in range(1, len(layers) + 1):

@@ -164,7 +164,7 @@ def test_count_writes_numbered_variants_for_a_class(workdir, monkeypatch, capsys
     (["--batch", "0"], "--batch must be at least 1"),
     (["--output-activation", "softmax", "--layers", "2,1"], "softmax needs at least two"),
     (["--hidden-activation", "sigmoidd"], "unknown activation"),
-    (["--loss", "hinge"], "unknown loss"),
+    (["--loss", "squared_hinge"], "unknown loss"),
     (["--convention", "Wt"], "unknown convention"),
     (["--difficulty", "insane"], "unknown difficulty"),
     (["--learning-rate", "abc"], "not a number"),

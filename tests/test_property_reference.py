@@ -87,6 +87,9 @@ def _compare(problem: dict, reference: dict[str, np.ndarray]) -> None:
     # the other branch; backcheck warns about it, and the references cannot agree there.
     assert solution.crosscheck is not None
     assume(solution.crosscheck.ok)
+    # the same at a kink where our own float64 happens to round to the exact 0 but
+    # PyTorch's (another summation order) does not: backcheck warns, as above
+    assume(not any("is exactly 0" in warning for warning in solution.warnings))
     for name, expected in reference.items():
         assert name in solution.names, name
         ours = solution.float(name)

@@ -37,14 +37,14 @@ def register(app: typer.Typer) -> None:
                 if raw.strip():
                     names.append(resolve(raw, solution.names, output))
         if json_output:
-            import json
-
             document = solution.to_json()
             if names:
                 document["quantities"] = {n: document["quantities"][n] for n in names}
                 if "exact" in document:
                     document["exact"] = {n: document["exact"][n] for n in names}
-            typer.echo(json.dumps(document, ensure_ascii=False))
+            from ..text import safe_json
+
+            typer.echo(safe_json(document))
             return
         from ..render.solve_view import solution_view
 

@@ -14,10 +14,33 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def verify(
         sheets: list[Path] = typer.Argument(
-            ..., help="Answers files (FORMAT §4), or problem files with answers:."),
+            ..., metavar="SHEET...",
+            help="Answers files (FORMAT §4), or problem files with answers:."),
         json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
-        csv: Path = typer.Option(None, "--csv", help="Write a gradebook: one row per sheet."),
-        force: bool = typer.Option(False, "--force", help="Overwrite the --csv file."),
+        csv: Path = typer.Option(None, "--csv", metavar="FILE",
+                                 help="Write a gradebook: one row per sheet."),
+        gradescope: Path = typer.Option(
+            None, "--gradescope", metavar="FILE",
+            help="Write Gradescope's autograder results.json (one sheet)."),
+        prairielearn: Path = typer.Option(
+            None, "--prairielearn", metavar="FILE",
+            help="Write PrairieLearn's external-grader results.json (one sheet)."),
+        course: Path = typer.Option(
+            None, "--course", metavar="FILE",
+            help="Points and credit: points per quantity, carried_credit, partial_credit "
+                 "(FORMAT.md)."),
+        wrong_only: bool = typer.Option(
+            False, "--wrong-only", help="List only the entries that are not correct."),
+        compact: bool = typer.Option(
+            False, "--compact",
+            help="One line per quantity instead of a table per quantity (long sheets end "
+                 "with such a summary anyway)."),
+        jobs: int = typer.Option(
+            None, "--jobs", "-j", min=1, max=64,
+            help="Processes for a class run (default: every core, for 200 sheets or more)."),
+        force: bool = typer.Option(False, "--force", "-f",
+                                   help="Overwrite the files written (--csv, --gradescope, "
+                                        "--prairielearn)."),
         digits: int = typer.Option(6, "--digits", "-d", min=1, max=40,
                                    help="Significant digits for exact values that are not short."),
     ) -> None:
@@ -26,55 +49,134 @@ def register(app: typer.Typer) -> None:
 
         Exit 0 when every given answer is correct, 1 when some are carried or wrong,
         2 when a sheet can't be read (for several sheets: 2 if any could not be graded)."""
-        import json
-
+        from ..errors import BackcheckError
         from ..files import check_writable, write_atomic
-        from ..grading import Grader, class_exit_code, gradebook_csv
+        from ..grading import class_exit_code
         from ..render.console import stderr, stdout
+        from ..scoring import Course, Scorer, load_course
+        from ..text import escape, safe_json
 
         paths = [str(p) for p in sheets]
-        if csv is not None:
-            check_writable([str(csv)], force=force)
-        grader = Grader()
-        if len(paths) == 1:
-            reports = [grader.grade(paths[0])]
+        outputs = [str(p) for p in (csv, gradescope, prairielearn) if p is not None]
+        for option, value in (("--gradescope", gradescope), ("--prairielearn", prairielearn)):
+            if value is not None and len(paths) != 1:
+                raise BackcheckError(f"{option} writes the result of one sheet; got "
+                                     f"{len(paths)}", file="backcheck verify",
+                                     hint="a class gradebook: --csv grades.csv")
+        if len(set(outputs)) != len(outputs):
+            raise BackcheckError("two outputs name the same file", file="backcheck verify")
+        if outputs:
+            check_writable(outputs, force=force)
+        scorer = Scorer(load_course(str(course)) if course is not None else Course())
+        autograder = gradescope is not None or prairielearn is not None
+        if len(paths) == 1 and not autograder:
+            from ..grading import Grader
+
+            reports = [Grader().grade(paths[0])]
         else:
-            reports = _grade_all(grader, paths, stderr)
+            reports = grade_class(paths, jobs=jobs, console=stderr)
+        scored = course is not None or any(getattr(r, "points", None) for r in reports)
+        scores = [scorer.score(report) for report in reports]
+        files: list[tuple[str, str]] = []
         if csv is not None:
-            write_atomic(str(csv), gradebook_csv(reports))
+            from ..gradebook import gradebook_csv
+
+            files.append((str(csv), gradebook_csv(reports, scores)))
+        if autograder:
+            from ..autograders import gradescope_results, prairielearn_results
+
+            if gradescope is not None:
+                document = gradescope_results(reports[0], scores[0])
+                files.append((str(gradescope), safe_json(document, indent=2) + "\n"))
+            if prairielearn is not None:
+                document = prairielearn_results(reports[0], scores[0])
+                files.append((str(prairielearn), safe_json(document, indent=2) + "\n"))
+        for path, text in files:
+            write_atomic(path, text)
+        if len(paths) == 1 and autograder and reports[0].error is not None:
+            raise reports[0].error  # one message, exit 2 (the results file says so too)
         code = reports[0].exit_code if len(reports) == 1 else class_exit_code(reports)
         if json_output:
             if len(reports) == 1:
                 document = reports[0].to_json()
+                if scored and scores[0] is not None:
+                    document["score"] = scores[0].to_json()
             else:
-                document = {"sheets": [r.to_json() for r in reports],
-                            "summary": _summary(reports), "exit": code}
-            typer.echo(json.dumps(document, ensure_ascii=False))
+                sheets_json = []
+                for report, score in zip(reports, scores, strict=True):
+                    entry = report.to_json()
+                    if scored and score is not None:
+                        entry["score"] = score.to_json()
+                    sheets_json.append(entry)
+                document = {"sheets": sheets_json, "summary": _summary(reports), "exit": code}
+            typer.echo(safe_json(document))
         else:
             from ..render.verify_view import class_view, report_view
 
             if len(reports) == 1:
-                stdout.print(report_view(reports[0], digits=digits))
+                stdout.print(report_view(reports[0], digits=digits, wrong_only=wrong_only,
+                                         compact=compact,
+                                         score=scores[0] if scored else None))
             else:
-                stdout.print(class_view(reports))
-            if csv is not None:
-                stdout.print(f"gradebook written to {csv}", style="dim")
+                stdout.print(class_view(reports, scores=scores if scored else None,
+                                        width=stdout.width))
+            for path, _ in files:
+                stdout.print(f"wrote {escape(path)}", style="dim", highlight=False)
         raise typer.Exit(code)
 
 
-def _grade_all(grader, paths, console):  # type: ignore[no-untyped-def]
-    if len(paths) <= PROGRESS_AFTER or not console.is_terminal:
-        return [grader.grade_or_error(p) for p in paths]
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+#: a class run of at least this many sheets uses a process pool
+POOL_AFTER = 200
+#: sheets handed to a worker at a time
+CHUNK = 50
 
-    reports = []
-    with Progress("grading", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
-        task = progress.add_task("grading", total=len(paths))
-        for path in paths:
-            reports.append(grader.grade_or_error(path))
-            progress.advance(task)
-    return reports
+
+def grade_class(paths: list[str], *, jobs: int | None = None, console=None):  # type: ignore[no-untyped-def]
+    """Grade many sheets, in order; with several cores, in a process pool (each worker
+    solves each problem once; the reports are the same as a serial run's)."""
+    import os
+
+    workers = jobs if jobs is not None else (
+        min(os.cpu_count() or 1, 8) if len(paths) >= POOL_AFTER else 1)
+    workers = max(1, min(workers, len(paths)))
+    chunk = max(1, min(CHUNK, len(paths) // (4 * workers)))
+    progress = None
+    if console is not None and console.is_terminal and len(paths) > PROGRESS_AFTER:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        progress = Progress("grading", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=console, transient=True)
+    if workers <= 1:
+        from ..grading import Grader
+
+        grader = Grader()
+        if progress is None:
+            return [grader.grade_or_error(p) for p in paths]
+        reports = []
+        with progress:
+            task = progress.add_task("grading", total=len(paths))
+            for path in paths:
+                reports.append(grader.grade_or_error(path))
+                progress.advance(task)
+        return reports
+    import multiprocessing
+
+    from ..classrun import pool_grade
+
+    chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
+    context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    results = []
+    with context.Pool(workers) as pool:
+        if progress is None:
+            for reports in pool.imap(pool_grade, chunks):
+                results.extend(reports)
+        else:
+            with progress:
+                task = progress.add_task("grading", total=len(paths))
+                for reports in pool.imap(pool_grade, chunks):
+                    results.extend(reports)
+                    progress.advance(task, len(reports))
+    return results
 
 
 def _summary(reports):  # type: ignore[no-untyped-def]

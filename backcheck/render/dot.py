@@ -28,6 +28,7 @@ from ..errors import BackcheckError
 from ..graph import Graph, Node
 from ..problem import NetworkProblem
 from ..solution import Solution
+from ..text import escape
 from .numbers import format_value
 
 #: a matrix is written out in a node when it is at most this big; otherwise summarised
@@ -349,9 +350,9 @@ def value_lines(value: Any, digits: int) -> list[str]:
 def escape_record(text: str) -> str:
     """Text inside one field of a Graphviz record label: brace, bar, angle brackets,
     quotes and backslashes are escaped; spaces too (so matrix columns stay aligned);
-    control characters become spaces."""
+    control and bidi characters become visible escapes (``\\x1b``)."""
     out = []
-    for char in text:
+    for char in escape(text):
         if char in '\\{}|<>"':
             out.append("\\" + char)
         elif char == " ":
@@ -364,9 +365,10 @@ def escape_record(text: str) -> str:
 
 
 def escape_string(text: str) -> str:
-    """Text inside a quoted DOT string (a plain label or a tooltip)."""
+    """Text inside a quoted DOT string (a plain label or a tooltip); a newline is a
+    line break, any other control or bidi character a visible escape."""
     out = []
-    for char in text:
+    for char in "\n".join(escape(line) for line in text.split("\n")):
         if char == "\\":
             out.append("\\\\")
         elif char == '"':
@@ -453,7 +455,7 @@ def to_dot(diagram: Diagram, *, digits: int = 6) -> str:
 def _graph_label(diagram: Diagram) -> str:
     grad = "d" + diagram.grad_name[1:]
     what = f"data = value, grad = {grad}/d(node)"
-    return f"{diagram.title}\n{what}" if diagram.title else what
+    return f"{escape(diagram.title)}\n{what}" if diagram.title else what
 
 
 # ----------------------------------------------------------------------------- graphviz

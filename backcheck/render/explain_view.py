@@ -26,6 +26,7 @@ from ..explain import (
     latex_text,
     paren,
 )
+from ..text import escape
 from .dot import compact_array
 
 # ============================================================================ helpers
@@ -107,7 +108,7 @@ def explanation_view(explanation: Explanation, *, digits: int = 6) -> Group:
     parts: list[Any] = []
     parts.append(Text(_title_text(explanation, digits), style="bold"))
     if explanation.title:
-        parts.append(Text(explanation.title, style="dim"))
+        parts.append(Text(escape(explanation.title), style="dim"))
     for line in explanation.summary:
         parts.append(Text(line))
     if explanation.kind == "paths" and explanation.paths:
@@ -117,7 +118,7 @@ def explanation_view(explanation: Explanation, *, digits: int = 6) -> Group:
     elif explanation.kind == "given" and np.ndim(explanation.value):
         parts.append(Text(_hang(f"{explanation.quantity} = ", _array(explanation.value, digits))))
     for note in explanation.notes:
-        parts.append(Text("note: " + note, style="dim"))
+        parts.append(Text("note: " + escape(note), style="dim"))
     if explanation.symbolic is not None:
         parts.extend(_rich_symbolic(explanation, digits))
     elif explanation.symbolic_error:
@@ -238,7 +239,7 @@ def _rich_symbolic(explanation: Explanation, digits: int) -> list[Any]:
 
 def _md_escape(text: str) -> str:
     out = []
-    for char in text:
+    for char in escape(text):
         if char in "\\`*_[]<>|#":
             out.append("\\" + char)
         else:
@@ -419,6 +420,7 @@ def latex_escape(text: str) -> str:
     ∂L/∂z3 as a fraction."""
     pieces = []
     last = 0
+    text = escape(text)
     for match in _PARTIAL.finditer(text):
         pieces.append(_latex_plain(text[last:match.start()]))
         pieces.append("$" + _partial_latex(match.group(1), match.group(2), True) + "$")
@@ -571,9 +573,9 @@ def to_text(explanation: Explanation, *, digits: int = 6, width: int = 100) -> s
     """The terminal view as plain text (for ``-o explanation.txt``)."""
     import io
 
-    from rich.console import Console
+    from .console import SafeConsole
 
-    console = Console(record=True, width=width, highlight=False, color_system=None,
+    console = SafeConsole(record=True, width=width, highlight=False, color_system=None,
                       file=io.StringIO())
     console.print(explanation_view(explanation, digits=digits))
     return console.export_text()

@@ -12,6 +12,7 @@ from rich.console import Group
 from rich.text import Text
 from rich.tree import Tree
 
+from ..text import escape
 from .dot import Diagram, DiagramNode, value_lines
 
 #: nodes shown before the tree is cut short (a wide network has many)
@@ -27,11 +28,11 @@ def _label(item: DiagramNode, diagram: Diagram, digits: int, repeated: bool) -> 
     text = Text()
     name = item.label or (item.op_text or "")
     defined = item.op_text if item.op_text and item.op_text.startswith(f"{name} = ") else None
-    text.append(name, style="bold")
+    text.append(escape(name), style="bold")
     if defined and not repeated:
-        text.append(defined[len(name):], style="cyan")
+        text.append(escape(defined[len(name):]), style="cyan")
     if item.note and item.note != "scalar":
-        text.append(f" ({item.note})", style="dim")
+        text.append(f" ({escape(item.note)})", style="dim")
     if repeated:
         text.append("  ↑ shown above", style="dim")
         return text
@@ -92,7 +93,7 @@ def graph_tree(diagram: Diagram, *, digits: int = 6) -> Group:
             stack.append((child, iter(child_item.inputs)))
     parts: list = []
     if diagram.title:
-        parts.append(Text(diagram.title, style="bold"))
+        parts.append(Text(escape(diagram.title), style="bold"))
     parts.append(Text(f"from the output back to the leaves; {diagram.grad_name}/dv is the "
                       f"gradient of the output with respect to each node", style="dim"))
     parts.append(root)

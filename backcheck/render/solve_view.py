@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..solution import Solution
+from ..text import escape
 from .numbers import format_array, is_elided
 
 #: a vector or matrix longer than this along an axis is shown by its corners (``⋯``)
@@ -31,7 +32,7 @@ def solution_view(solution: Solution, *, names: list[str] | None = None, digits:
     wanted = names or solution.names
     parts: list[Any] = []
     if problem.title:
-        parts.append(Text(problem.title, style="bold"))
+        parts.append(Text(escape(problem.title), style="bold"))
     parts.append(Text(describe_problem(solution), style="dim"))
     elided = False
     for section, title in SECTION_TITLES.items():
@@ -62,7 +63,7 @@ def solution_view(solution: Solution, *, names: list[str] | None = None, digits:
                           f"corners (⋯); --json (or --only NAME --json) gives every value",
                           style="dim"))
     for warning in solution.warnings:
-        parts.append(Text("warning: " + warning, style="yellow"))
+        parts.append(Text("warning: " + escape(warning), style="yellow"))
     parts.append(crosscheck_line(solution))
     return Group(*parts)
 
@@ -87,8 +88,8 @@ def crosscheck_line(solution: Solution) -> Text:
     if not check.ok:
         return Text(
             f"! cross-check: exact and float64 differ by up to {check.max_abs:.1e} "
-            f"(on {check.worst}); the warning above says why, and the exact values are "
-            f"the truth",
+            f"(on {escape(check.worst)}); the warning above says why, and the exact values "
+            f"are the truth",
             style="yellow",
         )
     return Text(

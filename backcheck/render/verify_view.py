@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..grading import SYMBOLS, Item, QuantityResult, Report
+from ..text import escape
 from .numbers import format_exact
 
 #: a quantity with more entries than this lists only the ones that are not right
@@ -28,32 +29,70 @@ def _shown(path: str | None) -> str:
     try:
         relative = os.path.relpath(path)
     except ValueError:
-        return path
-    return relative if not relative.startswith("../../") else path
+        return escape(path)
+    return escape(relative if not relative.startswith("../../") else path)
 
 
-def report_view(report: Report, *, digits: int = 6) -> Group:
-    """One sheet: a table per quantity, the diagnoses under it, a closing summary."""
+#: sheets with more entries (or quantities) than this end with a one-line-per-quantity
+#: summary of what is not right (``--compact`` shows only that)
+COMPACT_AFTER = 200
+COMPACT_QUANTITIES = 12
+
+
+def report_view(report: Report, *, digits: int = 6, wrong_only: bool = False,
+                compact: bool = False, score: Any = None) -> Group:
+    """One sheet: a table per quantity, the diagnoses under it, a closing summary.
+
+    ``wrong_only`` lists only entries that are not correct (quantities all correct are
+    named in one line); ``compact`` gives one line per quantity (the default for long
+    sheets); ``score`` (:class:`backcheck.scoring.Score`) adds the points."""
+    long_sheet = report.total > COMPACT_AFTER or len(report.results) > COMPACT_QUANTITIES
     parts: list[Any] = []
     if report.title:
-        parts.append(Text(report.title, style="bold"))
-    who = f" · {report.student}" if report.student else ""
+        parts.append(Text(escape(report.title), style="bold"))
+    who = f" · {escape(report.student)}" if report.student else ""
     parts.append(Text(f"answers {_shown(report.sheet)}{who} · problem "
                       f"{_shown(report.problem_file)}", style="dim"))
+    all_right: list[str] = []
     for result in report.results:
-        parts.append(quantity_table(result, digits=digits))
+        if (wrong_only or compact) and result.count("correct") == len(result.items):
+            all_right.append(result.name)
+            continue
+        if compact:
+            parts.append(quantity_line(result))
+        else:
+            parts.append(quantity_table(result, digits=digits, wrong_only=wrong_only))
         for line in diagnosis_lines(result):
             parts.append(line)
+    if all_right:
+        line = Text(f"✓ all correct ({len(all_right)}): ", style="green")
+        line.append(escape(", ".join(all_right)), style="dim")
+        parts.append(line)
     for note in report.notes:
-        parts.append(Text("note: " + note, style="yellow"))
+        parts.append(Text("note: " + escape(note), style="yellow"))
     parts.append(Text(""))
+    if long_sheet and not compact:
+        lines = [quantity_line(r) for r in report.results
+                 if r.count("correct") != len(r.items)]
+        if lines:
+            parts.append(Text("summary: quantities not all correct", style="bold"))
+            parts.extend(lines)
     parts.append(summary_text(report))
+    if score is not None:
+        from ..scoring import points_text
+
+        line = Text(f"points: {points_text(score.earned)} of {points_text(score.possible)}",
+                    style="bold")
+        parts.append(line)
+        for flag in score.flags:
+            parts.append(Text("  ⚠ " + escape(flag), style="yellow"))
     first = report.first
     if first is not None:
         line = Text("look first at ", style="bold")
-        line.append(first.element, style="bold red" if first.verdict == "wrong" else "yellow")
+        line.append(escape(first.element),
+                    style="bold red" if first.verdict == "wrong" else "yellow")
         if first.diagnosis:
-            line.append(": " + _strip_element(first.diagnosis, first.element))
+            line.append(": " + escape(_strip_element(first.diagnosis, first.element)))
         parts.append(line)
     return Group(*parts)
 
@@ -75,12 +114,28 @@ def summary_text(report: Report) -> Text:
     return text
 
 
-def quantity_table(result: QuantityResult, *, digits: int = 6) -> Table:
+def quantity_line(result: QuantityResult) -> Text:
+    """One quantity in one line: its name, correct of total, the other verdicts."""
     done = result.count("correct")
     total = len(result.items)
-    title = Text(result.name, style="bold cyan")
+    worst = next((v for v in ("wrong", "carried", "missing") if result.count(v)), "correct")
+    line = Text(f"{SYMBOLS[worst]} ", style=STYLES[worst])
+    line.append(escape(result.name), style="bold cyan")
+    line.append(f"  {done}/{total}", style="green" if done == total else "bold")
+    others = [f"{result.count(v)} {v}" for v in ("carried", "wrong", "missing")
+              if result.count(v)]
+    if others:
+        line.append("  (" + ", ".join(others) + ")", style="dim")
+    return line
+
+
+def quantity_table(result: QuantityResult, *, digits: int = 6,
+                   wrong_only: bool = False) -> Table:
+    done = result.count("correct")
+    total = len(result.items)
+    title = Text(escape(result.name), style="bold cyan")
     if result.written_as != result.name:
-        title.append(f" ({result.written_as})", style="dim")
+        title.append(f" ({escape(result.written_as)})", style="dim")
     title.append(f"  {done}/{total}", style="green" if done == total else "bold")
     carried = any(item.verdict == "carried" for item in result.items)
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
@@ -92,13 +147,15 @@ def quantity_table(result: QuantityResult, *, digits: int = 6) -> Table:
     if carried:
         table.add_column("from your answers", justify="right", style="dim", no_wrap=True)
     shown = result.items
-    if total > MAX_ROWS:
+    if wrong_only:
+        shown = [item for item in result.items if item.verdict != "correct"]
+    elif total > MAX_ROWS:
         # a big answer: every entry that is not right, then a count of the rest
         shown = [item for item in result.items if item.verdict != "correct"][:MAX_ROWS]
     for item in shown:
-        row = [item.element, format_exact(item.expected, digits),
+        row = [escape(item.element), format_exact(item.expected, digits),
                "~" if item.given is None and item.verdict == "missing" else
-               (item.text if item.text is not None else "—"),
+               (escape(item.text) if item.text is not None else "—"),
                verdict_text(item.verdict)]
         if carried:
             row.append(format_exact(item.follows, digits)
@@ -117,7 +174,7 @@ def diagnosis_lines(result: QuantityResult) -> list[Text]:
     other entries it also explains), then one line per earlier answer carried here."""
     lines: list[Text] = []
     if result.finding:
-        lines.append(Text("  ✗ " + result.finding, style="red"))
+        lines.append(Text("  ✗ " + escape(result.finding), style="red"))
     wrong: dict[tuple, list[Item]] = {}
     carried: dict[str, list[Item]] = {}
     for item in result.items:
@@ -131,7 +188,7 @@ def diagnosis_lines(result: QuantityResult) -> list[Text]:
     for items in wrong.values():
         first = items[0]
         text = Text("  ✗ ", style=STYLES["wrong"])
-        text.append(first.diagnosis or "")
+        text.append(escape(first.diagnosis or ""))
         if len(items) > 1:
             others = ", ".join(_index_text(item) for item in items[1:6])
             more = " …" if len(items) > 6 else ""
@@ -148,7 +205,7 @@ def _quantity_of(element: str | None) -> str:
 
 def _carried_line(result: QuantityResult, cause: str, items: list[Item]) -> Text:
     if len(items) == 1:
-        return Text("  ↻ ", style=STYLES["carried"]).append(items[0].diagnosis or "")
+        return Text("  ↻ ", style=STYLES["carried"]).append(escape(items[0].diagnosis or ""))
     where = ", ".join(_index_text(item) for item in items[:8]) + (" …" if len(items) > 8 else "")
     causes: list[str] = []
     origins: list[str] = []
@@ -160,13 +217,14 @@ def _carried_line(result: QuantityResult, cause: str, items: list[Item]) -> Text
             if part and part not in origins:
                 origins.append(part)
     text = Text("  ↻ ", style=STYLES["carried"])
-    text.append(f"{result.name}{where}: carried — each is what follows from your own {cause}")
+    text.append(f"{escape(result.name)}{where}: carried — each is what follows from your "
+                f"own {cause}")
     indices = [c[len(cause):] for c in causes if c.startswith(cause + "[")]
     if indices:
-        text.append(f" (not right at {', '.join(indices[:6])})")
+        text.append(f" (not right at {escape(', '.join(indices[:6]))})")
     if origins and not all(o.startswith(cause) for o in origins):
         slip = ", ".join(origins[:4]) + (" …" if len(origins) > 4 else "")
-        text.append(f", which carries the slip in your {slip}")
+        text.append(f", which carries the slip in your {escape(slip)}")
     text.append("; the method here is right.")
     return text
 
@@ -181,32 +239,97 @@ def _short_names(paths: list[str]) -> dict[str, str]:
     shown = {p: _shown(p) for p in paths}
     bases = [os.path.basename(p) for p in paths]
     if len(set(bases)) == len(bases):
-        return dict(zip(paths, bases, strict=True))
+        return {p: escape(b) for p, b in zip(paths, bases, strict=True)}
     try:
         common = os.path.commonpath([os.path.dirname(s) for s in shown.values()])
     except ValueError:
         common = ""
     if not common:
         return shown
-    return {p: os.path.relpath(s, common) for p, s in shown.items()}
+    return {p: escape(os.path.relpath(s, common)) for p, s in shown.items()}
 
 
-def class_view(reports: list[Report]) -> Group:
-    """Many sheets: one row each, the unreadable ones listed under the table, totals."""
+def fit_names(names: dict[str, str], width: int) -> dict[str, str]:
+    """Names cut to ``width`` while staying told apart: the folder is shortened first
+    (``ai_by…/honest_rounding.yaml``), then the middle of the name; never just the
+    shared end (five ``…onest_rounding.yaml`` rows say nothing)."""
+    width = max(width, 8)
+
+    def cut_middle(text: str) -> str:
+        if len(text) <= width:
+            return text
+        head = (width - 1) // 2
+        return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+
+    def strip(text: str) -> str:
+        return text.rsplit(".", 1)[0] if text.endswith((".yaml", ".yml")) else text
+
+    def shorten(text: str) -> str:
+        if len(text) <= width:
+            return text
+        text = strip(text)
+        if len(text) <= width:
+            return text
+        folder, _, file = text.rpartition("/")
+        room = width - len(file) - 2  # "…" and "/"
+        if folder and room >= 3:
+            return folder[:room] + "…/" + file
+        return cut_middle(file if folder else text)
+
+    fitted = {key: shorten(value) for key, value in names.items()}
+    counts: dict[str, int] = {}
+    for value in fitted.values():
+        counts[value] = counts.get(value, 0) + 1
+    for key, value in names.items():  # alike when shortened: keep both ends of the path
+        if counts[fitted[key]] > 1:
+            fitted[key] = cut_middle(strip(value))
+    if len(set(fitted.values())) < len(fitted):  # still alike: number the rows
+        seen: dict[str, int] = {}
+        for key, value in fitted.items():
+            seen[value] = seen.get(value, 0) + 1
+            if seen[value] > 1:
+                tag = f"#{seen[value]}"
+                fitted[key] = value[:width - len(tag)] + tag
+    return fitted
+
+
+def class_view(reports: list[Report], *, scores: list[Any] | None = None,
+               width: int | None = None) -> Group:
+    """Many sheets: one row each, the unreadable ones listed under the table, totals.
+    The table is as wide as ``width`` (the terminal's), the sheet column taking the rest."""
+    from ..scoring import points_text
+
     names = _short_names([r.sheet for r in reports])
     table = Table(title="Answer sheets", title_justify="left", title_style="bold cyan",
                   box=box.SIMPLE_HEAD, pad_edge=False)
     students = any(r.student for r in reports)
-    width = 20 if students else 34
-    names = {k: (v if len(v) <= width else "…" + v[-(width - 1):]) for k, v in names.items()}
-    table.add_column("sheet", no_wrap=True, overflow="ellipsis", max_width=width)
+    graded_reports = [r for r in reports if r.error is None]
+    student_width = min(16, max((len(str(r.student or "")) for r in reports), default=7))
+    firsts = [r.first for r in graded_reports]
+    first_width = max(13, min(16, max((len(f.element) for f in firsts if f), default=0)))
+    score_width = max(7, max((len(f"{r.counts['correct']}/{r.total}")
+                              for r in graded_reports), default=0))
+    others = score_width + 3 * 3 + first_width + (student_width if students else 0) + (
+        9 if scores else 0)
+    columns = 6 + bool(students) + bool(scores)
+    room = (width or 100) - others - 2 * columns - 6
+    longest = max((len(v) for v in names.values()), default=5)
+    sheet_width = max(12, min(longest, room))
+    names = fit_names(names, sheet_width)
+    table.add_column("sheet", no_wrap=True, overflow="ellipsis", min_width=min(
+        sheet_width, max(len(v) for v in names.values())), max_width=sheet_width)
     if students:
-        table.add_column("student", overflow="ellipsis", no_wrap=True, max_width=12)
-    table.add_column("score", justify="right", no_wrap=True, min_width=7)
+        table.add_column("student", overflow="ellipsis", no_wrap=True, max_width=student_width)
+    table.add_column("score", justify="right", no_wrap=True, min_width=score_width)
+    if scores:
+        table.add_column("points", justify="right", no_wrap=True, max_width=9)
     table.add_column("↻", justify="right", style="yellow", no_wrap=True, min_width=3)
     table.add_column("✗", justify="right", style="red", no_wrap=True, min_width=3)
     table.add_column("·", justify="right", style="dim", no_wrap=True, min_width=3)
-    table.add_column("look first at", no_wrap=True, overflow="ellipsis", max_width=12)
+    table.add_column("look first at", no_wrap=True, overflow="ellipsis", min_width=first_width,
+                     max_width=first_width)
+    score_of = dict(zip((id(r) for r in reports), scores or [None] * len(reports),
+                        strict=True))
     graded = broken = perfect = 0
     errors: list[Text] = []
     for report in reports:
@@ -214,10 +337,10 @@ def class_view(reports: list[Report]) -> Group:
         if report.error is not None:
             broken += 1
             table.add_row(name, *([""] if students else []), Text("error", style="bold red"),
-                          "", "", "", "")
+                          *([""] if scores else []), "", "", "", "")
             line = Text("  ✗ ", style="bold red")
             line.append(f"{name}: ", style="bold")
-            line.append(report.error.message)
+            line.append(escape(report.error.message))
             if report.error.file and os.path.abspath(report.error.file) != os.path.abspath(
                     report.sheet):
                 line.append(f" ({_shown(report.error.file)})", style="dim")
@@ -227,12 +350,13 @@ def class_view(reports: list[Report]) -> Group:
         perfect += report.ok
         counts = report.counts
         first = report.first
-        table.add_row(name, *([report.student or ""] if students else []),
+        table.add_row(name, *([escape(report.student or "")] if students else []),
                       Text(f"{counts['correct']}/{report.total}",
                            style="green" if report.ok else ""),
+                      *([_points_cell(score_of[id(report)], points_text)] if scores else []),
                       str(counts["carried"] or ""), str(counts["wrong"] or ""),
                       str(counts["missing"] or ""),
-                      "" if first is None else first.element)
+                      "" if first is None else escape(first.element))
     total = Text(f"{len(reports)} sheet{'s' if len(reports) != 1 else ''}: ")
     total.append(f"{perfect} all correct", style="green")
     total.append(f" · {graded - perfect} with mistakes")
@@ -244,3 +368,9 @@ def class_view(reports: list[Report]) -> Group:
         parts.extend(errors)
     parts.append(total)
     return Group(*parts)
+
+
+def _points_cell(score: Any, points_text: Any) -> str:
+    if score is None:
+        return ""
+    return f"{points_text(score.earned)}/{points_text(score.possible)}"

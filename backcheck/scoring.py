@@ -1,0 +1,353 @@
+"""Points and credit: a graded sheet (:class:`backcheck.grading.Report`) turned into a score.
+
+Verdicts say what is right; a course also needs a number. The rules (FORMAT.md, "Points and
+credit") come from a course file (``verify --course course.yaml``) or from a sheet's own
+``points:``; the course file wins, since a sheet is in the student's hands:
+
+* points per quantity (every quantity 1 point unless told otherwise);
+* partial credit per element: a quantity earns its points × the mean credit of its elements
+  (or, with ``partial_credit: false``, all or nothing);
+* a carried entry (error carried forward) earns ``carried_credit`` of an element (1 unless
+  told otherwise);
+* a carried entry that rests on a *degenerate* answer (an answer written as all zeros where
+  the truth is not) earns nothing, and the score says why: otherwise writing zeros for
+  dL/dz2 would earn every gradient after it, all zero and all "carried".
+
+Numbers are kept as fractions; the autograder formats round only when written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from .errors import BackcheckError
+from .literals import Document, load_yaml
+
+COURSE_KEYS = ("points", "carried_credit", "partial_credit", "title", "notes")
+COURSE_HINT = ("a course file: points: {z1: 2, dL/dW1: 4, default: 1}, carried_credit: 1/2, "
+               "partial_credit: true")
+#: the name that gives the points of quantities a points mapping does not list
+DEFAULT_KEY = "default"
+
+
+@dataclass
+class PointsSpec:
+    """``points:`` as written: one number for every quantity, or per quantity names (not yet
+    resolved against a problem) with a default, plus where each was written."""
+
+    doc: Document
+    path: tuple
+    each: Fraction | None = None  # points: 3 → every quantity 3 points
+    named: dict[str, Fraction] = field(default_factory=dict)
+    default: Fraction | None = None
+
+    def resolve(self, graph: Any) -> tuple[dict[str, Fraction], Fraction]:
+        """Canonical quantity name → points for ``graph``, and the points of the rest."""
+        from .names import answer_name
+
+        if self.each is not None:
+            return {}, self.each
+        resolved: dict[str, Fraction] = {}
+        for raw, points in self.named.items():
+            try:
+                name, index = answer_name(raw, graph, scalar=False)
+            except BackcheckError as error:
+                raise self.doc.error(f"points: {error.message}", self.path + (raw,),
+                                     hint="the names of solve's output, e.g. z1, dL/dW2"
+                                     ) from None
+            if index:
+                raise self.doc.error(f"points: {raw!r} is one element of {name}; points are "
+                                     "per quantity (each element earns its share)",
+                                     self.path + (raw,))
+            if name in resolved:
+                raise self.doc.error(f"points: {raw!r} names {name}, which already has points",
+                                     self.path + (raw,))
+            resolved[name] = points
+        return resolved, self.default if self.default is not None else Fraction(0)
+
+
+@dataclass
+class Course:
+    """How sheets are scored (a course file, or the built-in defaults)."""
+
+    points: PointsSpec | None = None
+    carried_credit: Fraction = Fraction(1)
+    partial_credit: bool = True
+    file: str | None = None
+
+
+def _points_number(doc: Document, value: Any, path: tuple) -> Fraction:
+    number = doc.number(value, path, "a number of points")
+    if number < 0:
+        raise doc.error("points cannot be negative", path)
+    if number > 10**6:
+        raise doc.error("at most 1000000 points per quantity", path)
+    return number
+
+
+def read_points(doc: Document, value: Any, path: tuple) -> PointsSpec:
+    """``points:`` of a sheet or course file, checked (names are resolved later, per
+    problem: :meth:`PointsSpec.resolve`)."""
+    spec = PointsSpec(doc, path)
+    if isinstance(value, dict):
+        if not value:
+            raise doc.error("points: is empty; give a number, or points per quantity",
+                            path, hint=COURSE_HINT)
+        for raw, amount in value.items():
+            key = str(raw)
+            number = _points_number(doc, amount, path + (raw,))
+            if key == DEFAULT_KEY:
+                spec.default = number
+            else:
+                spec.named[key] = number
+        return spec
+    if isinstance(value, list):
+        raise doc.error("points: expected a number or a mapping of quantity names to "
+                        "points, found a list", path, hint=COURSE_HINT)
+    spec.each = _points_number(doc, value, path)
+    return spec
+
+
+def load_course(path: str) -> Course:
+    """Read a course file (FORMAT.md, "Points and credit"); one located error if bad."""
+    from .problem import did_you_mean
+
+    doc = load_yaml(path)
+    data = doc.data
+    if not isinstance(data, dict):
+        raise doc.error("expected a course file: a mapping with points:, carried_credit:, "
+                        "partial_credit:", hint=COURSE_HINT)
+    for key in data:
+        if key not in COURSE_KEYS:
+            raise doc.error(f"unknown key {key!r} in a course file"
+                            f"{did_you_mean(str(key), COURSE_KEYS)}", (key,),
+                            hint="known keys: " + ", ".join(COURSE_KEYS))
+    course = Course(file=path)
+    if data.get("points") is not None:
+        course.points = read_points(doc, data["points"], ("points",))
+    if data.get("carried_credit") is not None:
+        share = doc.number(data["carried_credit"], ("carried_credit",),
+                           "a share of credit from 0 to 1 (e.g. 1/2)")
+        if not 0 <= share <= 1:
+            raise doc.error("carried_credit must be from 0 to 1 (the share of an element's "
+                            "credit a carried entry earns)", ("carried_credit",))
+        course.carried_credit = share
+    partial = data.get("partial_credit")
+    if partial is not None:
+        if not isinstance(partial, bool):
+            raise doc.error("partial_credit must be true or false", ("partial_credit",))
+        course.partial_credit = partial
+    return course
+
+
+# ============================================================================ scores
+
+
+@dataclass
+class QuantityScore:
+    """One quantity's points: earned of possible, with the lines that say why."""
+
+    name: str
+    earned: Fraction
+    possible: Fraction
+    counts: dict[str, int]
+    lines: list[str]
+    degenerate_from: list[str] = field(default_factory=list)
+    written_as: str | None = None  # the key as the sheet wrote it, when different
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.written_as})" if self.written_as else self.name
+
+    @property
+    def passed(self) -> bool:
+        return self.earned == self.possible
+
+
+@dataclass
+class Score:
+    """A sheet's score under a :class:`Course`."""
+
+    earned: Fraction
+    possible: Fraction
+    quantities: list[QuantityScore]
+    flags: list[str]
+    carried_credit: Fraction
+    partial_credit: bool
+
+    @property
+    def fraction(self) -> Fraction:
+        """Earned over possible, 0 to 1 (1 for a sheet with nothing to score)."""
+        return self.earned / self.possible if self.possible else Fraction(1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "earned": points_number(self.earned),
+            "possible": points_number(self.possible),
+            "fraction": round(float(self.fraction), 6),
+            "carried_credit": points_number(self.carried_credit),
+            "partial_credit": self.partial_credit,
+            "quantities": [{"name": q.name, "earned": points_number(q.earned),
+                            "possible": points_number(q.possible),
+                            "degenerate_from": q.degenerate_from}
+                           for q in self.quantities],
+            "flags": list(self.flags),
+        }
+
+
+def points_number(value: Fraction) -> float | int:
+    """Points for JSON: a whole number stays whole, others get 4 decimals."""
+    if value.denominator == 1:
+        return int(value)
+    return round(float(value), 4)
+
+
+def points_text(value: Fraction) -> str:
+    number = points_number(value)
+    return str(number)
+
+
+def _without_element(text: str | None, element: str) -> str | None:
+    """A diagnosis without its leading "element: " (the line names the element)."""
+    if text and text.startswith(element + ": "):
+        return text[len(element) + 2:]
+    return text
+
+
+def _quantity_of(element: str) -> str:
+    from .names import split_element
+
+    try:
+        return split_element(element)[0]
+    except BackcheckError:
+        return element
+
+
+def degenerate_answers(report: Any) -> set[str]:
+    """Quantities answered entirely as zeros where the truth is not all zero."""
+    found = set()
+    for result in report.results:
+        answered = [item for item in result.items if item.verdict != "missing"]
+        if not answered or any(item.given is None or item.given != 0 for item in answered):
+            continue
+        if any(item.verdict in ("wrong", "carried") for item in answered):
+            found.add(result.name)
+    return found
+
+
+def _rests_on(item: Any, degenerate: set[str]) -> list[str]:
+    sources = []
+    for text in (item.cause, item.origin):
+        for part in (text or "").replace(" …", "").split(", "):
+            name = _quantity_of(part.strip())
+            if name in degenerate and name not in sources:
+                sources.append(name)
+    return sources
+
+
+def score_report(report: Any, course: Course | None = None, graph: Any = None,
+                 sheet_points: PointsSpec | None = None) -> Score:
+    """Score a graded sheet. ``graph`` resolves the names of a points mapping; a course's
+    points win over the sheet's own ``sheet_points``."""
+    from .grading import SYMBOLS
+
+    course = course or Course()
+    spec = course.points if course.points is not None else sheet_points
+    named: dict[str, Fraction] = {}
+    rest = Fraction(1)
+    if spec is not None:
+        if graph is None and spec.named:
+            raise BackcheckError("scoring by quantity names needs the problem's graph")
+        named, rest = spec.resolve(graph) if graph is not None else ({}, spec.each or 1)
+    degenerate = degenerate_answers(report)
+    by_name = {result.name: result for result in report.results}
+    order = [result.name for result in report.results]
+    order += [name for name in named if name not in by_name]
+    quantities: list[QuantityScore] = []
+    flags: list[str] = []
+    for name in order:
+        possible = named.get(name, rest)
+        result = by_name.get(name)
+        if result is None:
+            quantities.append(QuantityScore(name, Fraction(0), possible, {}, [
+                f"{name}: not on the sheet (0 of {points_text(possible)} points)"]))
+            continue
+        credits: list[Fraction] = []
+        lines: list[str] = []
+        sources_seen: list[str] = []
+        for item in result.items:
+            credit = Fraction(0)
+            if item.verdict == "correct":
+                credit = Fraction(1)
+            elif item.verdict == "carried":
+                sources = _rests_on(item, degenerate)
+                if sources:
+                    sources_seen += [s for s in sources if s not in sources_seen]
+                else:
+                    credit = course.carried_credit
+            credits.append(credit)
+            symbol = SYMBOLS.get(item.verdict, "?")
+            if item.verdict == "correct":
+                lines.append(f"{symbol} {item.element} = {item.text}")
+            elif item.verdict == "missing":
+                lines.append(f"{symbol} {item.element}: not answered")
+            else:
+                code = f" [{item.code}]" if item.code else ""
+                lines.append(f"{symbol} {item.element}: "
+                             f"{_without_element(item.diagnosis, item.element) or item.verdict}"
+                             f"{code}")
+        if result.finding and not any(result.finding in line for line in lines):
+            lines.insert(0, result.finding)
+        if not credits:
+            earned = Fraction(0)
+        elif course.partial_credit:
+            earned = possible * sum(credits, Fraction(0)) / len(credits)
+        else:
+            earned = possible * min(credits)
+        if sources_seen:
+            shown = ", ".join(sources_seen)
+            flag = (f"{name}: carried entries rest on an all-zero answer ({shown}); "
+                    "no carried credit for them")
+            flags.append(flag)
+            lines.insert(0, flag)
+        counts = {verdict: result.count(verdict)
+                  for verdict in ("correct", "carried", "wrong", "missing")}
+        quantities.append(QuantityScore(
+            name, earned, possible, counts, lines, sources_seen,
+            result.written_as if result.written_as != name else None))
+    return Score(earned=sum((q.earned for q in quantities), Fraction(0)),
+                 possible=sum((q.possible for q in quantities), Fraction(0)),
+                 quantities=quantities, flags=flags, carried_credit=course.carried_credit,
+                 partial_credit=course.partial_credit)
+
+
+class Scorer:
+    """Scores many reports under one course, resolving point names once per problem."""
+
+    def __init__(self, course: Course | None = None) -> None:
+        self.course = course or Course()
+        self._graphs: dict[str, Any] = {}
+
+    def graph(self, problem_file: str | None) -> Any:
+        if problem_file is None:
+            return None
+        if problem_file not in self._graphs:
+            from .graph import build_graph
+            from .problem import load_problem
+
+            self._graphs[problem_file] = build_graph(load_problem(problem_file))
+        return self._graphs[problem_file]
+
+    def needs_graph(self, report: Any) -> bool:
+        spec = self.course.points if self.course.points is not None else getattr(
+            report, "points", None)
+        return spec is not None and bool(spec.named)
+
+    def score(self, report: Any) -> Score | None:
+        """The report's score, or None for a sheet that could not be graded."""
+        if report.error is not None:
+            return None
+        graph = self.graph(report.problem_file) if self.needs_graph(report) else None
+        return score_report(report, self.course, graph, getattr(report, "points", None))

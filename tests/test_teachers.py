@@ -1,0 +1,245 @@
+"""For teachers (issue 13): mistake codes, points and credit, Gradescope and PrairieLearn
+results checked against their published specs, gradebook columns, class runs on a pool.
+
+The Gradescope checks follow https://gradescope-autograders.readthedocs.io/en/latest/specs/
+(top-level ``score`` and ``output``; ``tests`` entries with ``name``, ``score``,
+``max_score``, ``output``, optional ``status`` passed/failed); the PrairieLearn checks
+follow PrairieLearn's docs/externalGrading.md (``gradable``, ``score`` in [0, 1],
+``tests`` with ``name``, ``points``, ``max_points``; ``format_errors`` when not gradable).
+Expected points are worked by hand from the verdict rules of FORMAT §4, not copied from
+our output.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBLEMS = ROOT / "problems"
+SHEETS = PROBLEMS / "sheets"
+FACTOR_TWO = SHEETS / "single_neuron/factor_two_missing.yaml"
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "backcheck.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+# ============================================================================ codes
+
+
+def test_every_mistake_has_a_unique_stable_kebab_case_code() -> None:
+    from backcheck.mistakes import MISTAKES
+
+    codes = [m.code_for() for m in MISTAKES]
+    codes += [code for m in MISTAKES for _, code in m.codes]
+    assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", c) for c in codes), codes
+    assert len(codes) == len(set(codes))
+    assert {"relu-mask-missing", "transposed"} <= set(codes)
+
+
+@pytest.mark.parametrize(("sheet", "code"), [
+    ("ai_by_hand_3layer/relu_not_zeroed.yaml", "relu-mask-missing"),
+    ("fastai_lin_relu_lin/forgot_relu_grad.yaml", "relu-mask-missing"),
+    ("ai_by_hand_3layer/dW3_transposed.yaml", "transposed"),
+    ("single_neuron/factor_two_missing.yaml", "factor-two-missing"),
+    ("single_neuron/update_wrong_sign.yaml", "update-wrong-sign"),
+])
+def test_verify_json_carries_the_mistake_code(sheet: str, code: str) -> None:
+    result = cli("verify", str(SHEETS / sheet), "--json")
+    document = json.loads(result.stdout)
+    wrong = [i for i in document["items"] if i["verdict"] == "wrong"]
+    assert wrong and all(i["code"] == code for i in wrong)
+    assert all(i["code"] == "carried" for i in document["items"] if i["verdict"] == "carried")
+    assert all(i["code"] is None for i in document["items"]
+               if i["verdict"] in ("correct", "missing"))
+
+
+def test_an_unexplained_slip_is_coded_unexplained(tmp_path: Path) -> None:
+    sheet = tmp_path / "s.yaml"
+    sheet.write_text(f"problem: {PROBLEMS / 'single_neuron.yaml'}\n"
+                     "answers:\n  z: [0.35]\n  y_hat: [0.9]\n")
+    document = json.loads(cli("verify", str(sheet), "--json").stdout)
+    item = next(i for i in document["items"] if i["verdict"] == "wrong")
+    assert item["code"] == "unexplained"
+
+
+# ============================================================================ points
+
+
+def _course(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "course.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_points_carried_share_and_partial_credit(tmp_path: Path) -> None:
+    # factor_two_missing: z1, a1, L right; dL/da1 wrong; the 9 entries after it carried
+    # (dL/dz1 1, dL/dW1 3, dL/db1 1, W1_new 3, b1_new 1).
+    course = _course(tmp_path, "points: {dL/dz1: 4, dw: 3, default: 1}\ncarried_credit: 1/2\n")
+    result = cli("verify", str(FACTOR_TWO), "--json", "--course", str(course))
+    score = json.loads(result.stdout)["score"]
+    # 3 right × 1 + dL/da1 0 + dL/dz1 4·½ + dL/dW1 3·½ + dL/db1 ½ + W1_new ½ + b1_new ½
+    assert score["possible"] == 3 + 1 + 4 + 3 + 1 + 1 + 1
+    assert score["earned"] == 3 + 2 + 1.5 + 0.5 + 0.5 + 0.5
+    whole = _course(tmp_path, "points: 2\ncarried_credit: 0\npartial_credit: false\n")
+    score = json.loads(cli("verify", str(FACTOR_TWO), "--json", "--course",
+                           str(whole)).stdout)["score"]
+    assert score["possible"] == 18 and score["earned"] == 6
+
+
+def test_partial_credit_is_per_element(tmp_path: Path) -> None:
+    sheet = tmp_path / "s.yaml"
+    sheet.write_text(f"problem: {PROBLEMS / 'single_neuron.yaml'}\n"
+                     "points: {dL/dW1: 3}\n"
+                     "answers:\n  dL/dw: [[-0.401, 0.2005, 7]]\n")
+    score = json.loads(cli("verify", str(sheet), "--json").stdout)["score"]
+    assert score["quantities"] == [{"name": "dL/dW1", "earned": 2, "possible": 3,
+                                    "degenerate_from": []}]
+
+
+def test_carried_credit_is_refused_after_an_all_zero_answer(tmp_path: Path) -> None:
+    sheet = tmp_path / "zeros.yaml"
+    sheet.write_text(f"problem: {PROBLEMS / 'single_neuron.yaml'}\n"
+                     "answers:\n  dL/da1: [0]\n  dL/dz1: [0]\n  dL/dw: [[0, 0, 0]]\n")
+    document = json.loads(cli("verify", str(sheet), "--json", "--course",
+                              str(_course(tmp_path, "carried_credit: 1\n"))).stdout)
+    verdicts = {i["element"]: i["verdict"] for i in document["items"]}
+    assert verdicts["dL/dW1[1,1]"] == "carried"  # the verdict stands ...
+    score = document["score"]
+    assert score["earned"] == 0  # ... but zeros carried on earn nothing
+    assert any("all-zero" in flag and "dL/da1" in flag for flag in score["flags"])
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("points: {zz9: 1}\n", "course.yaml:1:"),
+    ("carried_credit: 2\n", "from 0 to 1"),
+    ("pionts: 3\n", "did you mean 'points'"),
+    ("points: [1, 2]\n", "found a list"),
+    ("partial_credit: maybe\n", "true or false"),
+])
+def test_a_bad_course_file_is_one_located_message(tmp_path: Path, text: str,
+                                                  expected: str) -> None:
+    course = _course(tmp_path, text)
+    out = tmp_path / "gs.json"
+    result = cli("verify", str(FACTOR_TWO), "--course", str(course), "--gradescope", str(out))
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 3
+    assert not out.exists()
+
+
+# ============================================================================ autograders
+
+
+def _check_gradescope(document: dict) -> None:
+    """Gradescope's results.json spec, field by field."""
+    assert isinstance(document["score"], (int, float))
+    assert isinstance(document["output"], str)
+    for test in document["tests"]:
+        assert set(test) >= {"name", "score", "max_score", "output"}
+        assert isinstance(test["name"], str) and isinstance(test["output"], str)
+        assert isinstance(test["score"], (int, float))
+        assert isinstance(test["max_score"], (int, float))
+        assert 0 <= test["score"] <= test["max_score"]
+        assert test.get("status", "passed") in ("passed", "failed")
+        assert test.get("output_format", "text") in ("text", "html", "simple_format", "md",
+                                                     "ansi")
+    if document["tests"]:
+        assert abs(sum(t["score"] for t in document["tests"]) - document["score"]) < 1e-6
+
+
+def _check_prairielearn(document: dict) -> None:
+    """PrairieLearn's external-grader results spec."""
+    if document.get("gradable", True) is False:
+        assert document["format_errors"]
+        return
+    assert 0 <= document["score"] <= 1
+    for test in document.get("tests", []):
+        assert isinstance(test["name"], str)
+        assert 0 <= test["points"] <= test["max_points"]
+
+
+def test_gradescope_and_prairielearn_results_follow_their_specs(tmp_path: Path) -> None:
+    gs, pl = tmp_path / "gs.json", tmp_path / "pl.json"
+    course = _course(tmp_path, "points: {dL/dz1: 4, default: 1}\ncarried_credit: 1/2\n")
+    result = cli("verify", str(FACTOR_TWO), "--gradescope", str(gs), "--prairielearn",
+                 str(pl), "--course", str(course))
+    assert result.returncode == 1, result.stderr
+    grades = json.loads(gs.read_text())
+    _check_gradescope(grades)
+    # 3 right + dL/dz1 4·½ + 4 carried quantities × ½ = 7 of 3 + 1 + 4 + 4 = 12
+    assert grades["score"] == 7
+    tests = {t["name"].split(" (")[0]: t for t in grades["tests"]}
+    assert tests["dL/da1"]["score"] == 0 and tests["dL/da1"]["status"] == "failed"
+    assert "factor-two-missing" in tests["dL/da1"]["output"]
+    assert "factor 2" in tests["dL/da1"]["output"]
+    assert tests["z1"]["status"] == "passed"
+    assert sum(t["max_score"] for t in grades["tests"]) == 12
+    learn = json.loads(pl.read_text())
+    _check_prairielearn(learn)
+    assert learn["gradable"] is True and abs(learn["score"] - 7 / 12) < 1e-6
+    assert sum(t["points"] for t in learn["tests"]) == 7
+
+
+def test_an_unreadable_sheet_is_not_gradable_and_still_gets_results(tmp_path: Path) -> None:
+    sheet = tmp_path / "answers.yaml"
+    sheet.write_text("problem: missing.yaml\nanswers: {z1: [1]}\n")
+    gs, pl = tmp_path / "gs.json", tmp_path / "pl.json"
+    result = cli("verify", str(sheet), "--gradescope", str(gs), "--prairielearn", str(pl))
+    assert result.returncode == 2 and "not found" in result.stderr
+    grades, learn = json.loads(gs.read_text()), json.loads(pl.read_text())
+    _check_gradescope(grades)
+    _check_prairielearn(learn)
+    assert grades["score"] == 0 and "not found" in grades["output"]
+    assert learn["gradable"] is False and "not found" in learn["format_errors"][0]
+
+
+def test_autograder_output_is_for_one_sheet_and_never_overwritten(tmp_path: Path) -> None:
+    gs = tmp_path / "gs.json"
+    two = cli("verify", str(FACTOR_TWO), str(FACTOR_TWO), "--gradescope", str(gs))
+    assert two.returncode == 2 and "--gradescope" in two.stderr and not gs.exists()
+    gs.write_text("keep")
+    again = cli("verify", str(FACTOR_TWO), "--gradescope", str(gs))
+    assert again.returncode == 2 and "will not overwrite" in again.stderr
+    assert gs.read_text() == "keep"
+    forced = cli("verify", str(FACTOR_TWO), "--gradescope", str(gs), "--force")
+    assert forced.returncode == 1 and json.loads(gs.read_text())["tests"]
+
+
+# ============================================================================ gradebook
+
+
+def test_gradebook_has_points_and_mistake_code_columns(tmp_path: Path) -> None:
+    sheets = [str(p) for p in sorted((SHEETS / "fastai_lin_relu_lin").glob("*.yaml"))]
+    grades = tmp_path / "grades.csv"
+    result = cli("verify", *sheets, "--csv", str(grades))
+    assert result.returncode == 1, result.stderr
+    rows = list(csv.DictReader(grades.open()))
+    relu = next(r for r in rows if r["sheet"].endswith("forgot_relu_grad.yaml"))
+    assert int(relu["code:relu-mask-missing"]) == 4
+    assert relu["mistakes"].startswith("relu-mask-missing: dL/dz1[")
+    right = next(r for r in rows if r["sheet"].endswith("right.yaml"))
+    assert right["points"] == right["max_points"] and int(right["code:transposed"]) == 0
+    from backcheck.gradebook import read_gradebook
+
+    back = read_gradebook(str(grades))
+    entry = next(r for r in back if r["sheet"].endswith("forgot_relu_grad.yaml"))
+    assert entry["codes"]["relu-mask-missing"] == 4
+    counts = entry["quantities"]["dL/dz1"]
+    assert counts["correct"] + counts["carried"] + counts["wrong"] + counts["missing"] \
+        == counts["total"]
+
+
+def test_a_pooled_class_run_gives_the_serial_results(tmp_path: Path) -> None:
+    sheets = [str(p) for p in sorted(SHEETS.glob("*/*.yaml"))]
+    serial = cli("verify", *sheets, "--json", "--jobs", "1")
+    pooled = cli("verify", *sheets, "--json", "--jobs", "2")
+    assert serial.returncode == pooled.returncode == 1
+    assert json.loads(serial.stdout) == json.loads(pooled.stdout)
