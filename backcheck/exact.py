@@ -181,6 +181,15 @@ class Exact:
         self.form = form
         self.size = size
 
+    def __reduce__(self) -> tuple:
+        """Picklable (class runs send solutions to worker processes): the ball as the
+        exact integers of its midpoint and radius."""
+        state = None
+        if self._b is not None:
+            (m, e), (rm, re) = self._b.mid().man_exp(), self._b.rad().man_exp()
+            state = (int(m), int(e), int(rm), int(re))
+        return (_rebuild, (self.q, state, self.form, self.size))
+
     # ----- construction helpers -------------------------------------------------
     @staticmethod
     def of(value: Any) -> Exact:
@@ -529,6 +538,24 @@ class Exact:
         """The closed form as a SymPy expression (None if it was too large to keep)."""
         form = self.closed_form
         return None if form is None else form_to_sympy(form)
+
+
+def _exact_arb(man: int, exp: int) -> arb:
+    """man·2**exp as an exact arb, whatever the working precision."""
+    old = _flint.prec
+    _flint.prec = max(old, man.bit_length() + 8)
+    try:
+        return arb(man) * arb(2) ** exp
+    finally:
+        _flint.prec = old
+
+
+def _rebuild(q: Fraction | None, state: tuple | None, form: Form | None, size: int) -> Exact:
+    ball = None
+    if state is not None:
+        m, e, rm, re = state
+        ball = arb(_exact_arb(m, e), _exact_arb(rm, re))
+    return Exact(q, ball, form, size)
 
 
 def _mpf_of(exact_arb: arb) -> Any:
