@@ -413,6 +413,23 @@ class SympyBackend:
     abs = staticmethod(_sympy_function("abs"))
     sign = staticmethod(_sympy_function("sign"))
     sigmoid = staticmethod(_sympy_function("sigmoid"))
+    erf = staticmethod(_sympy_function("erf"))
+
+    @staticmethod
+    def softplus(x: Any) -> Any:
+        return SympyBackend.log(1 + SympyBackend.exp(x))
+
+    @staticmethod
+    def normal_cdf(x: Any) -> Any:
+        import sympy
+
+        return (1 + SympyBackend.erf(x / sympy.sqrt(2))) / 2
+
+    @staticmethod
+    def normal_pdf(x: Any) -> Any:
+        import sympy
+
+        return SympyBackend.exp(-(x * x) / 2) / sympy.sqrt(2 * sympy.pi)
 
     def __init__(self, point: dict[Any, Any] | None = None) -> None:
         self.point = point

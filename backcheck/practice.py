@@ -533,8 +533,9 @@ class Session:
 
 
 def _yaml_string(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    from .text import yaml_string
+
+    return yaml_string(text)
 
 
 def _number_yaml(text: str | None) -> str:

@@ -235,3 +235,20 @@ def test_fresh_problem_is_saved_beside_the_sheet(tmp_path: Path) -> None:
     assert re.search(r'^problem: "?work\.problem\.yaml"?$', text, re.MULTILINE), text
     assert "tolerance: {abs: " in text  # new's grading promise comes along
     assert cli("verify", str(sheet)).returncode == 0
+
+
+def test_hostile_bytes_get_messages_never_a_traceback(tmp_path: Path) -> None:
+    """Invalid UTF-8, a NUL, a bidi override, a 20 000-byte line without a newline at
+    the end: each refused with one message, exit 2 at the end, nothing saved broken."""
+    data = b"\xff\xfe\n" + b"1\x00\n" + "\u202e5\n".encode() + b"7" * 20_000
+    sheet = tmp_path / "s.yaml"
+    result = subprocess.run([sys.executable, "-m", "backcheck.cli", "practice", str(FASTAI),
+                             "-o", str(sheet)], input=data, capture_output=True, timeout=300)
+    err = result.stderr.decode("utf-8")
+    assert result.returncode == 2, err
+    assert "Traceback" not in err
+    assert "not UTF-8" in err
+    assert "U+0000" in err and "U+202E" in err
+    assert "too long" in err
+    assert "\u202e" not in err and "\x00" not in err
+    assert cli("verify", str(sheet)).returncode == 0  # nothing given: all missing

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-HEAVY = ("numpy", "sympy", "mpmath", "yaml", "torch")
+HEAVY = ("numpy", "sympy", "mpmath", "yaml", "torch", "textual")
 
 PROBE = """
 import json, sys
@@ -37,7 +37,7 @@ def run_probe(args: list[str]) -> tuple[int, str, set[str]]:
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"], [], ["solve", "--help"],
-                                  ["verify", "--help"]])
+                                  ["verify", "--help"], ["practice", "--help"]])
 def test_help_and_version_import_no_heavy_library(args: list[str]) -> None:
     code, output, modules = run_probe(args)
     assert code in (0, 2) and output.strip(), output  # no arguments: help, exit 2 (click)

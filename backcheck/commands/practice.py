@@ -233,11 +233,15 @@ def _read_lines(stream: Any) -> Any:
 
 
 def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    from ..text import escape_keep_newlines
+
+    print(escape_keep_newlines(text), file=sys.stderr, flush=True)
 
 
 def _out(text: str) -> None:
-    print(text, flush=True)
+    from ..text import escape_keep_newlines
+
+    print(escape_keep_newlines(text), flush=True)
 
 
 def run_lines(setup: Setup, stream: Any = None) -> int:
