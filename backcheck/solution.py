@@ -313,8 +313,14 @@ def _crosscheck(solution: Solution) -> CrossCheck:
             truth = np.vectorize(float, otypes=[np.float64])(exact)
         floats = solution.float64_path(name)
         if not np.all(np.isfinite(truth)):
-            # a true value float64 cannot hold (e.g. dL/da = 1/(1 − σ(800))): shown exactly,
-            # said, and left out of the comparison
+            if solution.quantity(name).kind == "value":
+                raise BackcheckError(
+                    f"{name} is beyond float64's range (about ±1.8e308); backcheck needs "
+                    f"every value of the forward pass to fit in float64 to cross-check it",
+                    file=solution.problem.file,
+                )
+            # a true gradient float64 cannot hold (dL/da = 1/(1 − σ(800)) with a finite
+            # loss): shown exactly, said, and left out of the comparison
             check.beyond.append(name)
             keep = np.isfinite(truth)
             truth, floats = truth[keep], np.asarray(floats)[keep]
