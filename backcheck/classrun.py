@@ -8,11 +8,18 @@ what order, so a pooled run gives the same reports as a serial one.
 from __future__ import annotations
 
 import copyreg
+import os
+import re
+from collections.abc import Callable
 from typing import Any
 
 from .exact import _ctx
 
 _GRADER: Any = None
+#: a class run of at least this many sheets uses a process pool (when there are cores)
+POOL_AFTER = 200
+#: sheets handed to a worker at a time (at most)
+CHUNK = 100
 _MPF = type(_ctx.mpf(1))
 
 
@@ -27,6 +34,72 @@ def _reduce_mpf(number: Any) -> tuple:
 # the high-precision numbers of :mod:`backcheck.exact` belong to a private mpmath context,
 # whose mpf class pickle cannot find by name: rebuild them from their (sign, man, exp, bc)
 copyreg.pickle(_MPF, _reduce_mpf)
+
+
+def grade_class(paths: list[str], *, jobs: int | None = None,
+                advance: Callable[[int], None] | None = None) -> list[Any]:
+    """Grade many sheets, reports in the order given; with ``jobs`` > 1 (by default every
+    core, for :data:`POOL_AFTER` sheets or more) in a pool of worker processes.
+
+    Sheets with the same answers (:func:`answers_key`) are graded once and share the
+    verdicts; the reports are the same whichever process grades which sheet."""
+    keys = [answers_key(path) for path in paths]
+    first: dict[tuple[str, str], int] = {}
+    todo: list[int] = []
+    for i, key in enumerate(keys):
+        if key is None:
+            todo.append(i)
+        elif key[:2] not in first:
+            first[key[:2]] = i
+            todo.append(i)
+    if jobs is None:
+        jobs = min(os.cpu_count() or 1, 8) if len(todo) >= POOL_AFTER else 1
+    jobs = max(1, min(jobs, len(todo) or 1))
+    graded = _grade_paths([paths[i] for i in todo], jobs, advance)
+    reports: list[Any] = [None] * len(paths)
+    for i, report in zip(todo, graded, strict=True):
+        reports[i] = report
+    for i, key in enumerate(keys):
+        if reports[i] is not None:
+            continue
+        source = reports[first[key[:2]]]  # type: ignore[index]
+        copy = None
+        if source.error is None and source.problem_file != source.sheet:
+            copy = _copy(source, paths[i], key[2])
+        if copy is None:
+            from .grading import Grader
+
+            copy = Grader().grade_or_error(paths[i])
+        reports[i] = copy
+        if advance is not None:
+            advance(1)
+    return reports
+
+
+def _grade_paths(paths: list[str], jobs: int,
+                 advance: Callable[[int], None] | None) -> list[Any]:
+    if jobs == 1:
+        from .grading import Grader
+
+        grader = Grader()
+        reports = []
+        for path in paths:
+            reports.append(grader.grade_or_error(path))
+            if advance is not None:
+                advance(1)
+        return reports
+    import multiprocessing
+
+    chunk = max(1, min(CHUNK, len(paths) // (4 * jobs)))
+    chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    results: list[Any] = []
+    with multiprocessing.get_context(method).Pool(jobs) as pool:
+        for reports in pool.imap(pool_grade, chunks):
+            results.extend(reports)
+            if advance is not None:
+                advance(len(reports))
+    return results
 
 
 def pool_grade(paths: list[str]) -> list[Any]:
@@ -49,3 +122,56 @@ def _lighten(report: Any) -> None:
         for item in result.items:
             if item.verdict != "carried":
                 item.follows = None
+
+
+# ================================================ one grading per answer set
+
+#: top-level lines that name the sheet's author but play no part in its grading
+#: (only one-line plain values: a block, flow, quoted, tagged or aliased value may span lines)
+_PERSONAL = re.compile(r"^(?:student|title|notes)[ \t]*:[ \t]+[^\s|>&*!\[{\"'%@`#][^\n]*\n?",
+                       re.MULTILINE)
+
+
+def answers_key(path: str) -> tuple[str, str, str] | None:
+    """(folder, the sheet's text without its student/title/notes lines, those lines):
+    two sheets with the same first two have the same problem and the same answers as
+    written, so the same verdicts. None for a sheet that cannot be read (graded on its
+    own, to get its own message), a problem file with answers, or a sheet with its own
+    ``points:``."""
+    from .errors import BackcheckError
+    from .literals import read_text
+
+    try:
+        text = read_text(path)
+    except (BackcheckError, OSError):
+        return None
+    if re.search(r"^points[ \t]*:", text, re.MULTILINE) or not re.search(
+            r"^problem[ \t]*:", text, re.MULTILINE):
+        return None
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    personal = "".join(m.group(0).rstrip("\n") + "\n" for m in _PERSONAL.finditer(text))
+    return folder, _PERSONAL.sub("", text), personal
+
+
+def _copy(source: Any, path: str, personal: str) -> Any:
+    """``source``'s verdicts as the report of the sheet at ``path`` (its own student and
+    title, read from its ``personal`` lines); None if those lines do not read."""
+    from fractions import Fraction
+
+    from .errors import BackcheckError
+    from .grading import Report
+    from .literals import parse_yaml
+
+    try:
+        doc = parse_yaml(personal or "{}\n", path)
+    except BackcheckError:
+        return None
+    data = doc.data if isinstance(doc.data, dict) else {}
+    student = data.get("student")
+    student = student if isinstance(student, (str, Fraction)) else None
+    if isinstance(student, Fraction):
+        student = doc.texts.get(("student",))
+    title = data.get("title") if isinstance(data.get("title"), str) else None
+    return Report(sheet=path, problem_file=source.problem_file, title=title,
+                  student=student, results=source.results, notes=source.notes,
+                  order=source.order)

@@ -68,13 +68,22 @@ def gradebook_csv(reports: list[Any], scores: list[Score | None] | None = None) 
     seen_quantities: set[str] = set()
     all_codes: list[str] = []
     per_sheet_codes = []
+    shared: dict[int, tuple[Any, dict, dict]] = {}  # reports sharing verdicts share cells
+    per_sheet_cells = []
     for report in reports:
-        for result in report.results:
-            if result.name not in seen_quantities:
-                seen_quantities.add(result.name)
-                quantities.append(result.name)
-        codes = sheet_codes(report) if report.error is None else {}
+        key = id(report.results)
+        if key in shared and shared[key][0] is report.results:
+            _, codes, cells = shared[key]
+        else:
+            for result in report.results:
+                if result.name not in seen_quantities:
+                    seen_quantities.add(result.name)
+                    quantities.append(result.name)
+            codes = sheet_codes(report) if report.error is None else {}
+            cells = {result.name: quantity_cell(result) for result in report.results}
+            shared[key] = (report.results, codes, cells)
         per_sheet_codes.append(codes)
+        per_sheet_cells.append(cells)
         for code in codes:
             if code not in all_codes:
                 all_codes.append(code)
@@ -85,16 +94,15 @@ def gradebook_csv(reports: list[Any], scores: list[Score | None] | None = None) 
                      "missing", "total", "score_percent", "points", "max_points",
                      "look_first_at", "mistakes", *(CODE_PREFIX + c for c in all_codes),
                      "error"])
-    for report, score, codes in zip(reports, scores, per_sheet_codes, strict=True):
+    for report, score, codes, by_name in zip(reports, scores, per_sheet_codes, per_sheet_cells,
+                                             strict=True):
         if report.error is not None:
             writer.writerow([_cell(report.sheet), "", "", *([""] * len(quantities)),
                              "", "", "", "", "", "", "", "", "", "",
                              *([""] * len(all_codes)),
                              _cell(str(report.error).replace("\n", " "))])
             continue
-        by_name = {result.name: result for result in report.results}
-        cells = [quantity_cell(by_name[name]) if name in by_name else ""
-                 for name in quantities]
+        cells = [by_name.get(name, "") for name in quantities]
         counts = report.counts
         percent = round(100 * counts["correct"] / report.total, 1) if report.total else ""
         first = report.first

@@ -791,6 +791,10 @@ class Grader:
         except (RecursionError, MemoryError):
             return Report(sheet=str(path), error=BackcheckError(
                 "the input is too deeply nested or too large to process", file=str(path)))
+        except Exception as error:  # noqa: BLE001 - one sheet never stops a class run
+            return Report(sheet=str(path), error=BackcheckError(
+                f"could not be graded: internal error ({type(error).__name__}: {error}); "
+                "this is a bug in backcheck", file=str(path)))
 
 
 def verify(sheet_path: str, *, grader: Grader | None = None) -> Report:
@@ -836,13 +840,15 @@ def _grade_sheet(grader: Grader, path: str) -> Report:
         if not isinstance(reference, str) or not reference.strip():
             raise doc.error("problem: must be the path of a problem file, relative to this "
                             "file", ("problem",))
+        if "\x00" in reference:
+            raise doc.error("problem: a file name cannot contain a NUL byte", ("problem",))
         problem_path = os.path.normpath(
             os.path.join(os.path.dirname(os.path.abspath(path)), reference.strip()))
         if os.path.realpath(problem_path) == os.path.realpath(path):
             raise doc.error("problem: points to this answers file itself", ("problem",),
                             hint="give the path of the problem file (net.yaml), relative to "
                                  "this file")
-        if not os.path.exists(problem_path):
+        if not os.path.lexists(problem_path):  # a dangling link or a loop: read_text says
             raise doc.error(f"problem file {reference!r} not found (looked for {problem_path})",
                             ("problem",))
         if os.path.isdir(problem_path):

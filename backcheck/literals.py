@@ -15,8 +15,10 @@ first, then values (counting alias expansions: a "billion laughs" file is refuse
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -165,13 +167,54 @@ class Document:
         raise self.error(f"expected {what}, found {kind}", path)
 
 
-def read_text(path: str) -> str:
-    """Read a file as UTF-8 text, with one clear error for every way that can fail."""
+def _not_a_file(mode: int) -> str | None:
+    """What a path is when it is not a regular file (None when it is one)."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a directory, expected a YAML file"
+    if stat.S_ISFIFO(mode):
+        return "is a FIFO (named pipe), expected a YAML file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device (or a terminal), expected a YAML file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, expected a YAML file"
+    return "is not a regular file, expected a YAML file"
+
+
+def check_input_path(path: str) -> None:
+    """Refuse, before opening it, what cannot be a problem or answers file: a name with a
+    NUL byte, a missing file, a symlink loop, a folder, and anything that would block
+    or never end when read (a FIFO, a device, a terminal, a socket)."""
     shown = str(path)
-    if not os.path.exists(path):
-        raise BackcheckError("no such file", file=shown)
-    if os.path.isdir(path):
-        raise BackcheckError("is a directory, expected a YAML file", file=shown)
+    if "\x00" in shown:
+        raise BackcheckError("a file name cannot contain a NUL byte",
+                             file=shown.replace("\x00", "\\x00"))
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise BackcheckError("no such file" if not os.path.islink(path) else
+                             "no such file (a symbolic link that leads nowhere)",
+                             file=shown) from None
+    except OSError as error:
+        reasons = {errno.ELOOP: "too many levels of symbolic links (a symlink loop)",
+                   errno.ENOTDIR: "no such file (a part of the path is not a folder)",
+                   errno.ENAMETOOLONG: "the file name is too long"}
+        reason = reasons.get(error.errno or 0, f"cannot read file: {error.strerror or error}")
+        raise BackcheckError(reason, file=shown) from None
+    problem = _not_a_file(info.st_mode)
+    if problem is not None:
+        raise BackcheckError(problem, file=shown)
+
+
+def read_text(path: str) -> str:
+    """Read a file as UTF-8 text, with one clear error for every way that can fail.
+
+    A FIFO, device or terminal is refused before it is opened, and the file is opened
+    non-blocking and checked again (``fstat``), so nothing swapped in meanwhile can
+    make a read block forever."""
+    shown = str(path)
+    check_input_path(path)
     try:
         size = os.path.getsize(path)
         if size > MAX_FILE_BYTES:
@@ -180,8 +223,12 @@ def read_text(path: str) -> str:
                 f"up to {MAX_FILE_BYTES // 1024 // 1024} MiB)",
                 file=shown,
             )
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(handle, "rb") as stream:
+            problem = _not_a_file(os.fstat(stream.fileno()).st_mode)
+            if problem is not None:
+                raise BackcheckError(problem, file=shown)
+            raw = stream.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         raise BackcheckError(f"cannot read file: {error.strerror or error}", file=shown) from None
     if len(raw) > MAX_FILE_BYTES:

@@ -206,26 +206,18 @@ def clean_line(raw: str) -> str:
 
 
 def _tokens(line: str) -> list[str]:
-    tokens: list[str] = []
-    current = ""
-    for ch in line:
-        if ch in "[],":
-            if current.strip():
-                tokens.append(current.strip())
-            current = ""
-            tokens.append(ch)
-        else:
-            current += ch
-    if current.strip():
-        tokens.append(current.strip())
-    return tokens
+    """Brackets, commas and the words between them; whitespace separates numbers too
+    (NumPy prints ``[1 2 3]``), so ``1 2`` is two numbers, never 12."""
+    return re.findall(r"[\[\],]|[^\[\],\s]+", line)
 
 
 def _number_text(token: str) -> str | None:
     """One element: its text if it is a number, None for ``~``; AnswerError otherwise."""
     if token in ("~", "null"):
         return None
-    text = token.translate(_MINUSES).replace(" ", "")
+    if len(token) > 2 and token[0] == token[-1] and token[0] in "\"'":
+        token = token[1:-1]  # "1/3" as a sheet writes it
+    text = token.translate(_MINUSES)
     try:
         value = parse_number_text(text)
     except BackcheckError as error:
@@ -238,13 +230,17 @@ def _number_text(token: str) -> str | None:
 
 def read_answer(line: str) -> Any:
     """``5`` → "5"; ``[1, ~]`` → ["1", None]; ``[[1, 2], [3, 4]]`` → nested lists.
-    Depth at most 2 and at most :data:`MAX_ANSWER_NUMBERS` numbers."""
+    Commas between numbers may be left out (``[1 2]``, NumPy's ``[[1 2] [3 4]]``), and
+    a bare ``1, 2, 3`` is a vector. Depth at most 2 and at most
+    :data:`MAX_ANSWER_NUMBERS` numbers."""
     tokens = _tokens(line)
     if not tokens:
         raise AnswerError("an empty line: write the numbers, or ~ to skip")
     numbers = sum(1 for t in tokens if t not in "[],")
     if numbers > MAX_ANSWER_NUMBERS:
         raise AnswerError(f"too many numbers ({numbers}; at most {MAX_ANSWER_NUMBERS})")
+    if tokens[0] != "[" and len(tokens) > 1:
+        tokens = ["["] + tokens + ["]"]  # a bare 1, 2, 3
     position = 0
 
     def value(depth: int) -> Any:
@@ -258,11 +254,12 @@ def read_answer(line: str) -> Any:
                                   "[[1, 2], [3, 4]]")
             position += 1
             items = [value(depth + 1)]
-            while position < len(tokens) and tokens[position] == ",":
-                position += 1
+            while position < len(tokens) and tokens[position] != "]":
+                if tokens[position] == ",":
+                    position += 1
                 items.append(value(depth + 1))
-            if position >= len(tokens) or tokens[position] != "]":
-                raise AnswerError("expected , or ] (a vector is [1, 2])")
+            if position >= len(tokens):
+                raise AnswerError("the line ends too early: a ] is missing")
             position += 1
             return items
         if token in "],":
@@ -319,7 +316,8 @@ def fit_answer(nested: Any, step: Step) -> np.ndarray | None:
         return given.reshape(shape)
     if len(shape) == 2 and given.ndim == 2 and given.shape == shape[::-1]:
         return given  # transposed: written as given, so verify names the slip
-    if len(shape) == 2 and given.ndim == 1 and len(given) == shape[1] and shape[0] > 1:
+    if len(shape) == 2 and given.ndim == 1 and len(given) == shape[1] and shape[0] > 1 \
+            and shape[1] > 1:
         return None  # one row
     raise AnswerError(f"{step.name} is {_expected(step)}; you wrote {_written(given.shape)}")
 
@@ -512,21 +510,22 @@ class Session:
             lines.append("  {}")
         return "\n".join(lines) + "\n"
 
-    def save(self, sheet_path: str, problem_path: str | None = None) -> None:
+    def save(self, sheet_path: str, problem_path: str | None = None, *,
+             force: bool = False) -> None:
         """Write the sheet (and, for a generated problem, the problem beside it),
         atomically. The caller has checked, with ``--force``, that it may."""
         from .files import write_atomic
 
         sheet_dir = os.path.dirname(os.path.abspath(sheet_path))
         if problem_path is not None and self.problem_text is not None:
-            write_atomic(problem_path, self.problem_text)
+            write_atomic(problem_path, self.problem_text, force=force)
             target = os.path.abspath(problem_path)
         else:
             target = self.problem_path
         reference = os.path.relpath(target, sheet_dir)
         if reference.startswith(os.path.join(os.pardir, os.pardir)):
             reference = target  # far away: the absolute path reads better
-        write_atomic(sheet_path, self.sheet_text(reference))
+        write_atomic(sheet_path, self.sheet_text(reference), force=force)
 
     def close(self) -> None:
         self._workdir.cleanup()
@@ -658,9 +657,9 @@ def verdict_line(item: Item) -> str:
     line = f"{item.element} = {written}  {SYMBOLS[item.verdict]} {item.verdict}"
     diagnosis = item.diagnosis
     if diagnosis:
-        prefix = item.element + ": "
-        if diagnosis.startswith(prefix):
-            diagnosis = diagnosis[len(prefix):]
+        for prefix in (item.element + ": ", item.verdict + " — "):
+            if diagnosis.startswith(prefix):
+                diagnosis = diagnosis[len(prefix):]
         line += ": " + " ".join(diagnosis.split())
     return line
 

@@ -252,3 +252,50 @@ def test_hostile_bytes_get_messages_never_a_traceback(tmp_path: Path) -> None:
     assert "too long" in err
     assert "\u202e" not in err and "\x00" not in err
     assert cli("verify", str(sheet)).returncode == 0  # nothing given: all missing
+
+
+def test_answer_lines_read_numpy_style_bare_lists_and_quoted_fractions() -> None:
+    from backcheck.practice import AnswerError, read_answer
+
+    assert read_answer("[1 2 3]") == ["1", "2", "3"]
+    assert read_answer("[[1 2] [3 4]]") == [["1", "2"], ["3", "4"]]
+    assert read_answer("1, 2, 3") == ["1", "2", "3"]
+    assert read_answer("1 2") == ["1", "2"]  # two numbers, never 12
+    assert read_answer('"1/3"') == "1/3"
+    assert read_answer("−0.5") == "-0.5"
+    assert read_answer("[1, ~]") == ["1", None]
+    for bad in ("[1,,2]", "[1, 2", "[[[1]]]", "[1, 2]]", "[]", "abc", "1e999999"):
+        with pytest.raises(AnswerError):
+            read_answer(bad)
+
+
+def test_quantities_come_in_working_order() -> None:
+    """Forward (given numbers not asked), then the loss, then each gradient only after
+    every gradient it is computed from, then the update."""
+    from backcheck.mistakes import Structure
+    from backcheck.practice import Session
+
+    for problem in ("single_neuron", "fastai_lin_relu_lin", "micrograd_readme",
+                    "cs231n_circuit"):
+        session = Session(str(PROBLEMS / f"{problem}.yaml"))
+        try:
+            graph = session.graph
+            order = [step.name for step in session.steps]
+            sections = [graph.quantities[n].section for n in order]
+            assert sections == sorted(sections, key=["forward", "backward",
+                                                     "update"].index), problem
+            for name in order:
+                q = graph.quantities[name]
+                assert not (q.kind == "value" and graph.nodes[q.node].is_leaf), name
+            deps = Structure.of(graph).deps
+            for i, name in enumerate(order):
+                if graph.quantities[name].kind == "grad":
+                    later = {n for n in order[i + 1:] if graph.quantities[n].kind == "grad"}
+                    assert not (deps[name] & later), (problem, name, deps[name] & later)
+        finally:
+            session.close()
+    session = Session(str(FASTAI))
+    assert [s.name for s in session.steps] == [
+        "z1", "a1", "z2", "a2", "L", "dL/da2", "dL/dz2", "dL/dW2", "dL/db2", "dL/da1",
+        "dL/dz1", "dL/dW1", "dL/db1", "dL/dx"]
+    session.close()

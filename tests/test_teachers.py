@@ -243,3 +243,29 @@ def test_a_pooled_class_run_gives_the_serial_results(tmp_path: Path) -> None:
     pooled = cli("verify", *sheets, "--json", "--jobs", "2")
     assert serial.returncode == pooled.returncode == 1
     assert json.loads(serial.stdout) == json.loads(pooled.stdout)
+
+
+def test_sheets_with_the_same_answers_share_verdicts_but_keep_their_names(
+        tmp_path: Path) -> None:
+    from backcheck.classrun import grade_class
+    from backcheck.grading import Grader
+
+    body = (SHEETS / "single_neuron/factor_two_missing.yaml").read_text()
+    body = body.replace("problem: ../../single_neuron.yaml",
+                        f"problem: {PROBLEMS / 'single_neuron.yaml'}")
+    body = "\n".join(line for line in body.splitlines() if not line.startswith("student:"))
+    paths = []
+    for i, student in enumerate(["Ada", "Grace", "'Quoted'", "|\n  block"]):
+        path = tmp_path / f"s{i}.yaml"
+        path.write_text(f"student: {student}\ntitle: t{i}\n{body}\n")
+        paths.append(str(path))
+    other = tmp_path / "other.yaml"
+    other.write_text("student: Ada\n" + body.replace("-0.4134", "-0.8268") + "\n")
+    paths.append(str(other))
+    pooled = grade_class(paths, jobs=2)
+    fresh = [Grader().grade_or_error(p) for p in paths]
+    for a, b in zip(pooled, fresh, strict=True):
+        assert a.to_json() == b.to_json()
+        assert (a.student, a.title) == (b.student, b.title)
+    assert [r.student for r in pooled[:3]] == ["Ada", "Grace", "Quoted"]
+    assert pooled[4].counts != pooled[0].counts

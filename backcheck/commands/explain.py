@@ -65,9 +65,10 @@ def register(app: typer.Typer) -> None:
             return
         from ..files import write_atomic
         from ..render.console import stderr
+        from ..text import escape
 
-        write_atomic(output, text)
-        stderr.print(f"wrote {output}", highlight=False)
+        write_atomic(output, text, force=force)
+        stderr.print(f"wrote {escape(output)}")
 
 
 def check_output(path: str, force: bool) -> None:

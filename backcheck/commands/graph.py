@@ -57,6 +57,7 @@ def _write(diagram: Any, output: str, *, force: bool, digits: int) -> None:
     from ..files import check_writable, write_atomic
     from ..render.console import stderr
     from ..render.dot import INSTALL_HINT, find_dot, render_with_graphviz, to_dot
+    from ..text import escape
 
     suffix = os.path.splitext(output)[1].lower()
     fmt = FORMATS.get(suffix)
@@ -67,21 +68,21 @@ def _write(diagram: Any, output: str, *, force: bool, digits: int) -> None:
     dot_text = to_dot(diagram, digits=digits)
     if fmt == "dot":
         check_writable([output], force=force)
-        write_atomic(output, dot_text)
-        stderr.print(f"wrote {output} (Graphviz DOT; draw it with `dot -Tsvg {output} -o "
-                     f"graph.svg`)", highlight=False)
+        write_atomic(output, dot_text, force=force)
+        stderr.print(f"wrote {escape(output)} (Graphviz DOT; draw it with `dot -Tsvg "
+                     f"{escape(output)} -o graph.svg`)")
         return
     program = find_dot()
     if program is None:
         fallback = os.path.splitext(output)[0] + ".dot"
         check_writable([fallback], force=force)
-        write_atomic(fallback, dot_text)
+        write_atomic(fallback, dot_text, force=force)
         stderr.print(
-            f"Graphviz's dot program is not installed, so {output} was not drawn; wrote the "
-            f"DOT text to {fallback} instead.\n{INSTALL_HINT}, or paste {fallback} into an "
-            f"online Graphviz viewer.", highlight=False)
+            f"Graphviz's dot program is not installed, so {escape(output)} was not drawn; "
+            f"wrote the DOT text to {escape(fallback)} instead.\n{INSTALL_HINT}, or paste "
+            f"{escape(fallback)} into an online Graphviz viewer.")
         raise typer.Exit(1)
     check_writable([output], force=force)
     image = render_with_graphviz(dot_text, fmt, output, program)
-    write_atomic(output, image)
-    stderr.print(f"wrote {output}", highlight=False)
+    write_atomic(output, image, force=force)
+    stderr.print(f"wrote {escape(output)}")

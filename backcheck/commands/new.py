@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def new(
-        output: Path = typer.Option(
-            Path("practice.yaml"), "--output", "-o",
+        output: str = typer.Option(
+            "practice.yaml", "--output", "-o", metavar="FILE",
             help="The problem file to write; the sheet is <stem>.answers.yaml, the key "
                  "<stem>.key.yaml."),
         seed: int = typer.Option(
@@ -44,11 +42,11 @@ def register(app: typer.Typer) -> None:
             None, "--count",
             help="Write K variants <stem>-1.yaml … (seeds seed, seed+1, …), each with its "
                  "sheet (and key)."),
-        force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+        force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing files."),
     ) -> None:
         """Write a fresh practice problem and an answer sheet to fill in by hand."""
         from ..errors import BackcheckError
-        from ..files import check_writable, write_atomic
+        from ..files import check_name, check_writable, write_files
         from ..generate import (
             MAX_COUNT,
             MAX_SEED,
@@ -71,7 +69,8 @@ def register(app: typer.Typer) -> None:
         resolve(options)  # every impossible option fails here, before any file is touched
         seed_given = seed is not None
         base = seed if seed_given else new_seed()
-        sets = target_paths(str(output), count)
+        check_name(output)
+        sets = target_paths(output, count)
         if base + len(sets) - 1 > MAX_SEED:
             raise BackcheckError(f"--seed must be at most {MAX_SEED - len(sets) + 1}",
                                  file="backcheck new")
@@ -84,12 +83,12 @@ def register(app: typer.Typer) -> None:
             options.seed = base + i
             options.problem_file = problem_path
             generated.append(generate(options))
-        check_writable(paths, force=force)  # nothing appeared meanwhile
+        files: list[tuple[str, str]] = []
         for item, (problem_path, sheet_path, key_path) in zip(generated, sets, strict=True):
-            write_atomic(problem_path, item.problem_text)
-            write_atomic(sheet_path, item.sheet_text)
+            files += [(problem_path, item.problem_text), (sheet_path, item.sheet_text)]
             if key:
-                write_atomic(key_path, item.key_text)
+                files.append((key_path, item.key_text))
+        write_files(files, force=force)  # all or nothing; a file appearing meanwhile stays
 
         if count is None:
             stdout.print(generated_view(generated[0], sets[0], key=key, seed_given=seed_given))

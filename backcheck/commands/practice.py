@@ -113,7 +113,10 @@ class Setup:
             targets = [p for p in (self.sheet, self.problem_file) if p is not None
                        and not _same(p, self.resumed)]
             check_writable(targets, force=self.force)
-        self.session.save(self.sheet, self.problem_file)
+        # files.write_atomic creates exclusively: replacing is allowed with --force, for
+        # our own earlier save, and for the sheet being resumed
+        replace = self.force or self.saved_once or _same(self.sheet, self.resumed)
+        self.session.save(self.sheet, self.problem_file, force=replace)
         self.saved_once = True
         return self.sheet
 

@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         Exit 0 when every given answer is correct, 1 when some are carried or wrong,
         2 when a sheet can't be read (for several sheets: 2 if any could not be graded)."""
         from ..errors import BackcheckError
-        from ..files import check_writable, write_atomic
+        from ..files import check_writable, write_files
         from ..grading import class_exit_code
         from ..render.console import stderr, stdout
         from ..scoring import Course, Scorer, load_course
@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
         else:
             reports = grade_class(paths, jobs=jobs, console=stderr)
         scored = course is not None or any(getattr(r, "points", None) for r in reports)
-        scores = [scorer.score(report) for report in reports]
+        scores = [scorer.score(report, detail=autograder) for report in reports]
         files: list[tuple[str, str]] = []
         if csv is not None:
             from ..gradebook import gradebook_csv
@@ -91,10 +91,9 @@ def register(app: typer.Typer) -> None:
             if prairielearn is not None:
                 document = prairielearn_results(reports[0], scores[0])
                 files.append((str(prairielearn), safe_json(document, indent=2) + "\n"))
-        for path, text in files:
-            write_atomic(path, text)
         if len(paths) == 1 and autograder and reports[0].error is not None:
-            raise reports[0].error  # one message, exit 2 (the results file says so too)
+            write_files(files, force=force)  # the results file says so too
+            raise reports[0].error  # one message, exit 2
         code = reports[0].exit_code if len(reports) == 1 else class_exit_code(reports)
         if json_output:
             if len(reports) == 1:
@@ -120,63 +119,27 @@ def register(app: typer.Typer) -> None:
             else:
                 stdout.print(class_view(reports, scores=scores if scored else None,
                                         width=stdout.width))
-            for path, _ in files:
-                stdout.print(f"wrote {escape(path)}", style="dim", highlight=False)
+        if files:  # after the grading is shown: a write error does not hide it
+            write_files(files, force=force)  # all or nothing, never over a non-file
+            if not json_output:
+                for path, _ in files:
+                    stdout.print(f"wrote {escape(path)}", style="dim")
         raise typer.Exit(code)
 
 
-#: a class run of at least this many sheets uses a process pool
-POOL_AFTER = 200
-#: sheets handed to a worker at a time
-CHUNK = 50
-
-
 def grade_class(paths: list[str], *, jobs: int | None = None, console=None):  # type: ignore[no-untyped-def]
-    """Grade many sheets, in order; with several cores, in a process pool (each worker
-    solves each problem once; the reports are the same as a serial run's)."""
-    import os
+    """Grade many sheets (:func:`backcheck.classrun.grade_class`), with a progress bar on a
+    terminal."""
+    from ..classrun import grade_class as run
 
-    workers = jobs if jobs is not None else (
-        min(os.cpu_count() or 1, 8) if len(paths) >= POOL_AFTER else 1)
-    workers = max(1, min(workers, len(paths)))
-    chunk = max(1, min(CHUNK, len(paths) // (4 * workers)))
-    progress = None
-    if console is not None and console.is_terminal and len(paths) > PROGRESS_AFTER:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    if console is None or not console.is_terminal or len(paths) <= PROGRESS_AFTER:
+        return run(paths, jobs=jobs)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-        progress = Progress("grading", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=console, transient=True)
-    if workers <= 1:
-        from ..grading import Grader
-
-        grader = Grader()
-        if progress is None:
-            return [grader.grade_or_error(p) for p in paths]
-        reports = []
-        with progress:
-            task = progress.add_task("grading", total=len(paths))
-            for path in paths:
-                reports.append(grader.grade_or_error(path))
-                progress.advance(task)
-        return reports
-    import multiprocessing
-
-    from ..classrun import pool_grade
-
-    chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
-    context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-    results = []
-    with context.Pool(workers) as pool:
-        if progress is None:
-            for reports in pool.imap(pool_grade, chunks):
-                results.extend(reports)
-        else:
-            with progress:
-                task = progress.add_task("grading", total=len(paths))
-                for reports in pool.imap(pool_grade, chunks):
-                    results.extend(reports)
-                    progress.advance(task, len(reports))
-    return results
+    with Progress("grading", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("grading", total=len(paths))
+        return run(paths, jobs=jobs, advance=lambda n: progress.advance(task, n))
 
 
 def _summary(reports):  # type: ignore[no-untyped-def]

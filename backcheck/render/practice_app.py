@@ -162,8 +162,10 @@ class PracticeApp(App[int]):
                 if written is not None:
                     value = written[i, j] if len(shape) == 2 else (
                         written[j] if shape else written.item())
-                cells.append(Cell(value=value or "", placeholder="~" if value is None and
-                                  written is not None else "", restrict=CELL_CHARACTERS,
+                where = (f"{i + 1},{j + 1}" if len(shape) == 2 else f"{j + 1}" if shape
+                         else step.name)
+                cells.append(Cell(value=value or "", placeholder=f"[{where}]" if shape else
+                                  where, restrict=CELL_CHARACTERS,
                                   max_length=CELL_MAX, compact=True,
                                   id=f"cell-{token}-{i}-{j}", select_on_focus=True))
             label = Static(f"{i + 1}" if rows > 1 else "", classes="rowlabel")
@@ -189,14 +191,14 @@ class PracticeApp(App[int]):
     def _values(self) -> np.ndarray | None:
         """The grid as an answer (texts in the quantity's shape), or a whole answer
         pasted into one cell as a line (``[1, 2, 3]``). Raises :class:`AnswerError`."""
-        from ..practice import _number_text, fit_answer
+        from ..practice import _number_text, _tokens, fit_answer
 
         step = self.session.current
         assert step is not None
         cells = self._cells()
         typed = [(i, j, cell.value.strip()) for i, row in enumerate(cells)
                  for j, cell in enumerate(row) if cell.value.strip()]
-        pasted = [t for t in typed if "[" in t[2] or "," in t[2]]
+        pasted = [t for t in typed if len(_tokens(t[2])) > 1]
         if pasted:
             if len(typed) > 1:
                 raise AnswerError("a whole answer [..] goes alone in the first cell; clear "

@@ -16,6 +16,8 @@ from .numbers import format_exact
 
 #: a quantity with more entries than this lists only the ones that are not right
 MAX_ROWS = 64
+#: a class table lists this many sheets (the gradebook has them all)
+MAX_CLASS_ROWS = 500
 STYLES = {"correct": "green", "carried": "yellow", "wrong": "bold red", "missing": "dim"}
 
 
@@ -332,12 +334,16 @@ def class_view(reports: list[Report], *, scores: list[Any] | None = None,
                         strict=True))
     graded = broken = perfect = 0
     errors: list[Text] = []
+    rows = 0
     for report in reports:
         name = names[report.sheet]
+        rows += 1
+        listed = rows <= MAX_CLASS_ROWS
         if report.error is not None:
             broken += 1
-            table.add_row(name, *([""] if students else []), Text("error", style="bold red"),
-                          *([""] if scores else []), "", "", "", "")
+            if listed:
+                table.add_row(name, *([""] if students else []), Text("error", style="bold red"),
+                              *([""] if scores else []), "", "", "", "")
             line = Text("  ✗ ", style="bold red")
             line.append(f"{name}: ", style="bold")
             line.append(escape(report.error.message))
@@ -350,6 +356,8 @@ def class_view(reports: list[Report], *, scores: list[Any] | None = None,
         perfect += report.ok
         counts = report.counts
         first = report.first
+        if not listed:
+            continue
         table.add_row(name, *([escape(report.student or "")] if students else []),
                       Text(f"{counts['correct']}/{report.total}",
                            style="green" if report.ok else ""),
@@ -363,6 +371,9 @@ def class_view(reports: list[Report], *, scores: list[Any] | None = None,
     if broken:
         total.append(f" · {broken} not graded", style="bold red")
     parts: list[Any] = [table]
+    if len(reports) > MAX_CLASS_ROWS:
+        parts.append(Text(f"⋯ {len(reports) - MAX_CLASS_ROWS} more sheets not listed (all of "
+                          "them in --csv FILE or --json)", style="dim"))
     if errors:
         parts.append(Text("not graded:", style="bold red"))
         parts.extend(errors)
