@@ -12,7 +12,7 @@ import sys
 import typer
 
 from . import __version__
-from .commands import explain, graph, new, practice, solve, verify
+from .commands import explain, graph, new, practice, report, solve, verify
 from .errors import BackcheckError, InternalError
 from .text import escape
 
@@ -41,7 +41,7 @@ def _main(
     """Check hand-worked backpropagation."""
 
 
-for command in (solve, verify, new, explain, graph, practice):
+for command in (solve, verify, new, explain, graph, practice, report):
     command.register(app)
 
 

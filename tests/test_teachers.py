@@ -269,3 +269,72 @@ def test_sheets_with_the_same_answers_share_verdicts_but_keep_their_names(
         assert (a.student, a.title) == (b.student, b.title)
     assert [r.student for r in pooled[:3]] == ["Ada", "Grace", "Quoted"]
     assert pooled[4].counts != pooled[0].counts
+
+
+# ============================================================================ report
+
+
+def test_report_counts_verdicts_and_codes_from_sheets_and_from_the_gradebook(
+        tmp_path: Path) -> None:
+    sheets = sorted(str(p) for p in (SHEETS / "single_neuron").glob("*.yaml"))
+    direct = json.loads(cli("report", *sheets, "--json").stdout)
+    # the five single_neuron sheets: right, honest_rounding (all right), factor_two_missing
+    # (dL/da1 wrong), sigma_prime_at_a (dL/dz1 wrong), update_wrong_sign (W1_new, b1_new)
+    assert direct["sheets"] == 5 and direct["all_correct"] == 2
+    codes = {m["code"]: m for m in direct["mistakes"]}
+    assert set(codes) == {"factor-two-missing", "derivative-at-activation",
+                          "update-wrong-sign"}
+    assert codes["update-wrong-sign"]["entries"] == 4  # W1_new 3 + b1_new 1
+    assert codes["factor-two-missing"]["example"]["element"] == "dL/da1[1]"
+    assert "factor 2" in codes["factor-two-missing"]["example"]["diagnosis"]
+    quantities = {q["name"]: q for q in direct["quantities"]}
+    assert quantities["dL/da1"]["wrong"] == 1 and quantities["dL/da1"]["correct"] == 4
+    grades = tmp_path / "grades.csv"
+    cli("verify", *sheets, "--csv", str(grades))
+    again = json.loads(cli("report", str(grades), "--json").stdout)
+    assert again["quantities"] == direct["quantities"]
+    assert [(m["code"], m["sheets"], m["entries"]) for m in again["mistakes"]] == \
+        [(m["code"], m["sheets"], m["entries"]) for m in direct["mistakes"]]
+    shown = cli("report", *sheets)
+    assert shown.returncode == 0 and "update-wrong-sign" in shown.stdout
+    assert "W1_new[1,1]" in shown.stdout
+
+
+def test_report_html_has_plots_and_escapes_file_text(tmp_path: Path) -> None:
+    import base64
+    from html.parser import HTMLParser
+
+    import matplotlib  # noqa: F401  (the test extra has it: a missing one fails, not skips)
+
+    sheet = tmp_path / "<b>sheet.yaml"
+    sheet.write_text((SHEETS / "single_neuron/update_wrong_sign.yaml").read_text()
+                     .replace("../../single_neuron.yaml", str(PROBLEMS / "single_neuron.yaml")))
+    page = tmp_path / "report.html"
+    result = cli("report", str(sheet), str(FACTOR_TWO), "-o", str(page))
+    assert result.returncode == 0, result.stderr
+    text = page.read_text()
+    images: list[str] = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            if tag == "img":
+                images.append(dict(attrs)["src"])
+
+    Collect().feed(text)
+    assert len(images) == 2
+    for src in images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<b>sheet" not in text and "&lt;b&gt;sheet" in text
+    again = cli("report", str(FACTOR_TWO), "-o", str(page))
+    assert again.returncode == 2 and "will not overwrite" in again.stderr
+    bad = cli("report", str(FACTOR_TWO), "-o", str(tmp_path / "r.txt"))
+    assert bad.returncode == 2 and ".html" in bad.stderr
+
+
+def test_report_of_a_file_that_is_not_a_gradebook_is_one_message(tmp_path: Path) -> None:
+    table = tmp_path / "marks.csv"
+    table.write_text("name,mark\nAda,3\n")
+    result = cli("report", str(table))
+    assert result.returncode == 2 and "not a backcheck gradebook" in result.stderr
+    assert "Traceback" not in result.stderr
