@@ -16,12 +16,22 @@ How an entry is graded (FORMAT §4):
 2. Otherwise the graph is evaluated again with every answered element put in as an
    override (:func:`backcheck.evaluate.evaluate`), so each node computes what follows from
    the student's *own* earlier answers. An entry that agrees with that (allowing for the
-   rounding of those earlier numbers: :class:`BallArray`) is **correct** when every
-   earlier answer it rests on is correct (honest rounding carried along), otherwise
-   **carried**, naming the nearest earlier answer that is not right and the original slip.
+   rounding of those earlier numbers: :class:`BallArray`) is **correct** when it also
+   follows from the answers graded correct alone, allowing for *their* rounding only, and
+   they explain it as well as all the answers do (honest rounding carried along);
+   otherwise **carried**, naming the nearest earlier answer that is not right and the
+   original slip. Softmax + cross-entropy (sigmoid + BCE) also try dL/dzN = (aN − t)/N
+   from the student's own aN (:meth:`_Sheet._fused_route`); a class with target 0 adds
+   nothing to the loss whatever probability is written (0·log 0 = 0).
 3. Anything else is **wrong**, and the known mistakes of :mod:`backcheck.mistakes` are
-   tried as buggy rules, from the truth and from the student's own answers; the one
-   that reproduces the entry (and most of the answer's other wrong entries) is named.
+   tried as buggy rules, from the truth and from the student's own answers (allowing
+   for values they looked up rounded: :class:`LookupRoundingBall`); the one that
+   reproduces the entry (and most of the answer's other wrong entries) is named. A
+   number right only to fewer digits than its tolerance asks says so instead.
+
+Work is linear in the number of wrong entries: everything that is the same for every
+entry of a quantity (transforms, contradiction checks, cause summaries) is done once per
+quantity (tests/test_verify.py counts it).
 
 Speed: each distinct problem is solved once per :class:`Grader`, the buggy rules are
 evaluated from the truth once per problem, and per-sheet evaluations only happen where a
@@ -207,6 +217,11 @@ def agrees(given: Fraction, text: str | None, target: Any, tolerance: Tolerance 
     return within(given, target, absolute, relative, float(slack))
 
 
+#: |given − value| below this (relative) is equality for a value known only to its ~50
+#: digits: no short fraction or decimal is that close to a different number
+EQUAL_DIGITS_SCALE = MP.mpf(10) ** -40
+
+
 def within(given: Fraction, target: Any, absolute: Fraction | None,
            relative: Fraction | None, slack: float = 0.0, target_float: float | None = None
            ) -> bool:
@@ -245,8 +260,11 @@ def within(given: Fraction, target: Any, absolute: Fraction | None,
         limit = MP.mpf(0)
     if slack:
         limit += MP.mpf(slack)
-    elif absolute is None and relative is None:
-        return False
+    elif not limit:
+        # exactness asked for (a fraction, ``exact``) of a value known to ~50 digits and
+        # not as a rational (softmax of equal inputs is 1/3 through exp): equal when
+        # they agree far beyond any number a person writes
+        return difference <= EQUAL_DIGITS_SCALE * max(abs(v), MP.mpf(1))
     return difference <= limit
 
 
@@ -487,6 +505,33 @@ class BallBackend:
 BALL = BallBackend()
 
 
+class LookupRoundingBall(BallBackend):
+    """:class:`BallBackend` for diagnosis: every value a person looks up or keys into a
+    calculator (σ, tanh, exp, log, √) may come back rounded by ``r``, also inside a
+    buggy rule (σ(a) rounded to 3 decimals before σ′(a) = σ(a)(1 − σ(a)))."""
+
+    def __init__(self, r: float) -> None:
+        self.r = r
+
+    def _rounded(self, value: BallArray) -> BallArray:
+        return BallArray(value.m, value.j, value.r + self.r)
+
+    def sigmoid(self, x: Any) -> BallArray:  # type: ignore[override]
+        return self._rounded(BallBackend.sigmoid(x))
+
+    def tanh(self, x: Any) -> BallArray:  # type: ignore[override]
+        return self._rounded(BallBackend.tanh(x))
+
+    def exp(self, x: Any) -> BallArray:  # type: ignore[override]
+        return self._rounded(BallBackend.exp(x))
+
+    def log(self, x: Any) -> BallArray:  # type: ignore[override]
+        return self._rounded(BallBackend.log(x))
+
+    def sqrt(self, x: Any) -> BallArray:  # type: ignore[override]
+        return self._rounded(BallBackend.sqrt(x))
+
+
 def _widened(rule: Any, r: float) -> Any:
     def widened(B: Any, *args: Any, **kwargs: Any) -> Any:
         out = BallArray.of(rule(B, *args, **kwargs))
@@ -709,6 +754,9 @@ class ProblemContext:
                         for name, q in self.graph.quantities.items()}
         self.variants = variants(self.graph, self.structure)
         self.large = int(getattr(problem, "exact_work", 0) or 0) > LARGE_WORK
+        self.boundary = _log_boundary(self.graph)
+        self.loss_swaps = _zero_weight_swaps(self.graph)
+        self.fused = _fused_output(self.graph)
         self._buggy: dict[str, Base | None] = {}
         self._buggy_float: dict[str, Base | None] = {}
         self._truth_float_base: Base | None = None
@@ -748,6 +796,67 @@ class ProblemContext:
                 self.graph, FLOAT, {}, swaps, "truth")
         base = self._buggy_float[variant.key]
         return None if base is None else base.flat(name)
+
+
+#: a probability written 0 (or 1) where the target gives its log no weight stands, in
+#: evaluations from the student's own numbers, for this far from the boundary: the
+#: 0·log 0 = 0 of cross-entropy and BCE, with every rule of the op table unchanged (the
+#: difference, 1e-60, is far below any precision a sheet is written to)
+BOUNDARY_NUDGE = Fraction(1, 10**60)
+
+
+def _log_boundary(graph: Any) -> tuple[str, list[Any], bool] | None:
+    """(the loss's input quantity, the target flat, does 1 count as a boundary too) for
+    losses with a log of the probability (cross-entropy, BCE); None otherwise."""
+    loss = graph.nodes[graph.output]
+    if loss.op != "loss" or loss.attrs.get("kind") not in ("cross_entropy", "bce"):
+        return None
+    prediction, target = loss.inputs[0], loss.inputs[1]
+    names = [name for name, q in graph.quantities.items()
+             if q.kind == "value" and q.node == prediction]
+    if not names:
+        return None
+    if target not in graph.leaves:
+        return None
+    flat = list(np.ravel(np.asarray(graph.leaves[target], dtype=object)))
+    return names[0], flat, loss.attrs["kind"] == "bce"
+
+
+def _zero_weight_swaps(graph: Any) -> dict:
+    """Cross-entropy as a person works it: −Σ t·log p over the classes with t ≠ 0 only
+    (0·log p = 0, whatever the student wrote for p there). The op table's own loss rules,
+    with p read as 1 where the target is 0; for evaluations from the student's numbers."""
+    from .ops import OPS
+
+    loss = graph.nodes[graph.output]
+    if loss.op != "loss" or loss.attrs.get("kind") != "cross_entropy":
+        return {}
+    op = OPS[loss.op]
+
+    def masked(p: Any, t: Any) -> Any:
+        return np.where(np.asarray(t == 0, dtype=bool), 1, p)
+
+    forward, vjp = op.forward, op.vjps[0]
+    return {loss.id: {
+        "forward": lambda B, p, t, **kw: forward(B, B.asarray(masked(p, t)), t, **kw),
+        0: lambda B, g, ans, p, t, **kw: vjp(B, g, ans, B.asarray(masked(p, t)), t, **kw)}}
+
+
+def _fused_output(graph: Any) -> tuple[str, str] | None:
+    """(dL/dzN, dL/daN) when the last activation and the loss are the pair taught as one
+    step (softmax + cross-entropy, sigmoid + BCE: dL/dzN = (aN − t)/N)."""
+    loss = graph.nodes[graph.output]
+    if loss.op != "loss":
+        return None
+    activation = graph.nodes[loss.inputs[0]]
+    pair = (activation.op, loss.attrs.get("kind"))
+    if pair not in (("softmax", "cross_entropy"), ("sigmoid", "bce")) or not activation.inputs:
+        return None
+    source = graph.nodes[activation.inputs[0]]
+    by_node = {(q.kind, q.node): name for name, q in graph.quantities.items()}
+    dz = by_node.get(("grad", source.id))
+    da = by_node.get(("grad", activation.id))
+    return (dz, da) if dz is not None and da is not None else None
 
 
 def _run(graph: Any, backend: Any, overrides: dict, swaps: dict, origin: str) -> Base | None:
@@ -1161,6 +1270,18 @@ class _Sheet:
         self._float_perturbed: dict[str, Base | None] = {}
         self._student_buggy: dict[str, Base | None] = {}
         self._float_buggy: dict[str, Base | None] = {}
+        # per (variant, quantity), never per entry: grading stays linear in the number
+        # of wrong entries (one all-wrong 80 × 80 answer is 6,400 of them)
+        self._student_transformed: dict[tuple[str, str], list[Any] | None] = {}
+        self._contradictions: dict[tuple[str, str], bool] = {}
+        self._upstream_off: dict[str, bool] = {}
+        self._jacobians: dict[str, np.ndarray] = {}
+        self._fused: tuple[Base | None, Any] | None = None
+        self._fused_columns: list[tuple[str, int, float]] = []
+        self._last_columns: list[tuple[str, int, float]] = []
+        self._variant_reaches: dict[str, tuple[Base | None, dict]] = {}
+        self._by_route: set[int] = set()  # entries that follow by the fused route
+        self._cause_summaries: dict[str, tuple[list[Item], str, str, str]] = {}
         self._balls: Base | None | bool = False
         self._radii: dict[str, np.ndarray] = {}
         self._columns: list[tuple[str, int, float]] = []
@@ -1192,7 +1313,7 @@ class _Sheet:
                 if keep is not None and not keep(name, i):
                     continue
                 mask[i] = True
-                values[i] = truth[i] if i in swapped else given
+                values[i] = truth[i] if i in swapped else self.usable(name, i, given)
             if not mask.any():
                 continue
             if backend is FLOAT:
@@ -1203,6 +1324,29 @@ class _Sheet:
             result[(q.kind, q.node)] = (q.to_internal(mask), q.to_internal(values))
         return result
 
+    def swaps(self, swaps: dict | None = None) -> dict:
+        """Rules for evaluations from the student's numbers: ``swaps`` (a buggy rule)
+        over the problem's zero-weight loss rules (:func:`_zero_weight_swaps`)."""
+        merged = {node: dict(rules) for node, rules in self.ctx.loss_swaps.items()}
+        for node, rules in (swaps or {}).items():
+            merged.setdefault(node, {}).update(rules)
+        return merged
+
+    def usable(self, name: str, flat: int, given: Fraction) -> Fraction:
+        """The student's number as the rules take it: for BCE, a probability of exactly 0
+        (or 1) where the target gives its log no weight is moved off the boundary by
+        :data:`BOUNDARY_NUDGE` (0·log 0 = 0: the class adds nothing to the loss; for
+        cross-entropy :func:`_zero_weight_swaps` does it in the loss rule itself)."""
+        boundary = self.ctx.boundary
+        if boundary is None or name != boundary[0] or given not in (0, 1) or not boundary[2]:
+            return given
+        target = boundary[1][flat]
+        if given == 0 and target == 0:
+            return BOUNDARY_NUDGE
+        if given == 1 and target == 1:
+            return 1 - BOUNDARY_NUDGE
+        return given
+
     def evaluate(self, overrides: dict, backend: Any = EXACT, swaps: dict | None = None
                  ) -> Base | None:
         """Evaluate with the student's numbers; numbers the rules can't take (log of 0)
@@ -1212,7 +1356,7 @@ class _Sheet:
             try:
                 with np.errstate(all="ignore"):
                     evaluation = evaluate(self.graph, backend, overrides=overrides,
-                                          swaps=swaps or {})
+                                          swaps=self.swaps(swaps))
                 return Base(self.graph, evaluation, "yours")
             except EvaluationError as error:
                 if swaps:
@@ -1272,7 +1416,8 @@ class _Sheet:
                                           entry.finding))
         return results
 
-    def agrees(self, item: Item, target: Any, *, slack: bool = False) -> bool:
+    def agrees(self, item: Item, target: Any, *, slack: bool = False, reach: Any = None
+               ) -> bool:
         """Agreement at the written precision; with ``slack``, also allowing for how far
         the student's own earlier numbers may move within their rounding."""
         if target is None:
@@ -1288,7 +1433,7 @@ class _Sheet:
         near = 1000 * max(limit, 0.5 * 10.0 ** -self.working) + 1e-6 * abs(g)
         if not abs(g - t) <= near:
             return False
-        extra = self.radius(item)
+        extra = self.radius(item, reach)
         return bool(extra) and within(item.given, target, absolute, relative, extra)
 
     def bounds(self, item: Item, target: Any) -> tuple[Fraction | None, Fraction | None]:
@@ -1309,34 +1454,56 @@ class _Sheet:
         absolute, _ = bound(item.given, item.text, AUTO, self.working, item.expected)
         return float(absolute or 0)
 
-    def radius(self, item: Item) -> float:
-        """First-order reach of the rounding in the student's earlier answers here."""
-        if self._balls is False:
-            self._balls = self._ball_evaluation()
-        balls = self._balls
+    def radius(self, item: Item, reach: Any = None) -> float:
+        """First-order reach of the rounding in the student's earlier answers here
+        (``reach``: a :meth:`_ball_evaluation` of only some of them, with its radii)."""
+        if reach is None:
+            if self._balls is False:
+                self._balls = self._ball_evaluation()
+            balls, cache = self._balls, self._radii
+        else:
+            balls, cache = reach
         if not isinstance(balls, Base):
             return 0.0
-        radii = self._radii.get(item.quantity)
+        radii = cache.get(item.quantity)
         if radii is None:
-            radii = self._radii[item.quantity] = np.ravel(
+            radii = cache[item.quantity] = np.ravel(
                 BallArray.of(balls.internal(item.quantity)).radius)
         r = float(radii[item.flat])
         if not np.isfinite(r) or r <= 0:
             return 0.0
         return r * 1.05 + 1e-15
 
-    def _ball_evaluation(self) -> Base | None:
+    def _ball_evaluation(self, correct_only: bool = False, skip: str | None = None,
+                         variant: Variant | None = None) -> Base | None:
         """The graph once more, on :class:`BallArray`: every written number gets its own
-        column (its half unit), every number not written may have been rounded."""
+        column (its half unit), every number not written may have been rounded.
+
+        ``correct_only``: only the answers graded correct are put in (the reach of
+        "follows from your correct answers"); an answer that is not right gives no
+        allowance, and the value in its place (the truth) is not widened either.
+        ``skip``: a quantity left out (its value is computed, as the route that does not
+        use it computes it). ``variant``: a buggy rule swapped in, run with values looked
+        up inside rules rounded too (:class:`LookupRoundingBall`; for diagnosis only)."""
         columns: list[tuple[str, int, float]] = []
+        written: set[tuple[str, int]] = set()
         for name, entry in self.entries.items():
-            if entry.quantity.kind == "update" or entry.unreadable:
+            if entry.quantity.kind == "update":
+                continue
+            if any(given is not None for given in entry.given):
+                written.add((entry.quantity.kind, entry.quantity.node))
+            if entry.unreadable or name == skip:
                 continue
             for i, item in enumerate(self.items[name]):
+                if correct_only and (item is None or item.verdict != "correct"):
+                    continue
                 if item is not None and item.given is not None:
                     # a tiny scale for exact numbers keeps their column, which also
                     # records what each value rests on (for naming what is carried)
-                    columns.append((name, i, self.half_unit(item) or 1e-30))
+                    half = self.half_unit(item)
+                    if self.usable(name, i, item.given) != item.given:
+                        half = 0.0  # at the log's boundary: its rounding reaches past it
+                    columns.append((name, i, half or 1e-30))
         folded: list[tuple[str, int, float]] = []
         largest = max((int(np.prod(q.internal_shape)) for q in self.graph.quantities.values()),
                       default=1)
@@ -1352,13 +1519,15 @@ class _Sheet:
                 else:
                     folded.append(column)
             columns = kept
-        self._columns = columns
+        self._last_columns = columns
+        if not correct_only and skip is None and variant is None:
+            self._columns = columns
         width = max(len(columns), 1)
         overrides = {}
         start = 0
         for name, entry in self.entries.items():
             q = entry.quantity
-            if q.kind == "update" or entry.unreadable:
+            if q.kind == "update" or entry.unreadable or name == skip:
                 continue
             size = len(entry.given)
             mask = np.zeros(size, dtype=bool)
@@ -1367,14 +1536,14 @@ class _Sheet:
             while start < len(columns) and columns[start][0] == name:
                 _, i, half = columns[start]
                 mask[i] = True
-                mids[i] = float(self.items[name][i].given)
+                mids[i] = float(self.usable(name, i, self.items[name][i].given))
                 jac[i, start] = half
                 start += 1
             rest = np.zeros(size)
             for other, i, half in folded:
                 if other == name:
                     mask[i] = True
-                    mids[i] = float(self.items[name][i].given)
+                    mids[i] = float(self.usable(name, i, self.items[name][i].given))
                     rest[i] = half
             if mask.any():
                 shape = q.internal_shape
@@ -1382,9 +1551,30 @@ class _Sheet:
                     q.to_internal(mask),
                     BallArray(q.to_internal(mids), jac.reshape(tuple(shape) + (width,)),
                               q.to_internal(rest) if folded else 0.0))
-        return _run(self.graph, BALL, overrides,
-                    _rounding_swaps(self.graph, 0.5 * 10.0 ** -self.working,
-                                    set(overrides)), "yours")
+        exact_in = correct_only or skip is not None
+        answered = set(overrides) | written if exact_in else set(overrides)
+        r = 0.5 * 10.0 ** -self.working
+        swaps = _rounding_swaps(self.graph, r, answered)
+        for node, rules in self.ctx.loss_swaps.items():
+            for key, rule in rules.items():
+                swaps.setdefault(node, {})[key] = (
+                    _widened(rule, r) if key in swaps.get(node, {}) else rule)
+        backend: Any = BALL
+        if variant is not None:
+            reference = self._float()
+            if reference is None or variant.swaps is None:
+                return None
+            try:
+                buggy = variant.swaps(reference)
+            except (ArithmeticError, ValueError, KeyError, IndexError, TypeError):
+                return None
+            for node, rules in buggy.items():
+                entry = swaps.setdefault(node, {})
+                for key, rule in rules.items():
+                    entry[key] = _widened(rule, r)
+            # a looked-up value rounded one digit short of the sheet's precision
+            backend = LookupRoundingBall(10 * r)
+        return _run(self.graph, backend, overrides, swaps, "yours")
 
     def _carry_forward(self, pending: list[Item]) -> None:
         base = self.evaluate(self.overrides())
@@ -1394,6 +1584,8 @@ class _Sheet:
             follows = None if base is None else base.flat(item.quantity)[item.flat]
             item.follows = follows
             if follows is not None and self.agrees(item, follows, slack=True):
+                honest.append(item)
+            elif self._fused_route(item):
                 honest.append(item)
             else:
                 wrong.append(item)
@@ -1417,30 +1609,72 @@ class _Sheet:
         if wrong and base is not None:
             self._diagnose(wrong, base)
 
+    def _fused_route(self, item: Item) -> bool:
+        """Softmax + cross-entropy (sigmoid + BCE) as taught: dL/dzN = (aN − t)/N from
+        the student's own aN, whatever their dL/daN (wrong, or not written). Tried by
+        leaving their dL/daN out: the op table's rules then give exactly that route."""
+        fused = self.ctx.fused
+        if fused is None or item.quantity != fused[0] or fused[1] not in self.entries:
+            return False
+        if self._fused is None:
+            keep = (lambda name, i: name != fused[1])
+            self._fused = (self.evaluate(self.overrides(keep=keep)),
+                           (self._ball_evaluation(skip=fused[1]), {}))
+            self._fused_columns = self._last_columns
+        route, reach = self._fused
+        if route is None:
+            return False
+        value = route.flat(item.quantity)[item.flat]
+        if not self.agrees(item, value, slack=True, reach=reach):
+            return False
+        item.follows = value
+        self._by_route.add(id(item))
+        return True
+
     def _rest_on_correct(self, unresolved: list[Item]) -> list[Item]:
         """The entries that also follow when only the correct answers are put in.
         A float64 run decides where its margin is a million times its own error; an
         exact run decides the rest (if any)."""
         keep = (lambda name, i: self.items[name][i].verdict == "correct")
         screen = self.evaluate(self.overrides(keep=keep, backend=FLOAT), FLOAT)
+        # the allowance counts the rounding of the correct answers only: a carried
+        # input written short must not widen it (issue 9)
+        reach = (self._ball_evaluation(correct_only=True), {})
         confirmed: list[Item] = []
         undecided: list[Item] = []
         for item in unresolved:
             decision = None
             if screen is not None:
                 value = float(screen.flat(item.quantity)[item.flat])
-                decision = self._float_decision(item, value)
+                decision = self._float_decision(item, value, reach)
+                if decision and not self._explained_as_well(item, value):
+                    decision = False
             if decision is None:
                 undecided.append(item)
             elif decision:
                 confirmed.append(item)
         if undecided:
             exact = self.evaluate(self.overrides(keep=keep))
-            confirmed += [item for item in undecided if exact is not None and self.agrees(
-                item, exact.flat(item.quantity)[item.flat], slack=True)]
+            for item in undecided:
+                value = None if exact is None else exact.flat(item.quantity)[item.flat]
+                if value is not None and self.agrees(item, value, slack=True, reach=reach) and (
+                        self._explained_as_well(item, float(value))):
+                    confirmed.append(item)
         return confirmed
 
-    def _float_decision(self, item: Item, value: float) -> bool | None:
+    def _explained_as_well(self, item: Item, value: float) -> bool:
+        """Does ``value`` (from the correct answers only) explain the entry about as well
+        as what follows from all the student's answers? When the answers that are not
+        right explain it better, by more than its own rounding, it carries them (even if
+        the rounding of the correct ones could also reach it)."""
+        if item.follows is None:
+            return True
+        g = float(item.given)
+        absolute, relative = self.bounds(item, item.expected)
+        half = float(absolute or 0) if relative is None else float(relative) * abs(value)
+        return abs(g - value) <= abs(g - float(item.follows)) + half * (1 + 1e-9)
+
+    def _float_decision(self, item: Item, value: float, reach: Any = None) -> bool | None:
         """True/False when a float64 value settles agreement (with slack) beyond doubt."""
         if not np.isfinite(value):
             return None
@@ -1451,7 +1685,7 @@ class _Sheet:
         gap = abs(g - value) - limit
         if gap <= -1e-9 * scale:
             return True
-        slack = self.radius(item) if item.tolerance.kind != "exact" else 0.0
+        slack = self.radius(item, reach) if item.tolerance.kind != "exact" else 0.0
         gap -= slack
         if abs(gap) > 1e-9 * max(scale, slack):
             return gap < 0
@@ -1487,12 +1721,17 @@ class _Sheet:
         off the rounding-reach evaluation's sensitivities."""
         if self._balls is False:
             self._balls = self._ball_evaluation()
-        balls = self._balls
+        balls, columns, key = self._balls, self._columns, item.quantity
+        if id(item) in self._by_route and self._fused is not None:
+            balls, columns, key = self._fused[1][0], self._fused_columns, "route:" + key
         if not isinstance(balls, Base):
             return None
-        jac = BallArray.of(balls.internal(item.quantity))._jac()
-        row = jac.reshape(-1, jac.shape[-1])[item.flat]
-        return [self._columns[k][:2] for k in np.flatnonzero(row) if k < len(self._columns)]
+        jac = self._jacobians.get(key)
+        if jac is None:
+            jac = BallArray.of(balls.internal(item.quantity))._jac()
+            jac = self._jacobians[key] = jac.reshape(-1, jac.shape[-1])
+        row = jac[item.flat]
+        return [columns[k][:2] for k in np.flatnonzero(row) if k < len(columns)]
 
     def _name_causes(self, base: Base | None) -> None:
         structure = self.ctx.structure
@@ -1540,22 +1779,18 @@ class _Sheet:
         return candidates[0] if candidates else None
 
     def _describe_carried(self, item: Item, cause: str, culprits: list[Item]) -> None:
-        bad = culprits or [other for other in self.items[cause]
-                           if other is not None and other.verdict in ("wrong", "carried")]
-        if len(bad) == 1:
-            cause_text = bad[0].element
-        elif len(bad) <= 3:
-            cause_text = ", ".join(other.element for other in bad)
+        if culprits:
+            bad, cause_text, item.cause, item.origin = self._summary(culprits)
         else:
-            cause_text = f"{cause} ({len(bad)} entries)"
-        origins: list[str] = []
-        for other in bad:
-            origin = other.element if other.verdict == "wrong" else (other.origin or other.element)
-            for part in origin.split(", "):
-                if part not in origins:
-                    origins.append(part)
-        item.cause = ", ".join(other.element for other in bad[:8])
-        item.origin = ", ".join(origins[:3]) + (" …" if len(origins) > 3 else "")
+            # every not-right entry of ``cause``: the same for each entry resting on it,
+            # so summarised once per quantity (linear in the number of carried entries)
+            summary = self._cause_summaries.get(cause)
+            if summary is None:
+                summary = self._cause_summaries[cause] = self._summary(
+                    [other for other in self.items[cause]
+                     if other is not None and other.verdict in ("wrong", "carried")],
+                    cause)
+            bad, cause_text, item.cause, item.origin = summary
         text = (f"{item.element}: carried — you wrote {item.text}, which is what follows "
                 f"from your own {cause_text}")
         if all(other.verdict == "wrong" for other in bad):
@@ -1564,6 +1799,29 @@ class _Sheet:
             text += f", which carries the slip in your {item.origin}"
         text += f"; the method here is right (the right value is {fmt(item.expected)})."
         item.diagnosis = text
+
+    @staticmethod
+    def _summary(bad: list[Item], cause: str | None = None) -> tuple[list[Item], str, str, str]:
+        """(the entries, how to name them, ``cause`` and ``origin`` for the item)."""
+        if len(bad) == 1:
+            cause_text = bad[0].element
+        elif len(bad) <= 3:
+            cause_text = ", ".join(other.element for other in bad)
+        else:
+            cause_text = f"{cause or bad[0].quantity} ({len(bad)} entries)"
+        origins: list[str] = []
+        for other in bad:
+            origin = other.element if other.verdict == "wrong" else (other.origin or other.element)
+            for part in origin.split(", "):
+                if part not in origins:
+                    origins.append(part)
+                    if len(origins) > 3:
+                        break
+            if len(origins) > 3:
+                break
+        cause_names = ", ".join(other.element for other in bad[:8])
+        origin = ", ".join(origins[:3]) + (" …" if len(origins) > 3 else "")
+        return bad, cause_text, cause_names, origin
 
     # ----- wrong: which known mistake ------------------------------------------------
     def _diagnose(self, wrong: list[Item], base: Base) -> None:
@@ -1580,6 +1838,16 @@ class _Sheet:
             found = {id(item): self._explain(item, base) for item in items}
             votes = Counter(f.variant.key for fs in found.values() for f in fs)
             for item in items:
+                short = None
+                whole = item.text is not None and is_integer_text(item.text)
+                if not whole or (not found[id(item)] and item.given != 0):
+                    # a whole number may be a slip (0 where a unit is not blocked): then
+                    # a known mistake comes first, and 0 is never "short"
+                    short = self._too_few_digits(item)
+                if short is not None:
+                    # right as far as it goes: precision, not arithmetic
+                    item.diagnosis, item.mistake_code = short, "too-few-digits"
+                    continue
                 findings = found[id(item)]
                 if not findings:
                     item.diagnosis = self._unexplained(item, id(item) in self._skipped)
@@ -1589,6 +1857,58 @@ class _Sheet:
                 item.mistake = best.variant.name
                 item.mistake_code = best.variant.code
                 item.diagnosis = best.variant.mistake.explain(best)
+
+    def _too_few_digits(self, item: Item) -> str | None:
+        """"right to 3 decimals; this sheet asks for 4": a number written to fewer digits
+        than the sheet's tolerance asks for, and right to the digits it has (against the
+        truth, or what follows from the student's own earlier answers)."""
+        text, tolerance = item.text, item.tolerance
+        if text is None or item.given is None:
+            return None
+        written = written_decimals(text)
+        if written is None:  # a fraction: exact, never short
+            return None
+        targets = [(item.expected, "")]
+        if item.follows is not None:
+            targets.append((item.follows, " (from your own earlier answers)"))
+        if tolerance.kind == "sig":
+            asked = int(tolerance.amount)  # type: ignore[arg-type]
+            digits = _significant_written(text)
+            if digits is None or digits >= asked:
+                return None
+            unit, asks = Tolerance("sig", Fraction(digits)), f"{asked} significant digits"
+            right = f"right to {digits} significant digit{'s' if digits != 1 else ''}"
+        else:
+            asked_decimals = self._asked_decimals(item, text)
+            if asked_decimals is None or written >= asked_decimals:
+                return None
+            unit = Tolerance("abs", _half_unit(written))
+            asks = ("the exact value" if asked_decimals == EXACT_DECIMALS
+                    else f"{asked_decimals} decimals")
+            right = (f"right to {written} decimal{'s' if written != 1 else ''}"
+                     if written > 0 else "right as a whole number")
+        for target, how in targets:
+            absolute, relative = bound(item.given, text, unit, self.working, target)
+            if within(item.given, target, absolute, relative):
+                return (f"{item.element}: you wrote {text}, {right}{how}; this sheet "
+                        f"asks for {asks} ({item.element} = {fmt(item.expected)}).")
+        return None
+
+    def _asked_decimals(self, item: Item, text: str) -> int | None:
+        """How many decimals the tolerance asks of this entry (None: not a fixed number)."""
+        kind, amount = item.tolerance.kind, item.tolerance.amount
+        if kind == "auto":
+            return self.working if is_integer_text(text) else None
+        if kind == "exact":
+            return EXACT_DECIMALS
+        limit = amount if kind == "abs" else (
+            None if amount is None else amount * abs(Fraction(float(item.expected))))
+        if not limit:
+            return EXACT_DECIMALS
+        decimals = 0
+        while _half_unit(decimals) > limit and decimals < 40:
+            decimals += 1
+        return decimals
 
     def _unexplained(self, item: Item, skipped: bool = False) -> str:
         text = f"{item.element}: you wrote {item.text}; it is {fmt(item.expected)}"
@@ -1651,15 +1971,13 @@ class _Sheet:
         # only where an earlier answer of theirs is not right (else 1. has seen it)
         # only where an earlier answer of theirs is not right, or where the rule from the
         # truth came close (their rounding may account for the rest)
-        upstream_off = any(other is not None and other.verdict in ("wrong", "carried")
-                           for dep in ctx.structure.deps[name] if dep in self.items
-                           for other in self.items[dep])
+        upstream_off = self._is_upstream_off(name)
         absolute, relative = self.bounds(item, item.expected)
         near = 50 * float((absolute or 0) if relative is None else relative * abs(item.given))
         near = max(near, 1e-3 * abs(float(item.given)))
         for variant in candidates:
             if variant.transform is not None:
-                values = variant.transform(self.graph.quantities[name], base)
+                values = self._transformed(variant, name, base)
                 if values is not None and self.agrees(item, values[item.flat], slack=True):
                     return [self._finding(item, variant, values[item.flat], base)]
                 continue
@@ -1674,19 +1992,64 @@ class _Sheet:
             if screen is None:
                 continue
             value = float(screen.flat(name)[item.flat])
+            reach = None
             if not agrees_float(float(item.given), item.text, value, item.tolerance,
                                 self.working, item.given, self.radius(item)):
-                continue
+                # close enough for rounded look-ups inside the rule to account for it?
+                looked_up = 5 * 10.0 ** -(self.working - 1)
+                if not abs(float(item.given) - value) <= 100 * (near / 50 + looked_up):
+                    continue
+                reach = self._variant_reach(variant)
+                if not agrees_float(float(item.given), item.text, value, item.tolerance,
+                                    self.working, item.given, self.radius(item, reach)):
+                    continue
             if ctx.large and variant.key not in self._student_buggy and not self._spend(item):
                 continue
             exact = self._exact_variant(variant, base)
-            if exact is not None and self.agrees(item, exact.flat(name)[item.flat], slack=True):
-                return [self._finding(item, variant, exact.flat(name)[item.flat], base)]
+            if exact is None:
+                continue
+            buggy = exact.flat(name)[item.flat]
+            if self.agrees(item, buggy, slack=True) or (
+                    reach is not None and self.agrees(item, buggy, slack=True, reach=reach)):
+                return [self._finding(item, variant, buggy, base)]
         return []
+
+    def _variant_reach(self, variant: Variant) -> tuple[Base | None, dict]:
+        """The rounding reach of a buggy rule worked from the student's own answers,
+        with the values they looked up on the way rounded too (once per variant): a
+        diagnosis survives their rounding of intermediates they did not write."""
+        if variant.key not in self._variant_reaches:
+            self._variant_reaches[variant.key] = (self._ball_evaluation(variant=variant), {})
+        return self._variant_reaches[variant.key]
+
+    def _transformed(self, variant: Variant, name: str, base: Base) -> list[Any] | None:
+        """A whole-quantity transform of the student's base (once per quantity)."""
+        key = (variant.key, name)
+        if key not in self._student_transformed:
+            self._student_transformed[key] = variant.transform(  # type: ignore[misc]
+                self.graph.quantities[name], base)
+        return self._student_transformed[key]
+
+    def _is_upstream_off(self, name: str) -> bool:
+        """Is any earlier answer that ``name`` rests on not right (once per quantity)?"""
+        if name not in self._upstream_off:
+            self._upstream_off[name] = any(
+                other is not None and other.verdict in ("wrong", "carried")
+                for dep in self.ctx.structure.deps[name] if dep in self.items
+                for other in self.items[dep])
+        return self._upstream_off[name]
 
     def _contradicted(self, variant: Variant, name: str, ctx: ProblemContext) -> bool:
         """A buggy rule can't explain an entry if an earlier answer it would have changed
-        was answered right (the slip would have shown there first)."""
+        was answered right (the slip would have shown there first). The same for every
+        entry of ``name``: decided once per (variant, quantity)."""
+        key = (variant.key, name)
+        if key not in self._contradictions:
+            self._contradictions[key] = self._contradicted_uncached(variant, name, ctx)
+        return self._contradictions[key]
+
+    def _contradicted_uncached(self, variant: Variant, name: str, ctx: ProblemContext
+                               ) -> bool:
         for dep in ctx.structure.deps[name] & variant.affects:
             items = self.items.get(dep)
             if not items:
@@ -1711,7 +2074,7 @@ class _Sheet:
                 except (ArithmeticError, ValueError, KeyError, IndexError):
                     swaps = None
                 if swaps is not None:
-                    result = _run(self.graph, FLOAT, overrides, swaps, "yours")
+                    result = _run(self.graph, FLOAT, overrides, self.swaps(swaps), "yours")
             self._float_buggy[variant.key] = result
         return self._float_buggy[variant.key]
 
@@ -1722,7 +2085,7 @@ class _Sheet:
             except (ArithmeticError, ValueError, KeyError, IndexError):
                 swaps = None
             self._student_buggy[variant.key] = None if swaps is None else _run(
-                self.graph, EXACT, self.overrides(), swaps, "yours")
+                self.graph, EXACT, self.overrides(), self.swaps(swaps), "yours")
         return self._student_buggy[variant.key]
 
     # ----- whole-answer findings ----------------------------------------------------
@@ -1741,6 +2104,19 @@ class _Sheet:
                 item.diagnosis = entry.finding + (f" Also: {own}" if own else "")
             if entry.finding_mistake:
                 item.mistake, item.mistake_code = entry.finding_mistake, None
+
+
+#: "asks for the exact value" (more decimals than any written number has)
+EXACT_DECIMALS = 10**6
+
+
+def _significant_written(text: str) -> int | None:
+    """Significant digits a decimal number is written with (``0.0450`` → 3, ``12`` → 2)."""
+    mantissa = text.strip().lstrip("+-").lower().split("e")[0]
+    digits = mantissa.replace(".", "").lstrip("0")
+    if "." not in mantissa:
+        digits = digits.rstrip("0") or digits
+    return len(digits) or None
 
 
 def _layout_index(quantity: Quantity, flat: int) -> tuple[int, ...]:

@@ -36,6 +36,8 @@ from .literals import parse_number_text
 MAX_LINE_CHARS = 8192
 #: the most numbers one answer may hold
 MAX_ANSWER_NUMBERS = 4096
+#: the deepest nesting of an answer (a matrix is 2; arrays of tensor problems up to 4)
+MAX_DEPTH = 4
 SECTION_TITLES = {"forward": "forward pass", "backward": "backward pass",
                   "update": "one gradient-descent step"}
 SECTION_ORDER = ("forward", "backward", "update")
@@ -144,8 +146,8 @@ def _rule_and_what(solution: Any, name: str) -> tuple[str, str]:
         return " ".join(node.text.split()), what or "a step of the expression"
     try:
         explanation = explain(solution, name)
-    except (BackcheckError, ValueError, KeyError, IndexError):
-        return name, what
+    except Exception:  # noqa: BLE001 - a description only: any quantity explain does
+        return name, what  # not cover yet (new kinds of problem) is still asked
     if explanation.equation is not None:
         return f"{explanation.equation.lhs} = {explanation.equation.rule.text()}", what
     if quantity.kind == "grad" and quantity.node == graph.output:
@@ -249,7 +251,7 @@ def read_answer(line: str) -> Any:
             raise AnswerError("the line ends too early: a ] is missing")
         token = tokens[position]
         if token == "[":
-            if depth >= 2:
+            if depth >= MAX_DEPTH:
                 raise AnswerError("too deeply nested: a vector is [1, 2], a matrix "
                                   "[[1, 2], [3, 4]]")
             position += 1
@@ -276,24 +278,21 @@ def read_answer(line: str) -> Any:
 
 
 def _array(nested: Any) -> np.ndarray:
+    """Nested lists (rectangular) → an object array of texts."""
     if not isinstance(nested, list):
         return np.array(nested, dtype=object)
-    if all(isinstance(v, list) for v in nested):
-        lengths = {len(v) for v in nested}
-        if len(lengths) != 1:
-            raise AnswerError("ragged: the rows have " + ", ".join(str(len(v)) for v in nested)
-                              + " numbers")
-        out = np.empty((len(nested), len(nested[0])), dtype=object)
-        for i, row in enumerate(nested):
-            for j, v in enumerate(row):
-                out[i, j] = v
-        return out
-    if any(isinstance(v, list) for v in nested):
+    if any(isinstance(v, list) for v in nested) and not all(isinstance(v, list)
+                                                            for v in nested):
         raise AnswerError("mixes numbers and lists: a vector is [1, 2], a matrix "
                           "[[1, 2], [3, 4]]")
-    out = np.empty(len(nested), dtype=object)
-    for i, v in enumerate(nested):
-        out[i] = v
+    parts = [_array(v) for v in nested]
+    shapes = [p.shape for p in parts]
+    if len(set(shapes)) != 1:
+        raise AnswerError("ragged: the rows have " + ", ".join(
+            str(shape[0]) if shape else "1" for shape in shapes) + " numbers")
+    out = np.empty((len(parts),) + shapes[0], dtype=object)
+    for i, part in enumerate(parts):
+        out[i] = part.item() if part.ndim == 0 else part
     return out
 
 
@@ -587,7 +586,7 @@ def rule_hint(session: Session, step: Step) -> str:
     if step.quantity.kind != "update":
         try:
             explanation = explain(session.solution, step.name)
-        except (BackcheckError, ValueError, KeyError, IndexError):
+        except Exception:  # noqa: BLE001 - a hint only: fall back to the rule line
             explanation = None
         if explanation is not None:
             lines[1:1] = explanation.summary[:2]
@@ -609,7 +608,7 @@ def path_hint(session: Session, step: Step) -> str:
     element = f"{step.name}[{','.join(map(str, index))}]" if index else step.name
     try:
         explanation = explain(session.solution, element)
-    except (BackcheckError, ValueError, KeyError, IndexError):
+    except Exception:  # noqa: BLE001 - a hint only: fall back to the rule
         return rule_hint(session, step)
     lines = [f"{element}:"] + explanation.summary[:2]
     if explanation.equation is not None:

@@ -177,3 +177,41 @@ def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     with pytest.raises(BackcheckError, match="will not overwrite"):
         setup_for(FASTAI, sheet)
     assert sheet.read_text() == "mine\n"
+
+
+def test_resume_in_the_app_and_finish(tmp_path: Path) -> None:
+    """A sheet with everything but the last quantity: the app opens on that one; the
+    right answer finishes the problem, and the summary is the whole sheet's."""
+    from backcheck.practice import Answer, Session
+
+    truth = torch_reference(load(NEURON))
+    session = Session(str(NEURON))
+    names = [step.name for step in session.steps]
+    assert names[-2:] == ["W1_new", "b1_new"]
+    for name in names[:-1]:
+        values = np.asarray(truth[name], dtype=float)
+        session.answers[name] = Answer(
+            np.array([fmt(v) for v in values.reshape(-1)], dtype=object).reshape(
+                session.graph.quantities[name].shape))
+    sheet = tmp_path / "s.yaml"
+    session.save(str(sheet))
+    session.close()
+    setup = open_session(None, sheet, None, False, {}, app_mode=True)
+    app = PracticeApp(setup)
+
+    async def run() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert app.session.current.name == "b1_new"
+            assert "Resumed: 9 of 10" in log_text(app)
+            await type_answer(pilot, [fmt(v) for v in np.ravel(truth["b1_new"])])
+            assert app.session.done
+            assert "Finished. practice: 16/16 correct" in str(
+                app.query_one("#question").render())
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+
+    asyncio.run(run())
+    setup.session.close()
+    assert app.return_code == 0
+    assert "b1_new: [" in sheet.read_text()

@@ -264,7 +264,7 @@ def test_answer_lines_read_numpy_style_bare_lists_and_quoted_fractions() -> None
     assert read_answer('"1/3"') == "1/3"
     assert read_answer("−0.5") == "-0.5"
     assert read_answer("[1, ~]") == ["1", None]
-    for bad in ("[1,,2]", "[1, 2", "[[[1]]]", "[1, 2]]", "[]", "abc", "1e999999"):
+    for bad in ("[1,,2]", "[1, 2", "[[[[[1]]]]]", "[1, 2]]", "[]", "abc", "1e999999"):
         with pytest.raises(AnswerError):
             read_answer(bad)
 

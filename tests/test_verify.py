@@ -518,3 +518,181 @@ def test_budgeted_mistake_search_names_the_same_mistakes(monkeypatch: pytest.Mon
     wrong = [i for i in report.items if i.verdict == "wrong"]
     assert wrong and all("diagnosis skipped: network too large" in i.diagnosis for i in wrong)
     assert any("diagnosis skipped" in note for note in report.notes)
+
+
+# ----------------------------------------------------------------------------- work
+
+
+def _big_sheet(folder: Path, n: int, kind: str) -> Path:
+    """An n-input, n-unit sigmoid layer: ``wrong`` answers dL/dW1 (n × n) with random
+    numbers (no known mistake: every buggy rule is tried on every entry); ``carried``
+    answers dL/dz1 three times too large and dL/dW1, W1_new carried on from it."""
+    import random
+
+    rng = random.Random(n)
+    W = [[rng.choice([-1, 1, 2]) / 4 for _ in range(n)] for _ in range(n)]
+    x = [rng.choice([-1, 1, 2]) for _ in range(n)]
+    W2 = [[rng.choice([-1, 1]) / 4 for _ in range(n)]]
+    net = folder / f"net{n}.yaml"
+    net.write_text(f"x: {x}\nlayers:\n  - W: {W}\n    activation: sigmoid\n  - W: {W2}\n"
+                   f"target: [1]\nloss: half_sse\nlearning_rate: 0.1\n")
+    truth = torch_reference(load(net))
+
+    def text(a: np.ndarray) -> str:
+        return ("[" + ", ".join(text(v) for v in a) + "]") if np.ndim(a) else f"{a:.6f}"
+
+    if kind == "wrong":
+        noise = np.array([[rng.uniform(-5, 5) for _ in range(n)] for _ in range(n)])
+        body = f"  dL/dW1: {text(noise)}\n"
+    else:
+        dz = np.ravel(truth["dL/dz1"]) * 3
+        dW = np.outer(dz, np.array(x, dtype=float))
+        body = (f"  dL/dz1: {text(dz)}\n  dL/dW1: {text(dW)}\n"
+                f"  W1_new: {text(np.array(W) - 0.1 * dW)}\n")
+    path = folder / f"{kind}{n}.yaml"
+    path.write_text(f"problem: {net.name}\nanswers:\n{body}")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["wrong", "carried"])
+def test_verify_work_is_linear_in_wrong_entries(tmp_path: Path, kind: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counts work (Python function calls), not time: 16× the entries (8 × 8 → 32 × 32
+    answers, all wrong or all carried) may cost at most 16× the calls. Before, every
+    wrong entry transformed the whole quantity again and every carried one listed every
+    entry it rested on: 93× (wrong) and 21× (carried). The rounding-reach columns are
+    capped low so the large-sheet path (columns folded) is the one measured."""
+    import cProfile
+    import pstats
+
+    import backcheck.grading as grading
+
+    monkeypatch.setattr(grading, "MAX_BALL_CELLS", 2000)
+
+    def calls(n: int) -> int:
+        sheet = _big_sheet(tmp_path, n, kind)
+        profile = cProfile.Profile()
+        profile.enable()
+        report = verify(str(sheet))
+        profile.disable()
+        assert report.counts["wrong"] + report.counts["carried"] > n * n // 2
+        return pstats.Stats(profile).total_calls
+
+    small, large = calls(8), calls(32)
+    assert large <= 16 * small, (small, large, large / small)
+
+
+# ----------------------------------------------------------------------------- issue 9 §2
+
+VERDICT_SHEETS = Path(__file__).resolve().parent / "sheets"
+
+
+def test_a_carried_value_is_never_correct() -> None:
+    """W1_new[2,2] = 0.3 − 0.5·0.0020 = 0.299 follows from the wrong dL/dW1[2,2]
+    (0.0020, twice the right 0.000995): the rounding of that carried input must not
+    count as allowance for "follows from your correct answers"."""
+    report = verify(str(SHEETS / "mazur_2_2_2/factor_two_extra.yaml"))
+    items = by_element(report)
+    assert items["dL/dW1[2,2]"].verdict == "carried"
+    assert items["W1_new[2,2]"].verdict == "carried", items["W1_new[2,2]"].diagnosis
+    assert "dL/dW1[2,2]" in items["W1_new[2,2]"].cause
+
+
+def test_softmax_cross_entropy_route_from_the_students_own_a() -> None:
+    """dL/dz3 = a3 − t from their own (slipped) a3, with their dL/da3 wrong: carried
+    from a3, never "the right size with the wrong sign"."""
+    report = verify(str(VERDICT_SHEETS / "softmax_ce_route.yaml"))
+    items = by_element(report)
+    assert items["dL/da3[2]"].verdict == "wrong"
+    for element in ("dL/dz3[1]", "dL/dz3[2]"):
+        item = items[element]
+        assert item.verdict == "carried", (element, item.diagnosis)
+        assert "wrong sign" not in item.diagnosis
+        assert item.cause.startswith("a3[")
+    assert items["dL/dz3[3]"].verdict == "correct"
+
+
+def test_softmax_cross_entropy_route_honest_rounding(tmp_path: Path) -> None:
+    """The same route with a right a3 written to 2 decimals and dL/da3 written wrong:
+    dL/dz3 = a3 − t is correct (honest rounding of their own correct a3)."""
+    path = sheet(tmp_path, "answers:\n  a3: [0.24, 0.67, 0.09]\n"
+                           "  dL/da3: [0, 1.49, 0]\n  dL/dz3: [0.24, -0.33, 0.09]\n")
+    items = by_element(verify(str(path)))
+    assert all(items[f"dL/dz3[{i}]"].verdict == "correct" for i in (1, 2, 3))
+
+
+def test_zero_log_zero_adds_nothing() -> None:
+    """a1[2] written 0 where the target is 0: L and dL/dz1 from the student's own
+    numbers are still usable, and the honest L is correct."""
+    report = verify(str(VERDICT_SHEETS / "zero_log_zero.yaml"))
+    assert report.ok, [(i.element, i.verdict, i.diagnosis) for i in report.items]
+    assert not any("cannot be carried forward" in note for note in report.notes)
+    # independent check of the honest L: −log(0.0180) to 4 decimals
+    assert abs(-np.log(0.0180) - 4.0174) < 5e-5
+
+
+@pytest.mark.parametrize("tolerance", [None, "auto", "exact", "{abs: 0.01}", "{rel: 0}",
+                                       "{rel: 0.001}", "{sig: 3}", "{sig: 40}"])
+def test_a_fraction_is_exact_under_every_tolerance(tmp_path: Path,
+                                                    tolerance: str | None) -> None:
+    """softmax([2, 2, 2]) is exactly 1/3 each (PyTorch: 0.3333… to float64)."""
+    text = (VERDICT_SHEETS / "fraction_is_exact.yaml").read_text()
+    text = text.replace("problem: softmax_equal_inputs.yaml",
+                        f"problem: {VERDICT_SHEETS / 'softmax_equal_inputs.yaml'}")
+    if tolerance is not None:
+        text = text.replace("answers:", f"tolerance: {tolerance}\nanswers:")
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    reference = torch_reference(load(VERDICT_SHEETS / "softmax_equal_inputs.yaml"))
+    assert np.allclose(reference["a1"], 1 / 3, atol=1e-15)
+    report = verify(str(path))
+    assert report.ok, [(i.element, i.verdict, i.diagnosis) for i in report.items]
+    assert report.counts["correct"] == 6
+
+
+@pytest.mark.parametrize("tolerance, written, message", [
+    ("{abs: 0.0001}", "0.245", "right to 3 decimals; this sheet asks for 4 decimals"),
+    ("{sig: 4}", "0.245", "right to 3 significant digits; this sheet asks for 4"),
+    ("exact", "0.2447", "right to 4 decimals; this sheet asks for the exact value"),
+])
+def test_precision_not_arithmetic(tmp_path: Path, tolerance: str, written: str,
+                                  message: str) -> None:
+    """a3[1] = softmax(z3)[1] = 0.244728… (PyTorch): right to the digits written, fewer
+    than the sheet asks for, says so, never "check the arithmetic"."""
+    truth = float(torch_reference(load(PROBLEMS / "ai_by_hand_3layer.yaml"))["a3"][0])
+    decimals = len(written.split(".")[1])
+    assert abs(truth - float(written)) <= 0.5 * 10**-decimals
+    path = sheet(tmp_path, f"tolerance: {tolerance}\nanswers:\n  a3[1]: {written}\n")
+    item = verify(str(path)).items[0]
+    assert item.verdict == "wrong"
+    assert message in item.diagnosis, item.diagnosis
+    assert "arithmetic" not in item.diagnosis
+    assert item.code == "too-few-digits"
+
+
+def test_whole_number_short_of_the_working_precision(tmp_path: Path) -> None:
+    """W2_new[1,1] = 1 − 0.1·0.0773… = 0.9923… (PyTorch) written 1 on a sheet working to
+    4 decimals: right only as a whole number."""
+    truth = torch_reference(load(PROBLEMS / "ai_by_hand_3layer.yaml"))["W2_new"][0][0]
+    assert abs(truth - 1) < 0.5 and abs(truth - 1) > 0.001
+    path = sheet(tmp_path, "answers:\n  a3: [0.2447, 0.6652, 0.0900]\n  W2_new[1,1]: 1\n")
+    item = by_element(verify(str(path)))["W2_new[1,1]"]
+    assert item.verdict == "wrong"
+    assert "right as a whole number; this sheet asks for 4 decimals" in item.diagnosis
+
+
+def test_diagnosis_survives_rounding_of_a_looked_up_sigma(tmp_path: Path) -> None:
+    """σ′ taken at a (the slip), with σ(a) rounded to 3 decimals before multiplying:
+    dL/dz1 = dL/da1·s(1 − s) with s = round(σ(0.5866), 3) = 0.643 (worked here with
+    math, not backcheck): still named as σ′ at the activation."""
+    import math
+
+    s = round(1 / (1 + math.exp(-0.5866)), 3)
+    dz = round(-0.8268 * s * (1 - s), 4)
+    path = sheet(tmp_path, f"answers:\n  a1: [0.5866]\n  dL/da1: [-0.8268]\n  dL/dz1: [{dz}]\n",
+                 problem="single_neuron")
+    items = by_element(verify(str(path)))
+    assert items["a1[1]"].verdict == "correct" and items["dL/da1[1]"].verdict == "correct"
+    item = items["dL/dz1[1]"]
+    assert item.verdict == "wrong"
+    assert item.mistake == "derivative_at_activation", item.diagnosis

@@ -57,6 +57,16 @@ def problem_text(session: Session) -> str:
     return escape_keep_newlines("\n".join(lines))
 
 
+def grid_size(shape: tuple[int, ...]) -> tuple[int, int]:
+    """Rows and columns of cells: a number 1 × 1, a vector one row, a matrix its rows;
+    a higher array one cell, for the whole answer as nested lists."""
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    if len(shape) == 1:
+        return 1, shape[0]
+    return 1, 1
+
+
 class Cell(Input):
     """One number of the answer grid."""
 
@@ -150,8 +160,9 @@ class PracticeApp(App[int]):
         answer = session.answers.get(step.name)
         written = answer.texts if answer is not None else None
         shape = step.shape
-        rows = shape[0] if len(shape) == 2 else 1
-        columns = shape[-1] if shape else 1
+        rows, columns = grid_size(shape)
+        if len(shape) > 2:  # an array: one cell for the whole nested answer
+            written = None
         if written is not None and written.shape != (shape if shape else ()):
             written = None  # a transposed answer is shown in the log, not in the grid
         token = self._grid_token
@@ -162,10 +173,10 @@ class PracticeApp(App[int]):
                 if written is not None:
                     value = written[i, j] if len(shape) == 2 else (
                         written[j] if shape else written.item())
-                where = (f"{i + 1},{j + 1}" if len(shape) == 2 else f"{j + 1}" if shape
-                         else step.name)
-                cells.append(Cell(value=value or "", placeholder=f"[{where}]" if shape else
-                                  where, restrict=CELL_CHARACTERS,
+                where = (f"{i + 1},{j + 1}" if len(shape) == 2 else f"{j + 1}"
+                         if len(shape) == 1 else "[[…]]" if shape else step.name)
+                cells.append(Cell(value=value or "", placeholder=f"[{where}]" if len(shape)
+                                  in (1, 2) else where, restrict=CELL_CHARACTERS,
                                   max_length=CELL_MAX, compact=True,
                                   id=f"cell-{token}-{i}-{j}", select_on_focus=True))
             label = Static(f"{i + 1}" if rows > 1 else "", classes="rowlabel")
@@ -181,9 +192,7 @@ class PracticeApp(App[int]):
         step = self.session.current
         if step is None:
             return []
-        shape = step.shape
-        rows = shape[0] if len(shape) == 2 else 1
-        columns = shape[-1] if shape else 1
+        rows, columns = grid_size(step.shape)
         token = self._grid_token
         return [[self.query_one(f"#cell-{token}-{i}-{j}", Cell) for j in range(columns)]
                 for i in range(rows)]
@@ -207,6 +216,12 @@ class PracticeApp(App[int]):
             if fitted is None:
                 raise AnswerError(f"{step.name} has {step.shape[0]} rows: type them in the "
                                   "grid, or paste the whole matrix [[..], [..]]")
+            return fitted
+        if len(step.shape) > 2:
+            if not typed:
+                return np.full(step.shape, None, dtype=object)
+            fitted = fit_answer(read_answer(clean_line(typed[0][2])), step)
+            assert fitted is not None  # rows are only for matrices
             return fitted
         texts = np.empty(step.shape, dtype=object)
         flat = texts.reshape(-1) if step.shape else None
