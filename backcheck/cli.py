@@ -11,6 +11,11 @@ import sys
 
 import typer
 
+try:  # typer vendors click since 0.2x; older typers use the click package
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
+
 from . import __version__
 from .commands import explain, graph, new, practice, report, solve, verify
 from .errors import BackcheckError, InternalError
@@ -56,7 +61,22 @@ def _input_file() -> str:
 def main() -> None:
     """Console-script entry point: one clear message and exit 2 for bad input."""
     try:
-        app(prog_name="backcheck")
+        code = app(prog_name="backcheck", standalone_mode=False)
+    except click_exceptions.NoArgsIsHelpError as error:
+        try:
+            print(error.ctx.get_help() if error.ctx else "backcheck --help")
+        except BrokenPipeError:
+            _silence_stdout()
+        sys.exit(error.exit_code)
+    except click_exceptions.UsageError as error:
+        # a bad option or argument: one error line like every other, and where to look
+        _print_error(_usage_error(error))
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    except BrokenPipeError:  # `backcheck … | head`: the reader left; nothing to say
+        _silence_stdout()
+        sys.exit(1)
     except BackcheckError as error:
         from .render.console import error_text, stderr
 
@@ -78,6 +98,30 @@ def main() -> None:
               "this is a bug in backcheck; rerun with BACKCHECK_DEBUG=1 for details",
               file=sys.stderr)
         sys.exit(3)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(error: click_exceptions.UsageError) -> BackcheckError:
+    """Click's usage error as ours: ``error: backcheck new: invalid value for --seed …``."""
+    command = error.ctx.command_path if error.ctx is not None else "backcheck"
+    message = error.format_message()
+    message = message[:1].lower() + message[1:] if message[:2] != message[:2].upper() else message
+    return BackcheckError(message.replace("\n", " "), file=command,
+                          hint=f"see `{command} --help`")
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _print_error(error: BackcheckError) -> None:
+    from .render.console import error_text, stderr
+
+    stderr.print(error_text(error))
 
 
 if __name__ == "__main__":

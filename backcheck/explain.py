@@ -292,6 +292,10 @@ def explain(solution: Solution, quantity: str, *, symbolic: bool = False) -> Exp
         raise error.located(solution.problem.file) from None
     if isinstance(solution.problem, NetworkProblem):
         explanation = NetworkExplainer(solution).explain(name, index)
+    elif getattr(solution.problem, "kind", None) == "tensor":
+        from .tensor_explain import TensorElements
+
+        explanation = TensorElements(solution).explain(name, index)
     else:
         explanation = ExpressionExplainer(solution).explain(name, index)
     explanation.title = solution.problem.title or ""

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from .backends import EXACT, FLOAT
-from .errors import BackcheckError
+from .errors import BackcheckError, quoted
 from .evaluate import EvaluationError, evaluate
 from .exact import Exact
 from .exact import _ctx as MP
@@ -111,7 +111,8 @@ def parse_tolerance(doc: Document, value: Any, path: tuple) -> Tolerance:
     if isinstance(value, dict) and len(value) == 1:
         (kind, amount), = value.items()
         if kind in ("abs", "rel", "sig"):
-            number = doc.number(amount, path + (kind,), f"a {kind} tolerance")
+            article = "an" if kind[:1] in "aeiou" else "a"
+            number = doc.number(amount, path + (kind,), f"{article} {kind} tolerance")
             if number < 0:
                 raise doc.error("a tolerance cannot be negative", path + (kind,))
             if kind == "sig" and (number.denominator != 1 or not 1 <= number <= 40):
@@ -1042,7 +1043,10 @@ def _read_number(doc: Document, value: Any, path: tuple) -> tuple[Fraction | Non
             raise error.located(doc.file, doc.mark(path)) from None
         if number is not None:
             return number, text
-        raise doc.error(f"expected a number, found {value!r}", path,
+        from .literals import not_a_number_reason
+
+        found = not_a_number_reason(value) or quoted(value)
+        raise doc.error(f"expected a number, found {found}", path,
                         hint="write numbers as 0.25, -1, 1e-3 or \"1/3\"; ~ for not attempted")
     if isinstance(value, bool):
         raise doc.error(f"expected a number, found {str(value).lower()}", path)

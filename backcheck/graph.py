@@ -100,6 +100,10 @@ def build_graph(problem: Problem) -> Graph:
         return _network_graph(problem)
     if isinstance(problem, ExpressionProblem):
         return _expression_graph(problem)
+    if getattr(problem, "kind", None) == "tensor":
+        from .tensor import build_tensor_graph
+
+        return build_tensor_graph(problem)  # type: ignore[arg-type]
     raise TypeError(f"not a problem: {type(problem).__name__}")
 
 

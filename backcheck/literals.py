@@ -34,10 +34,11 @@ MAX_EXPONENT = 100  # |x| <= 1e100 and nonzero |x| >= 1e-100
 
 Path = tuple  # a path into the document: keys and 0-based indices
 
-_DECIMAL = re.compile(r"^([+-]?)(\d+\.?\d*|\.\d+)(?:[eE]([+-]?\d+))?$")
+#: numbers are written with the ASCII digits 0-9 (``\d`` would also take ٣ or ３)
+_DECIMAL = re.compile(r"^([+-]?)([0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?$")
 #: plain scalars YAML 1.1 resolves as int or float, short enough to be in range
 _PLAIN_NUMBER = re.compile(r"(?:[-+]?(?:0|[1-9][0-9]{0,49})(?:\.[0-9]{0,50})?|\.[0-9]{1,50})\Z")
-_FRACTION = re.compile(r"^([+-]?\d+)\s*/\s*([+-]?\d+)$")
+_FRACTION = re.compile(r"^([+-]?[0-9]+)[ \t]*/[ \t]*([+-]?[0-9]+)$")
 _NONFINITE = re.compile(r"^[+-]?\.?(inf|infinity|nan)$", re.IGNORECASE)
 _ALLOWED_TAGS = {
     "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "seq", "map")
@@ -119,7 +120,7 @@ def written_decimals(text: str) -> int | None:
 
 def is_integer_text(text: str) -> bool:
     """True for numbers written as whole numbers with no point or exponent (``12``)."""
-    return re.fullmatch(r"[+-]?\d+", text.strip()) is not None
+    return re.fullmatch(r"[+-]?[0-9]+", text.strip()) is not None
 
 
 @dataclass
@@ -158,13 +159,41 @@ class Document:
                 raise error.located(self.file, self.mark(path)) from None
             if number is not None:
                 return number
+            reason = not_a_number_reason(value)
             raise self.error(
-                f"expected {what}, found {quoted(value)}",
+                f"expected {what}, found {reason or quoted(value)}",
                 path,
-                hint="numbers may be written 0.1, -2, 1e-3 or as a fraction \"1/3\"",
+                hint="numbers may be written 0.1, -2, 1e-3 or as a fraction \"1/3\", with "
+                     "the digits 0-9",
             )
         kind = "a list" if isinstance(value, list) else "a mapping"
         raise self.error(f"expected {what}, found {kind}", path)
+
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt ].*)?\Z")
+_YAML11_FORMS = (
+    (re.compile(r"[-+]?0[xX][0-9a-fA-F_]+\Z"), "a hexadecimal number"),
+    (re.compile(r"[-+]?0[oO]?[0-7_]+\Z"), "an octal number"),
+    (re.compile(r"[-+]?0[bB][01_]+\Z"), "a binary number"),
+    (re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?\Z"),
+     "a base-60 number (a time such as 1:30)"),
+    (re.compile(r"[-+]?[0-9_.]*_[0-9_.]*([eE][-+]?[0-9]+)?\Z"), "digits grouped with _"),
+)
+
+
+def not_a_number_reason(text: str) -> str | None:
+    """Why a text that YAML 1.1 (or Python) would read as a number is not one here:
+    a date, 0x1F, 0o17, 0b11, 1:30, 1_000, or digits other than 0-9. Numbers in a
+    problem or a sheet are decimal, written as a person would write them by hand."""
+    text = text.strip()
+    if _DATE.match(text):
+        return f"a date ({quoted(text)})"
+    for pattern, name in _YAML11_FORMS:
+        if pattern.match(text) and any(c.isdigit() for c in text):
+            return f"{quoted(text)}, {name}: write numbers in decimal"
+    if any(c.isdigit() and not "0" <= c <= "9" for c in text):
+        return f"{quoted(text)}, with digits other than 0-9"
+    return None
 
 
 def _not_a_file(mode: int) -> str | None:
@@ -250,6 +279,12 @@ def load_yaml(path: str) -> Document:
     return parse_yaml(read_text(path), str(path))
 
 
+#: what YAML's reader refuses: control characters but tab, newline and carriage return;
+#: DEL, C1 but NEL; surrogates; U+FFFE and U+FFFF
+_NOT_YAML_TEXT = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd"
+                            "\U00010000-\U0010ffff]")
+
+
 def parse_yaml(text: str, file: str = "<input>") -> Document:
     """Parse YAML text into a :class:`Document`, enforcing every limit as it goes.
 
@@ -264,6 +299,16 @@ def parse_yaml(text: str, file: str = "<input>") -> Document:
         raise BackcheckError("file too large", file=file)
     if "\x00" in text:
         raise BackcheckError("not a text file (contains NUL bytes)", file=file)
+    unreadable = _NOT_YAML_TEXT.search(text)
+    if unreadable is not None:  # the reader's own error has no line:column
+        at = unreadable.start()
+        line = text.count("\n", 0, at) + 1
+        column = at - (text.rfind("\n", 0, at) + 1) + 1
+        code = ord(unreadable.group())
+        raise BackcheckError(
+            f"{'control character' if code < 0xA0 else 'character'} U+{code:04X} is not "
+            f"allowed in YAML", file=file, mark=Mark(line, column),
+            hint="inside double quotes it may be written as an escape, e.g. \"\\x01\"")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -304,6 +349,7 @@ def _events(yaml: Any, text: str) -> Any:
 
 _RESOLVER: Any = None
 _STR = "tag:yaml.org,2002:str"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _SPECIAL_KEYS = ("tag:yaml.org,2002:value", "tag:yaml.org,2002:merge")
 
 
@@ -542,8 +588,10 @@ class _EventBuilder:
         if tag is None or tag == "!":
             if isinstance(event, yaml.ScalarEvent):
                 tag = _resolve(yaml.ScalarNode, event.value, event.implicit)
-                # YAML 1.1 reads a bare = or << as special keys; here they are just text
-                return _STR if tag in _SPECIAL_KEYS else tag
+                # YAML 1.1 reads a bare = or << as special keys, and 2001-01-01 as a
+                # date: here they are just text (a date where a number is expected is
+                # "expected a number, found a date")
+                return _STR if tag in _SPECIAL_KEYS or tag == _TIMESTAMP else tag
             sequence = isinstance(event, yaml.SequenceStartEvent)
             kind = yaml.SequenceNode if sequence else yaml.MappingNode
             return _resolve(kind, None, event.implicit)
@@ -576,19 +624,7 @@ def _scalar_value(text: str, tag: str, file: str, mark: Mark) -> Any:
             raise error.located(file, mark) from None
         if number is not None:
             return number
-        if tag == "int" and len(text) <= MAX_NUMBER_CHARS:  # 0x1F, 0o17, 1_000, 1:30
-            import yaml
-
-            try:
-                node = yaml.ScalarNode("tag:yaml.org,2002:int", text)
-                value = Fraction(yaml.constructor.SafeConstructor().construct_yaml_int(node))
-            except Exception:  # noqa: BLE001 - any failure is "cannot read"
-                value = None
-            if value is not None:
-                try:
-                    _check_range(value, text)
-                except BackcheckError as error:
-                    raise error.located(file, mark) from None
-                return value
-        raise BackcheckError(f"cannot read {quoted(text)} as a number", file=file, mark=mark)
+        # YAML 1.1 forms (0x1F, 0o17, 1_000, 1:30, 1_000.5) are not numbers here: they
+        # stay text, and where a number is expected the message says what they are
+        return text
     return text

@@ -853,7 +853,8 @@ def _find_missed_path(graph: Graph, structure: Structure) -> list[Variant]:
             continue
         for c, k in uses:
             def swaps(base: Base, c: int = c, k: int = k) -> Swaps:
-                return {c: {k: lambda B, g, ans, *inputs, **kw: g * 0}}
+                # zeros of the input's shape (an array input of a tensor step too)
+                return {c: {k: lambda B, g, ans, *inputs, k=k, **kw: inputs[k] * 0}}
 
             variants.append(Variant(
                 MISSED_PATH, f"missed_path@{node.name}:{c}.{k}", entry=_g(graph, node.name),
@@ -1006,6 +1007,8 @@ SIGN_FLIPPED = Mistake("sign_flipped", "sign flipped", _find_sign, _explain_sign
                        code="sign-flipped")
 
 
+from .array_mistakes import ARRAY_MISTAKES  # noqa: E402  (tensor slips, FORMAT §7)
+
 #: Every known mistake, most specific first (the first that reproduces an entry names it).
 MISTAKES: tuple[Mistake, ...] = (
     ACTIVATION_NOT_APPLIED,
@@ -1021,6 +1024,7 @@ MISTAKES: tuple[Mistake, ...] = (
     WEIGHTS_NOT_TRANSPOSED,
     BIAS_NOT_SUMMED,
     MISSED_PATH,
+    *ARRAY_MISTAKES,
     UPDATE_WRONG_SIGN,
     UPDATE_WITHOUT_RATE,
     TRANSPOSED,

@@ -108,11 +108,23 @@ def _targets(known: list[str], output: str) -> list[str]:
     return [k[len(prefix):] for k in known if k.startswith(prefix)]
 
 
+def _no_gradient(raw: str, known: list[str]) -> None:
+    """``dL/dXb`` where Xb is a value without a gradient (an index, a constant): say so."""
+    text = raw.strip()
+    if text.startswith("d") and "/d" in text:
+        base = text.split("/d", 1)[1]
+        if base in known:
+            raise BackcheckError(
+                f"{base} gets no gradient: it is not differentiated (an integer array used "
+                f"as an index, or a constant), so there is no {text!r}")
+
+
 def resolve(raw: str, known: Iterable[str], output: str = "L") -> str:
     """Like :func:`canonical` but an unknown name is an error with a suggestion."""
     known = list(known)
     name = canonical(raw, known, output)
     if name is None:
+        _no_gradient(raw, known)
         raise BackcheckError(
             f"unknown quantity {raw!r}{did_you_mean(raw, known)}",
             hint="this problem has: " + ", ".join(known),
@@ -208,6 +220,7 @@ def answer_name(raw: str, graph: Any, *, scalar: bool | None = None
                     f"drop the [{','.join(map(str, index))}]")
             return name, index
         return name, alias_index or None
+    _no_gradient(base, known)
     folded = [k for k in known if k.lower() == key.lower()]
     suggestion = f"; did you mean {folded[0]!r}?" if folded else did_you_mean(
         base, known + sorted(aliases))

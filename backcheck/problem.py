@@ -158,6 +158,10 @@ def problem_from_document(doc: Document) -> Problem:
             f"found {kind}"
         )
     if "steps" in data or "values" in data:
+        from .tensor import is_tensor_document, tensor_problem
+
+        if "layers" not in data and is_tensor_document(data):
+            return tensor_problem(doc, data)  # type: ignore[return-value]
         if "layers" in data:
             raise doc.error(
                 "a problem is either a network (layers) or a scalar expression (values, steps), "

@@ -19,12 +19,14 @@ import bench_exact  # noqa: E402
 import bench_float  # noqa: E402
 import bench_solve  # noqa: E402
 import bench_startup  # noqa: E402
+import bench_tensor  # noqa: E402
 
 
 def main() -> None:
     sections = [("start-up", bench_startup.main), ("solve of the curated problems",
                                                     bench_solve.main),
-                ("exact evaluator", bench_exact.main), ("float path", bench_float.main)]
+                ("exact evaluator", bench_exact.main), ("float path", bench_float.main),
+                ("tensor problems (lecture-size backprop ninja)", bench_tensor.main)]
     results = []
     for title, run in sections:
         print(f"\n== {title}", flush=True)

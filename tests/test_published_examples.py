@@ -38,6 +38,9 @@ def _is_problem(path: Path) -> bool:
         data = load(path)
     except (OSError, ValueError, yaml.YAMLError):
         return False
+    if isinstance(data, dict) and ("constants" in data or any(
+            isinstance(v, list) for v in (data.get("values") or {}).values())):
+        return False  # a tensor problem (FORMAT §7): tests/test_tensor.py checks those
     return isinstance(data, dict) and ("layers" in data or "steps" in data)
 
 

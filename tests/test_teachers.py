@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -338,3 +339,127 @@ def test_report_of_a_file_that_is_not_a_gradebook_is_one_message(tmp_path: Path)
     result = cli("report", str(table))
     assert result.returncode == 2 and "not a backcheck gradebook" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ============================================================================ exports
+
+
+CLOZE = re.compile(r"\{1:NUMERICAL:=([^:}]+):([^}]+)\}")
+
+
+def test_moodle_xml_blanks_match_pytorch_element_by_element(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from reference import load, torch_reference
+
+    quiz = tmp_path / "quiz.xml"
+    result = cli("new", "--count", "3", "--seed", "40", "--difficulty", "medium", "-o",
+                 str(tmp_path / "q.yaml"), "--moodle", str(quiz))
+    assert result.returncode == 0, result.stderr
+    root = ET.parse(quiz).getroot()
+    assert root.tag == "quiz"
+    questions = root.findall("question")
+    assert questions[0].get("type") == "category"
+    cloze = [q for q in questions if q.get("type") == "cloze"]
+    assert len(cloze) == 3
+    for i, question in enumerate(cloze, start=1):
+        assert question.find("name/text").text
+        assert question.find("questiontext").get("format") == "html"
+        text = question.find("questiontext/text").text
+        blanks = CLOZE.findall(text)
+        problem = load(tmp_path / f"q-{i}.yaml")
+        reference = torch_reference(problem)
+        sheet = (tmp_path / f"q-{i}.answers.yaml").read_text()
+        asked = re.findall(r"^  ([^\s#][^:]*):", sheet, re.MULTILINE)
+        expected = [float(v) for name in asked for v in np.ravel(reference[name])]
+        tolerance = re.search(r"tolerance: \{abs: ([0-9.]+)\}", sheet).group(1)
+        assert len(blanks) == len(expected)
+        for (value, tol), truth in zip(blanks, expected, strict=True):
+            assert tol == tolerance
+            assert abs(float(value) - truth) <= 1e-9 * max(1.0, abs(truth))
+
+
+def test_prairielearn_folder_generates_variants_with_right_answers(tmp_path: Path) -> None:
+    from html.parser import HTMLParser
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from reference import load, torch_reference
+
+    folder = tmp_path / "question"
+    result = cli("new", "--count", "2", "--seed", "7", "-o", str(tmp_path / "q.yaml"),
+                 "--prairielearn", str(folder))
+    assert result.returncode == 0, result.stderr
+    info = json.loads((folder / "info.json").read_text())
+    assert info["type"] == "v3" and re.fullmatch(r"[0-9a-f-]{36}", info["uuid"])
+    names: list[str] = []
+
+    class Inputs(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            if tag == "pl-number-input":
+                names.append(dict(attrs)["answers-name"])
+
+    Inputs().feed((folder / "question.html").read_text())
+    namespace: dict = {}
+    exec(compile((folder / "server.py").read_text(), "server.py", "exec"), namespace)
+    seeds = {v["seed"]: v for v in namespace["VARIANTS"]}
+    assert set(seeds) == {7, 8}
+    for i, seed in ((1, 7), (2, 8)):
+        reference = torch_reference(load(tmp_path / f"q-{i}.yaml"))
+        answers = seeds[seed]["answers"]
+        assert list(answers) == names
+        assert abs(answers["dL_dW1_2_1"] - float(reference["dL/dW1"][1, 0])) < 1e-9
+        assert abs(answers["L"] - float(reference["L"])) < 1e-9
+    data: dict = {"params": {}, "correct_answers": {}}
+    namespace["generate"](data)
+    assert data["params"]["seed"] in seeds and set(data["correct_answers"]) == set(names)
+
+
+def test_roster_gives_each_student_a_seed_that_regenerates_the_key(tmp_path: Path) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text("name,id\nAda Lovelace,a1\nGrace Hopper,g2\n")
+    result = cli("new", "--roster", "roster.csv", "--key", "-o", "hw.yaml", "--seed", "100",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader((tmp_path / "hw.roster.csv").open()))
+    assert [(r["student"], r["seed"]) for r in rows] == [("Ada Lovelace", "100"),
+                                                         ("Grace Hopper", "101")]
+    assert "student: Ada Lovelace" in (tmp_path / "hw-a1.answers.yaml").read_text()
+    again = tmp_path / "again"
+    again.mkdir()
+    command = rows[1]["command"].split()
+    assert command[:2] == ["backcheck", "new"]
+    regenerated = cli(*command[1:], cwd=again)
+    assert regenerated.returncode == 0, regenerated.stderr
+    assert (again / "hw-g2.key.yaml").read_bytes() == (tmp_path / "hw-g2.key.yaml").read_bytes()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("name,id\nAda,1\n,2\n", "roster.csv:3: no name"),
+    ("name,id\nAda,1\nBob,1\n", "roster.csv:3: '1' is already on line 2"),
+    ("name,id\nAda,1,extra\n", "roster.csv:2: 3 cells, the header has 2"),
+    ("first,last\nAda,L\n", "no 'name'"),
+    ("name\n", "lists no students"),
+])
+def test_a_bad_roster_is_one_message_and_nothing_is_written(tmp_path: Path, text: str,
+                                                            expected: str) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text(text)
+    result = cli("new", "--roster", str(roster), "-o", str(tmp_path / "hw.yaml"),
+                 "--moodle", str(tmp_path / "hw.xml"))
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["roster.csv"]
+
+
+def test_exports_never_overwrite_and_leave_nothing_half_written(tmp_path: Path) -> None:
+    quiz = tmp_path / "quiz.xml"
+    quiz.write_text("mine")
+    result = cli("new", "--seed", "1", "-o", str(tmp_path / "p.yaml"), "--moodle", str(quiz),
+                 "--prairielearn", str(tmp_path / "plq"))
+    assert result.returncode == 2 and "will not overwrite" in result.stderr
+    assert quiz.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["quiz.xml"]
+    missing = cli("new", "--seed", "1", "-o", str(tmp_path / "p.yaml"), "--moodle",
+                  str(tmp_path / "no" / "such" / "quiz.xml"))
+    assert missing.returncode == 2 and sorted(p.name for p in tmp_path.iterdir()) == [
+        "quiz.xml"]

@@ -117,8 +117,12 @@ def format_array(array: Any, digits: int = 6, exact: bool = False,
         if exact and any(len(c) > LONG_CELL for c in cells):
             return "[" + ",\n ".join(cells) + "]"  # long closed forms: one per line
         return "[" + "  ".join(cells) + "]"
-    if array.ndim > 2:
-        limit = None
+    if array.ndim > 2:  # a stack of matrices (tensor problems), NumPy's layout
+        blocks = ["⋮" if i is None else format_array(array[i], digits, exact, limit)
+                  for i in _corners(array.shape[0], limit)]
+        return "[" + "\n\n".join(block.replace("\n", "\n ") if k == 0 else
+                                  " " + block.replace("\n", "\n ")
+                                  for k, block in enumerate(blocks)) + "]"
     rows = _corners(array.shape[0], limit)
     cols = _corners(array.shape[1], limit)
     cells = [[("⋮" if i is None else "⋯") if i is None or j is None else cell(array[i, j])

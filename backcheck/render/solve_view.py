@@ -73,6 +73,9 @@ def describe_problem(solution: Solution) -> str:
     if problem.kind == "expression":
         return (f"scalar expression: {len(problem.values)} values, {len(problem.steps)} steps, "
                 f"output {problem.output}")
+    if problem.kind == "tensor":
+        return (f"tensor problem: {len(problem.values)} values, {len(problem.steps)} steps, "
+                f"output {problem.output}")
     sizes = "-".join(str(s) for s in problem.sizes)
     activations = ", ".join(layer.activation for layer in problem.layers)
     batch = "one example" if problem.single else f"batch of {problem.examples}"
