@@ -36,7 +36,7 @@ from .evaluate import _normalise
 from .exact import Exact
 from .graph import Graph, Node
 from .names import resolve, split_element
-from .ops import OPS
+from .ops import LOSS_NODE, LOSSES, OPS
 from .problem import ExpressionProblem, NetworkProblem
 from .solution import Solution
 
@@ -520,7 +520,7 @@ class NetworkElements(ElementGraph):
 
     def _dependents(self, parent: Node, k: int, c: tuple) -> list[tuple]:
         shape = np.shape(self.ev.values[parent.id])
-        if parent.op == "loss":
+        if parent.op == LOSS_NODE:
             return [()]
         if parent.op == "linear":
             examples, units = shape
@@ -530,7 +530,7 @@ class NetworkElements(ElementGraph):
                 j = c[0] if self.problem.convention == "Wx" else c[1]
                 return [(n, j) for n in range(examples)]
             return [(n, c[0]) for n in range(examples)]
-        if parent.op == "softmax":
+        if OPS[parent.op].couples:
             return [(c[0], q) for q in range(shape[1])]
         return [c]  # elementwise
 
@@ -542,7 +542,7 @@ class NetworkElements(ElementGraph):
             op = OPS[parent.op]
             values = self.ev.values
             inputs = [values[i] for i in parent.inputs]
-            if parent.op in ("softmax",):
+            if op.couples:
                 row = p[0]
                 g = np.full((1, np.shape(values[parent.id])[1]), ZERO, dtype=object)
                 g[0, p[1]] = ONE
@@ -583,16 +583,23 @@ class NetworkElements(ElementGraph):
             else:
                 formula = Formula("1")
             return Factor(top, bottom, formula, value)
-        if parent.op == "loss":
+        if parent.op == LOSS_NODE:
+            if k >= 2:  # weight decay λ/2·ΣW²: ∂/∂W = λ·W
+                lam = format_number(Exact.of(parent.attrs["weight_decay"]), 6)
+                return Factor(top, bottom, Formula(f"{lam}·{{0}}", (bottom,)), value,
+                              why="weight decay λ/2·ΣW²")
             target = self.name((parent.inputs[1], c))
             return Factor(top, bottom, loss_derivative(self.loss, bottom, target), value)
-        if parent.op == "softmax":
+        op = OPS[parent.op]
+        if op.couples:
+            diagonal, across = op.jacobian or ("∂{a}/∂z", "∂{a}/∂z")
             if p[1] == c[1]:
-                formula = Formula("{0}·(1 − {0})", (top,))
+                formula = Formula(diagonal.replace("{a}", "{0}"), (top,))
             else:
-                formula = Formula("−{0}·{1}", (top, self.name((parent.id, c))))
+                formula = Formula(across.replace("{a}", "{0}").replace("{b}", "{1}"),
+                                  (top, self.name((parent.id, c))))
             return Factor(top, bottom, formula, value)
-        formula, why = activation_derivative(parent.op, bottom, top, self.value((child.id, c)),
+        formula, why = activation_derivative(op, bottom, top, self.value((child.id, c)),
                                              parent.attrs)
         return Factor(top, bottom, formula, value, why=why)
 
@@ -790,16 +797,15 @@ class NetworkElements(ElementGraph):
                 explanation.notes.append(
                     "softmax with cross-entropy: ∂L/∂z = Σ_p ∂L/∂ŷ[p]·∂ŷ[p]/∂z = ŷ − y "
                     "(the coupled terms collapse because the target sums to 1)")
-            elif layer.activation == "softmax":
-                rule = op("{0} ⊙ ({1} − Σⱼ {0}ⱼ·{1}ⱼ)", (a, da))
+            elif OPS[layer.activation].couples:
+                rule = op(_named(OPS[layer.activation].vector_rule), (da, z, a))
                 operands = [(a, ex(a)), (da, ex(da))]
-                av, dv = ex(a).reshape(problem.examples, -1), ex(da).reshape(problem.examples, -1)
-                result = av * (dv - (av * dv).sum(axis=1, keepdims=True))
+                result = self._vjp_layout(k)
             else:
                 derivative, text = self._activation_prime(k)
                 rule = op("{0} ⊙ " + text, (da, z, a))
                 operands = [(da, ex(da)), (Formula(text, (da, z, a)), derivative)]
-                if layer.activation in ("relu", "leaky_relu"):
+                if OPS[layer.activation].gates:
                     operands.insert(1, (z, ex(z)))
                     blocked = [i for i, v in np.ndenumerate(ex(z)) if v.sign() <= 0]
                     if blocked:
@@ -839,14 +845,16 @@ class NetworkElements(ElementGraph):
                                                   **self.graph.nodes[a_node].attrs))
         quantity = self.graph.quantities[f"z{k}"]
         derivative = quantity.to_layout(derivative)
-        text = {
-            "relu": "[{1} > 0]",
-            "leaky_relu": "leaky_relu′({1})",
-            "sigmoid": "{2} ⊙ (1 − {2})",
-            "tanh": "(1 − {2}²)",
-            "identity": "1",
-        }[layer.activation]
-        return derivative, text
+        return derivative, _named(op.vector_factor())
+
+    def _vjp_layout(self, k: int) -> np.ndarray:
+        """dL/dzK from dL/daK by the activation's own vjp, in the problem's layout."""
+        z_node, a_node = self.graph.by_name[f"z{k}"], self.graph.by_name[f"a{k}"]
+        values, grads = self.ev.values, self.ev.grads
+        op = OPS[self.graph.nodes[a_node].op]
+        result = _normalise(EXACT, op.vjp(0)(EXACT, grads[a_node], values[a_node],
+                                              values[z_node], **self.graph.nodes[a_node].attrs))
+        return self.graph.quantities[f"z{k}"].to_layout(result)
 
     # ----- forward quantities
     def forward_element(self, name: str, quantity: Any, internal: tuple,
@@ -897,11 +905,12 @@ class NetworkElements(ElementGraph):
                 f"A pre-activation is a sum of products: each weight times the input it "
                 f"multiplies{', plus the bias' if bias is not None else ''}.")
             return explanation
-        if node.op == "loss":
+        if node.op == LOSS_NODE:
             return self._loss_explanation(explanation)
         z = self.name((node.inputs[0], internal))
         zv = self.value((node.inputs[0], internal))
-        if node.op == "softmax":
+        record = OPS[node.op]
+        if record.couples:
             n = internal[0]
             row = self.ev.values[node.inputs[0]][n]
             names = tuple(self.name((node.inputs[0], (n, q))) for q in range(len(row)))
@@ -914,18 +923,11 @@ class NetworkElements(ElementGraph):
             explanation.summary.append("softmax: the exponential of this unit's "
                                        "pre-activation over the sum over all units.")
             return explanation
-        symbol = {"sigmoid": "σ", "identity": ""}.get(node.op, node.op)
-        rule = Formula(f"{symbol}({{0}})" if symbol else "{0}", (z,))
-        numbers = f"{symbol}({format_number(zv, digits)})" if symbol else format_number(zv, digits)
+        rule = Formula(record.formula, (z,))
+        numbers = record.formula.format(format_number(zv, digits))
         explanation.equation = Equation(explanation.quantity, rule, numbers, latex_text(numbers),
                                         result=value)
-        extra = {
-            "relu": "relu(z) = max(0, z)",
-            "sigmoid": "σ(z) = 1 / (1 + exp(−z))",
-            "leaky_relu": f"leaky_relu(z) = z if z > 0 else {node.attrs.get('slope')}·z",
-            "tanh": "tanh(z) = (exp(z) − exp(−z)) / (exp(z) + exp(−z))",
-            "identity": "the identity: the activation equals the pre-activation",
-        }.get(node.op)
+        extra = record.definition.format(**node.attrs)
         if extra:
             explanation.summary.append(f"The activation applied to its pre-activation: {extra}.")
         return explanation
@@ -938,7 +940,8 @@ class NetworkElements(ElementGraph):
         values = self.ev.values
         pieces, names = [], []
         numbers = []
-        term = "{1}·log {0}" if kind == "cross_entropy" else _loss_term(kind)
+        record = LOSSES[kind]
+        term = record.negated_term or record.formula
         for index in np.ndindex(np.shape(values[p_node])):
             names += [self.name((p_node, index)), self.name((t_node, index))]
             i, j = len(names) - 2, len(names) - 1
@@ -946,12 +949,18 @@ class NetworkElements(ElementGraph):
             numbers.append(term.format(paren(format_number(values[p_node][index], 6)),
                                        paren(format_number(values[t_node][index], 6))))
         inner, number_text = " + ".join(pieces), " + ".join(numbers)
-        if kind == "cross_entropy":  # −Σ t·log p
+        if record.negated_term:  # −Σ t·log p
             inner, number_text = f"−({inner})", f"−({number_text})"
         if divisor != 1:
-            inner = f"{inner} / {divisor}" if kind == "cross_entropy" else f"({inner}) / {divisor}"
-            number_text = (f"{number_text} / {divisor}" if kind == "cross_entropy"
+            inner = f"{inner} / {divisor}" if record.negated_term else f"({inner}) / {divisor}"
+            number_text = (f"{number_text} / {divisor}" if record.negated_term
                            else f"({number_text}) / {divisor}")
+        decay = self.loss.attrs.get("weight_decay")
+        if decay is not None:
+            lam = format_number(Exact.of(decay), 6)
+            weights = [self.graph.nodes[i].name for i in self.loss.inputs[2:]]
+            inner += f" + {lam}/2·(" + " + ".join(f"Σ{w}²" for w in weights) + ")"
+            number_text += f" + {lam}/2·(" + " + ".join(f"Σ{w}²" for w in weights) + ")"
         rule_text = inner
         explanation.equation = Equation("L", Formula(rule_text, tuple(names)), number_text,
                                         latex_text(number_text), result=explanation.value)
@@ -969,7 +978,7 @@ class NetworkElements(ElementGraph):
             explanation.kind = "given"
             explanation.summary.append(f"{name} is given in the problem file.")
             return explanation
-        if node.op == "loss":
+        if node.op == LOSS_NODE:
             explanation.kind = "forward"
             return self._loss_explanation(explanation)
         k = node.layer
@@ -992,9 +1001,9 @@ class NetworkElements(ElementGraph):
                 + (" (one row per example)." if not self.problem.single else "."))
         else:
             z = f"z{k}"
-            symbol = {"sigmoid": "σ"}.get(node.op, node.op)
-            rule = Formula(f"{symbol}({{0}})" + (" (elementwise)" if node.op != "softmax"
-                                                 else " (per example)"), (z,))
+            record = OPS[node.op]
+            rule = Formula(f"{record.symbol}({{0}})" + (" (elementwise)" if not record.couples
+                                                        else " (per example)"), (z,))
             operands = [(z, ex(z))]
         explanation.equation = Equation(name, rule, operands=operands, result=ex(name))
         return explanation
@@ -1059,55 +1068,41 @@ def fused_softmax_ce(solution: Solution) -> bool:
     problem = solution.problem
     if not isinstance(problem, NetworkProblem):
         return False
-    if problem.loss != "cross_entropy" or problem.layers[-1].activation != "softmax":
+    fused_with = LOSSES[problem.loss].fused_with
+    if not fused_with or problem.layers[-1].activation != fused_with:
         return False
     return all(sum(row) == 1 for row in problem.target)
 
 
-def _loss_term(kind: str) -> str:
-    return {
-        "mse": "({0} − {1})²", "sse": "({0} − {1})²", "half_sse": "½({0} − {1})²",
-        "cross_entropy": "−{1}·log {0}", "bce": "−({1}·log {0} + (1 − {1})·log(1 − {0}))",
-    }[kind]
+def _named(template: str) -> str:
+    """A record's template ({g}, {z}, {a}) as a Formula's ({0}, {1}, {2})."""
+    return template.replace("{g}", "{0}").replace("{z}", "{1}").replace("{a}", "{2}")
 
 
 def loss_derivative(loss: Node, p: str, t: str, whole: bool = False) -> Formula:
-    kind, divisor = loss.attrs["kind"], loss.attrs["divisor"]
-    template = {
-        "mse": "2·({0} − {1})", "sse": "2·({0} − {1})", "half_sse": "{0} − {1}",
-        "cross_entropy": "−{1} / {0}",
-        "bce": "({0} − {1}) / ({0}·(1 − {0}))",
-    }[kind]
-    if whole:
-        template = {"cross_entropy": "−{1} ⊘ {0}", "bce": "({0} − {1}) ⊘ ({0} ⊙ (1 − {0}))"
-                    }.get(kind, template)
+    """∂L/∂p as written, from the loss record (the whole-array form for ``whole``)."""
+    record = LOSSES[loss.attrs["kind"]]
+    divisor = loss.attrs["divisor"]
+    template = record.vector_rule if whole else record.derivative
     if divisor != 1:
-        template = f"{template} / {divisor}" if kind != "mse" and kind != "sse" \
-            else f"{template} / {divisor}"
+        template = f"{template} / {divisor}"
     return Formula(template, (p, t))
 
 
-def activation_derivative(op: str, z: str, a: str, z_value: Exact, attrs: dict
+def activation_derivative(op: Any, z: str, a: str, z_value: Exact, attrs: dict
                           ) -> tuple[Formula, str]:
-    """The local derivative ∂a/∂z of an elementwise activation, and why it has its value."""
-    positive = z_value.sign() > 0
-    shown = format_number(z_value, 6)
-    if op == "relu":
-        why = (f"{z} = {shown} > 0: the ReLU passes the gradient" if positive else
-               f"{z} = {shown} ≤ 0: the ReLU blocks the gradient")
-        return Formula("relu′({0})", (z,)), why
-    if op == "leaky_relu":
-        why = f"{z} = {shown} > 0" if positive else \
-            f"{z} = {shown} ≤ 0: slope {format_number(Exact.of(attrs['slope']), 6)}"
-        return Formula("leaky_relu′({0})", (z,)), why
-    if op == "sigmoid":
-        return Formula("σ′({0}) = {1}·(1 − {1})", (z, a)), ""
-    if op == "tanh":
-        return Formula("tanh′({0}) = 1 − {1}²", (z, a)), ""
-    if op == "identity":
+    """The local derivative ∂a/∂z of an elementwise activation (from its record), and
+    why it has its value."""
+    if op.derivative == "1":
         return Formula("1"), ""
-    text = OPS[op].derivatives[0] if OPS[op].derivatives else f"{op}′({{0}})"
-    return Formula(text, (z,)), ""
+    if op.branches:
+        above, below = op.branches
+        shown = format_number(z_value, 6)
+        params = {k: format_number(Exact.of(v), 6) for k, v in attrs.items()}
+        why = (above if z_value.sign() > 0 else below).format(z=z, value=shown, **params)
+        return Formula(f"{op.symbol}′({{0}})", (z,)), why
+    return Formula(f"{op.symbol}′({{0}}) = " + op.derivative.replace("{z}", "{0}")
+                   .replace("{a}", "{1}"), (z, a)), ""
 
 
 # ============================================================================ expressions
@@ -1515,7 +1510,10 @@ def _numeric(expression: Any) -> Any:
     import sympy
 
     f = funcs()
+    from .symfuncs import sigmoid
+
     expression = expression.replace(f["sigma"], lambda a: 1 / (1 + sympy.exp(-a)))
+    expression = expression.replace(sigmoid, lambda a: 1 / (1 + sympy.exp(-a)))
     expression = expression.replace(f["relu"], lambda a: sympy.Max(a, 0))
     expression = expression.replace(
         f["relu_prime"], lambda a: sympy.Piecewise((1, a > 0), (0, True)))
@@ -1689,20 +1687,21 @@ class _SymbolicNetwork:
             if held == f"a{k}":
                 a = self.held_matrix(f"a{k}", a)
             levels[f"a{k}"] = a
-        terms = []
-        for p, t in zip(a, self.t, strict=True):
-            kind = problem.loss
-            if kind in ("mse", "sse"):
-                terms.append((p - t) ** 2)
-            elif kind == "half_sse":
-                terms.append((p - t) ** 2 / 2)
-            elif kind == "cross_entropy":
-                terms.append(-t * sympy.log(p))
-            else:
-                terms.append(-(t * sympy.log(p) + (1 - t) * sympy.log(1 - p)))
-        divisor = {"mean": problem.examples * problem.sizes[-1], "batch_mean": problem.examples,
-                   "sum": 1}[problem.reduction]
-        levels["L"] = sympy.Add(*terms) / divisor
+        # the loss record's own terms, run on the SymPy backend (branches decided at
+        # the problem's numbers)
+        from .backends import SYMPY
+
+        record = LOSSES[problem.loss]
+        backend = SYMPY.at(self.values)
+        params = {**record.param_defaults(), **problem.loss_params}
+        terms = backend.asarray(record.term(backend, backend.asarray(a.tolist()),
+                                            backend.asarray(self.t.tolist()), **params))
+        divisor = record.divisor(problem.reduction, problem.examples, problem.sizes[-1])
+        total = sympy.Add(*[sympy.sympify(v) for v in np.ravel(terms)])
+        levels["L"] = total / divisor
+        if problem.weight_decay is not None:
+            lam = _rational(problem.weight_decay)
+            levels["L"] = levels["L"] + lam / 2 * sympy.Add(*[w * w for W in self.W for w in W])
         if not _size_at_most(levels["L"], MAX_SYMBOLIC_WORK):
             raise SymbolicTooLarge("")
         return levels
@@ -1735,7 +1734,14 @@ class _SymbolicNetwork:
                 total = sympy.Add(*exps)
                 rows.append([e / total for e in exps])
             return sympy.Matrix(rows)
-        return z.applyfunc(lambda v: _activate(v, layer.activation, layer.slope))
+        if OPS[layer.activation].name in _PRINTABLE:
+            return z.applyfunc(lambda v: _activate(v, layer.activation, layer.slope))
+        # any other activation: its record's forward rule on the SymPy backend
+        from .backends import SYMPY
+
+        record = OPS[layer.activation]
+        out = record.forward(SYMPY, SYMPY.asarray(z.tolist()), **layer.params)
+        return sympy.Matrix(np.asarray(out, dtype=object).tolist())
 
 
 def _network_symbolic(solution: Solution, name: str, index: tuple[int, ...] | None) -> Symbolic:
@@ -1849,6 +1855,11 @@ def _abbreviate(result: Any, network: _SymbolicNetwork, levels: dict[str, Any]
         pending.extend(s for s in definitions[symbol].free_symbols if s in definitions)
     order = list(definitions)
     return abbreviated, {s: needed[s] for s in order if s in needed}
+
+
+#: activations with a SymPy function of their own that prints as people write it
+#: (relu(z), σ(z)); every other one is its record's forward rule run on the SymPy backend
+_PRINTABLE = ("identity", "relu", "sigmoid", "tanh", "leaky_relu")
 
 
 def _activate(v: Any, activation: str, slope: Fraction) -> Any:

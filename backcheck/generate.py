@@ -38,7 +38,6 @@ Python API::
 
 from __future__ import annotations
 
-import math
 import os
 import random
 from dataclasses import dataclass, field, replace
@@ -46,8 +45,8 @@ from fractions import Fraction
 from typing import Any
 
 from . import __version__
-from .errors import BackcheckError, InternalError
-from .ops import ACTIVATIONS, LOSSES
+from .errors import BackcheckError
+from .ops import ACTIVATIONS, LOSSES, OPS
 
 DIFFICULTIES = ("easy", "medium", "hard")
 
@@ -63,10 +62,23 @@ PRESETS: dict[str, dict[str, Any]] = {
              "learning_rate": Fraction(1, 2)},
 }
 
-#: activations whose values stay rational (exact short decimals by construction)
-RATIONAL_ACTIVATIONS = ("identity", "relu", "leaky_relu")
-SQUARED_LOSSES = ("mse", "sse", "half_sse")
 LEAKY_SLOPE = Fraction(1, 10)
+#: the parameters generated problems use where an op's default is not hand-friendly
+PRACTICE_PARAMS: dict[str, Fraction] = {"slope": LEAKY_SLOPE}
+
+
+def _rational(activation: str) -> bool:
+    """Rational in, rational out (the record says): answers are exact short decimals."""
+    return OPS[activation].rational
+
+
+def _squared(loss: str) -> bool:
+    return LOSSES[loss].squared
+
+
+def practice_params(activation: str) -> dict[str, Fraction]:
+    """The activation record's parameters as a generated problem writes them."""
+    return {p.name: PRACTICE_PARAMS.get(p.name, p.default) for p in OPS[activation].params}
 
 # Hand-worked sizes: larger networks are not practice by hand (and bound the search).
 MAX_LAYERS = 5  # weight layers
@@ -133,16 +145,15 @@ class Spec:
     @property
     def exact_family(self) -> bool:
         """Every value rational: answers are exact short decimals."""
-        return (all(a in RATIONAL_ACTIVATIONS for a in self.activations)
-                and self.loss in SQUARED_LOSSES)
+        return all(_rational(a) for a in self.activations) and _squared(self.loss)
 
     @property
     def integer_numbers(self) -> bool:
         """Integers for x, W, b (else one decimal): when no hidden layer is smooth."""
         hidden = self.activations[:-1]
         if hidden:
-            return all(a in RATIONAL_ACTIVATIONS for a in hidden)
-        return self.output_activation in RATIONAL_ACTIVATIONS
+            return all(_rational(a) for a in hidden)
+        return _rational(self.output_activation)
 
     @property
     def tolerance(self) -> Fraction:
@@ -271,32 +282,30 @@ def resolve(options: GenerateOptions, rng: random.Random | None = None) -> Spec:
         hidden = (rng or random.Random(0)).choice(hidden)
     output, loss = options.output_activation, options.loss
     if output is None:
-        if loss == "cross_entropy":
-            output = "softmax"
-        elif loss == "bce":
-            output = "sigmoid"
+        if loss is not None and LOSSES[loss].cancels_with:
+            output = LOSSES[loss].cancels_with  # the output the loss is made for
         else:  # the preset's (softmax with a squared error is allowed, if asked for)
             output = preset["output_activation"]
     if loss is None:
-        if output == "softmax":
-            loss = "cross_entropy"
-        elif preset["loss"] in SQUARED_LOSSES:
+        made_for = [name for name, record in LOSSES.items() if record.fused_with == output]
+        if made_for:
+            loss = made_for[0]
+        elif _squared(preset["loss"]):
             loss = preset["loss"]
         else:
             loss = "mse"
-    if hidden == "softmax" and len(sizes) > 2:
-        raise _error("softmax is an output activation: it cannot be a hidden layer's",
+    if OPS[hidden].output_only and len(sizes) > 2:
+        raise _error(f"{hidden} is an output activation: it cannot be a hidden layer's",
                      hint="use relu, sigmoid or tanh for --hidden-activation")
-    if output == "softmax" and sizes[-1] < 2:
-        raise _error(f"softmax needs at least two outputs (with one output it is always 1); "
+    if OPS[output].couples and sizes[-1] < 2:
+        raise _error(f"{output} needs at least two outputs (with one output it is always 1); "
                      f"--layers ends with {sizes[-1]}",
                      hint="e.g. --layers 2,3,2, or --output-activation sigmoid for one output")
-    if loss == "cross_entropy" and output != "softmax":
-        raise _error(f"cross_entropy needs a softmax output layer (got {output})",
-                     hint="add --output-activation softmax, or use --loss bce with sigmoid")
-    if loss == "bce" and output != "sigmoid":
-        raise _error(f"bce needs a sigmoid output layer (got {output})",
-                     hint="add --output-activation sigmoid")
+    needs = LOSSES[loss].cancels_with if LOSSES[loss].output != "any" else ""
+    if needs and output != needs:
+        hint = (f"add --output-activation {needs}" + (", or use --loss bce with sigmoid"
+                                                     if needs == "softmax" else ""))
+        raise _error(f"{loss} needs a {needs} output layer (got {output})", hint=hint)
     convention = options.convention or preset["convention"]
     spec = Spec(difficulty, tuple(sizes), hidden, output, loss, batch, convention, rate)
     if spec.exact_family and rate is not None and (rate * 100).denominator != 1:
@@ -358,9 +367,9 @@ class _Draw:
             z = [sum(w * a for w, a in zip(weights, row, strict=True)) + bias for row in inputs]
             if any(abs(v) > limit for v in z):
                 continue
-            if activation in ("relu", "leaky_relu") and any(v == 0 for v in z):
+            if any(v == kink for v in z for kink in OPS[activation].kinks):
                 continue
-            if activation == "relu" and output and not any(v > 0 for v in z):
+            if OPS[activation].gates and output and not any(_local_derivative(activation, z)):
                 continue  # a hidden ReLU may be off (the mask); the output must not
             if not any(weights) or (weights, bias) in taken:
                 continue
@@ -368,16 +377,30 @@ class _Draw:
         return None
 
 
+def _local_derivative(activation: str, z: list[Any]) -> list[Any]:
+    """∂a/∂z of one unit over the examples, by the record's own vjp (float64)."""
+    import numpy as np
+
+    from .backends import FLOAT
+
+    record = OPS[activation]
+    values = FLOAT.asarray([[v] for v in z])
+    params = practice_params(activation)
+    local = record.local_derivative(FLOAT, values, record.forward(FLOAT, values, **params),
+                                    **params)
+    return list(np.ravel(local))
+
+
 def _z_limit(spec: Spec, activation: str, output: bool) -> Any:
-    if activation == "sigmoid":
-        return min(SIGMOID_LIMIT, 2) if spec.integer_numbers else SIGMOID_LIMIT
-    if activation == "tanh":
-        return TANH_LIMIT
-    if activation == "softmax":  # logits close together: no probability near 0 or 1
+    record = OPS[activation]
+    if record.couples:  # logits close together: no probability near 0 or 1
         wide = spec.sizes[-1] > 3
         if spec.integer_numbers:
             return 1 if wide else 2
         return Fraction(3, 2) if wide else SIGMOID_LIMIT
+    if record.practice_limit is not None:  # unsaturated: sigmoid ±2.5, tanh ±2
+        limit = record.practice_limit
+        return min(limit, 2) if spec.integer_numbers else limit
     if not spec.integer_numbers:
         return 3
     if spec.exact_family:
@@ -386,24 +409,16 @@ def _z_limit(spec: Spec, activation: str, output: bool) -> Any:
 
 
 def _activate(activation: str, z: list[list[Any]]) -> list[list[Any]]:
-    if activation == "identity":
-        return z
-    if activation == "relu":
-        return [[v if v > 0 else 0 for v in row] for row in z]
-    if activation == "leaky_relu":
-        return [[v if v > 0 else v * LEAKY_SLOPE for v in row] for row in z]
-    if activation == "sigmoid":
-        return [[1 / (1 + math.exp(-float(v))) for v in row] for row in z]
-    if activation == "tanh":
-        return [[math.tanh(float(v)) for v in row] for row in z]
-    if activation == "softmax":
-        result = []
-        for row in z:
-            top = max(float(v) for v in row)
-            e = [math.exp(float(v) - top) for v in row]
-            result.append([v / sum(e) for v in e])
-        return result
-    raise InternalError(f"no sampler for activation {activation}")
+    """The layer's activation by its record: exact where the record keeps rationals
+    rational (relu: Fractions stay Fractions), float64 otherwise."""
+    from .backends import EXACT, FLOAT
+
+    record = OPS[activation]
+    params = practice_params(activation)
+    if record.rational and all(isinstance(v, (int, Fraction)) for row in z for v in row):
+        out = EXACT.asarray(record.forward(EXACT, EXACT.asarray(z), **params))
+        return [[v.q for v in row] for row in out.tolist()]
+    return FLOAT.asarray(record.forward(FLOAT, FLOAT.asarray(z), **params)).tolist()
 
 
 @dataclass
@@ -440,14 +455,15 @@ def _draw_network(draw: _Draw) -> _Network | None:
 def _targets(draw: _Draw, prediction: list[list[Any]]) -> list[list[Any]]:
     spec, rng = draw.spec, draw.rng
     n, m = len(prediction), len(prediction[0])
-    if spec.loss == "cross_entropy" or (spec.output_activation == "softmax"):
+    record = LOSSES[spec.loss]
+    if record.target == "one_hot" or OPS[spec.output_activation].couples:
         targets = []
         for row in prediction:  # the right class is not one the network all but rules out
             likely = [j for j, p in enumerate(row) if float(p) >= 0.15] or list(range(m))
             hot = rng.choice(likely)
             targets.append([1 if j == hot else 0 for j in range(m)])
         return targets
-    if spec.loss == "bce" or spec.output_activation == "sigmoid":
+    if record.target == "probability" or spec.output_activation == "sigmoid":
         return [[rng.choice((0, 1)) for _ in range(m)] for _ in range(n)]
     if spec.exact_family:
         unit = _error_unit(spec, n * m)
@@ -469,7 +485,11 @@ def _error_unit(spec: Spec, elements: int) -> int:
     c·u an integer (else one decimal, else two) while u stays small, and keeps
     learning_rate·c·u at two decimals; the mean's 1/N then makes no long decimals.
     """
-    c = {"mse": Fraction(2, elements), "sse": Fraction(2), "half_sse": Fraction(1)}[spec.loss]
+    from .backends import EXACT
+
+    record = LOSSES[spec.loss]  # ∂term/∂p = c·(p − t): c from the record, at p − t = 1
+    slope = record.term_vjp(EXACT, EXACT.asarray([[1]]), EXACT.asarray([[0]])).item()
+    c = Fraction(slope.q) / record.divisor(record.default_reduction, 1, elements)
     rate = spec.learning_rate
 
     def fits(u: int, scale: int) -> bool:
@@ -536,16 +556,16 @@ def _violations(values: dict[str, Any], spec: Spec) -> list[str]:
     relu_off = False
     for k, activation in enumerate(spec.activations, start=1):
         z = _flat(values[f"z{k}"])
-        if activation in ("relu", "leaky_relu"):
-            if any(v == 0 for v in z):
+        record = OPS[activation]
+        if record.kinks:
+            if any(v == kink for v in z for kink in record.kinks):
                 problems.append(f"z{k} has an entry exactly 0")
-            if activation == "relu" and any(v < 0 for v in z):
+            if record.gates and any(v < kink for v in z for kink in record.kinks):
                 relu_off = True
-        if activation == "sigmoid" and any(abs(v) > SIGMOID_LIMIT for v in z):
-            problems.append(f"z{k} saturates the sigmoid")
-        if activation == "tanh" and any(abs(v) > TANH_LIMIT for v in z):
-            problems.append(f"z{k} saturates tanh")
-        if activation == "softmax":
+        limit = record.practice_limit
+        if limit is not None and not record.couples and any(abs(v) > limit for v in z):
+            problems.append(f"z{k} saturates {'the ' * (activation == 'sigmoid')}{activation}")
+        if record.couples:
             low, high = SOFTMAX_RANGE
             if any(not low <= float(v) <= high for v in _flat(values[f"a{k}"])):
                 problems.append(f"a{k} has a softmax probability outside [{low}, {high}]")
@@ -595,7 +615,10 @@ def zero_gradient_notes(spec: Spec, network: _Network) -> tuple[list[str], bool]
                          f"{i + 1} of W1) get a zero gradient")
     unexplained = False
     for k in range(1, len(spec.activations) + 1):
-        for j, row in enumerate(values[f"dL/dW{k}"]):
+        gradient = values[f"dL/dW{k}"]  # the problem's layout: out × in only in Wx
+        if spec.convention == "xW":
+            gradient = [list(column) for column in zip(*gradient, strict=True)]
+        for j, row in enumerate(gradient):
             for i, g in enumerate(row):
                 unexplained |= g == 0 and ("W", k, j, i) not in explained
         for j, g in enumerate(values[f"dL/db{k}"]):
@@ -635,76 +658,60 @@ def blocked_units(spec: Spec, network: _Network, values: dict[str, Any]) -> list
     return lines
 
 
-def _pairwise(f: Any, left: list[list[Any]], right: list[list[Any]]) -> list[list[Any]]:
-    """``f`` applied element by element to two matrices (lists of rows)."""
-    return [[f(u, v) for u, v in zip(lr, rr, strict=True)]
-            for lr, rr in zip(left, right, strict=True)]
-
-
 def _fast_values(spec: Spec, network: _Network) -> dict[str, Any]:
-    """The quantities :func:`_violations` reads, in plain Python (exact where rational).
+    """The quantities :func:`_violations` reads (examples × units lists; Fractions in
+    the exact family, floats otherwise): the same graph and op records as ``solve``, on
+    the float64 backend (exact only where every value is rational, which is cheap).
 
     A cheap first filter: the engine's exact solution is the judge (:func:`_search`).
     """
-    values: dict[str, Any] = {}
-    current = network.x
-    inputs = [current]
-    layers = zip(network.weights, network.biases, spec.activations, strict=True)
-    for k, (W, b, activation) in enumerate(layers, start=1):
-        z = [[sum(w * a for w, a in zip(row, example, strict=True)) + bias
-              for row, bias in zip(W, b, strict=True)] for example in current]
-        current = _activate(activation, z)
-        values[f"z{k}"], values[f"a{k}"] = z, current
-        inputs.append(current)
-    n, m = len(current), len(current[0])
-    target = network.target
-    divisor = Fraction(LOSSES[spec.loss].divisor(LOSSES[spec.loss].default_reduction, n, m))
-    if spec.loss in SQUARED_LOSSES:
-        factor = 1 if spec.loss == "half_sse" else 2
-        grad = _pairwise(lambda p, t: factor * (p - t) / divisor, current, target)
-        total = sum(_flat(_pairwise(lambda p, t: (p - t) * (p - t), current, target)))
-        values["L"] = total / (2 * divisor) if spec.loss == "half_sse" else total / divisor
-    elif spec.loss == "cross_entropy":
-        grad = _pairwise(lambda p, t: -t / p / divisor, current, target)
-        values["L"] = sum(_flat(_pairwise(lambda p, t: -t * math.log(p) if t else 0,
-                                          current, target))) / divisor
-    else:  # bce
-        grad = _pairwise(lambda p, t: (p - t) / (p * (1 - p)) / divisor, current, target)
-        values["L"] = 0.0
-    for k in range(len(spec.activations), 0, -1):
-        activation = spec.activations[k - 1]
-        z, a = values[f"z{k}"], values[f"a{k}"]
-        values[f"dL/da{k}"] = grad
-        if activation == "relu":
-            delta = _pairwise(lambda g, v: g if v > 0 else 0, grad, z)
-        elif activation == "leaky_relu":
-            delta = _pairwise(lambda g, v: g if v > 0 else g * LEAKY_SLOPE, grad, z)
-        elif activation == "sigmoid":
-            delta = _pairwise(lambda g, s: g * s * (1 - s), grad, a)
-        elif activation == "tanh":
-            delta = _pairwise(lambda g, s: g * (1 - s * s), grad, a)
-        elif activation == "softmax":
-            delta = []
-            for gr, ar in zip(grad, a, strict=True):
-                dot = sum(g * s for g, s in zip(gr, ar, strict=True))
-                delta.append([s * (g - dot) for g, s in zip(gr, ar, strict=True)])
-        else:
-            delta = grad
-        values[f"dL/dz{k}"] = delta
-        W, below = network.weights[k - 1], inputs[k - 1]
-        values[f"dL/dW{k}"] = [[sum(d[i] * x[j] for d, x in zip(delta, below, strict=True))
-                                for j in range(len(W[0]))] for i in range(len(W))]
-        values[f"dL/db{k}"] = [sum(d[i] for d in delta) for i in range(len(W))]
-        grad = [[sum(d[i] * W[i][j] for i in range(len(W))) for j in range(len(W[0]))]
-                for d in delta]
-    values["dL/dx"] = grad
+    import numpy as np
+
+    from .backends import EXACT, FLOAT
+    from .evaluate import evaluate
+    from .graph import build_graph
+
+    graph = build_graph(_as_problem(spec, network))
+    backend = EXACT if spec.exact_family else FLOAT
+    evaluation = evaluate(graph, backend)
+    plain = (lambda v: v.q) if spec.exact_family else float
     rate = spec.learning_rate
-    if rate is not None:
-        step = lambda w, g: w - rate * g  # noqa: E731
-        for k, (W, b) in enumerate(zip(network.weights, network.biases, strict=True), start=1):
-            values[f"W{k}_new"] = _pairwise(step, W, values[f"dL/dW{k}"])
-            values[f"b{k}_new"] = _pairwise(step, [b], [values[f"dL/db{k}"]])[0]
+    values: dict[str, Any] = {}
+    for name, quantity in graph.quantities.items():
+        node = quantity.node
+        if quantity.kind == "value":
+            array = evaluation.values[node]
+        else:
+            array = evaluation.grads.get(node)
+            if array is None:
+                array = backend.asarray(np.zeros(np.shape(evaluation.values[node]), dtype=int))
+            if quantity.kind == "update":
+                array = evaluation.values[node] - (rate if spec.exact_family else float(rate)
+                                                   ) * array
+        array = np.asarray(array, dtype=object)
+        values[name] = (np.vectorize(plain, otypes=[object])(array).tolist() if array.size
+                        else array.tolist())
     return values
+
+
+def _as_problem(spec: Spec, network: _Network) -> Any:
+    """A candidate network as a :class:`NetworkProblem` (internal layouts: W out × in)."""
+    from .problem import Layer, NetworkProblem
+
+    layers = []
+    for W, b, activation in zip(network.weights, network.biases, spec.activations,
+                                strict=True):
+        matrix = W if spec.convention == "Wx" else [list(c) for c in zip(*W, strict=True)]
+        params = practice_params(activation)
+        layers.append(Layer([[Fraction(v) for v in row] for row in matrix],
+                            [Fraction(v) for v in b], activation,
+                            params.get("slope", Fraction(1, 100)), False, params))
+    record = LOSSES[spec.loss]
+    return NetworkProblem(
+        "candidate", None, spec.convention, [[Fraction(v) for v in row] for row in network.x],
+        False, layers, [[Fraction(v) if not isinstance(v, float) else v for v in row]
+                        for row in network.target],
+        spec.loss, record.default_reduction, spec.learning_rate, None)  # type: ignore[arg-type]
 
 
 def _search(spec: Spec, rng: random.Random, file: str, seed: int,
@@ -853,7 +860,7 @@ def describe(spec: Spec) -> str:
     """``2-2-1 network, relu → identity, mean squared error, one example``."""
     batch = "one example" if spec.batch == 1 else f"a batch of {spec.batch}"
     return (f"{_sizes_text(spec.sizes)} network, {_activations_text(spec)}, "
-            f"{LOSS_WORDS[spec.loss]}, {batch}")
+            f"{LOSS_WORDS.get(spec.loss, LOSSES[spec.loss].title)}, {batch}")
 
 
 def grading_text(spec: Spec) -> str:
@@ -894,6 +901,10 @@ def _practises(spec: Spec) -> list[str]:
         lines.append("σ′(z) = σ(z)·(1 − σ(z)), from the activations you already have")
     if "tanh" in acts:
         lines.append("tanh′(z) = 1 − tanh²(z), from the activations you already have")
+    for name in sorted(acts - {"relu", "leaky_relu", "sigmoid", "tanh", "softmax", "identity"}):
+        record = OPS[name]  # any other activation: its derivative as its record writes it
+        lines.append(f"{record.symbol}′(z) = "
+                     f"{record.derivative.replace('{z}', 'z').replace('{a}', 'a')}")
     if spec.convention == "Wx":
         lines.append("dL/dW = dL/dz·(layer input)ᵀ, dL/db = dL/dz, and dL/da = Wᵀ·dL/dz for "
                      "the layer below")
@@ -931,7 +942,7 @@ def problem_yaml(spec: Spec, network: _Network, seed: int, command: str) -> str:
     promises = ["every value, gradient and update is an integer or has at most two "
                 "decimals, none above 100 in size" if spec.exact_family else
                 "inputs and weights are small and simple; " + grading_text(spec)]
-    if {"relu", "leaky_relu"} & set(spec.activations):
+    if any(OPS[a].kinks for a in spec.activations):
         promises.append("no ReLU input is exactly 0")
     notes, _ = zero_gradient_notes(spec, network)
     masked = any(line.startswith("z") or line.startswith("unit") for line in notes)
@@ -971,8 +982,8 @@ def problem_yaml(spec: Spec, network: _Network, seed: int, command: str) -> str:
             lines += [f"      - {_flow(row)}" for row in matrix]
         lines.append(f"    b: {_flow(b)}")
         lines.append(f"    activation: {activation}")
-        if activation == "leaky_relu":
-            lines.append(f"    slope: {_decimal(LEAKY_SLOPE)}")
+        for name, value in practice_params(activation).items():
+            lines.append(f"    {name}: {_decimal(value)}")
     if spec.batch == 1:
         lines.append(f"target: {_flow(network.target[0])}")
     else:
@@ -998,7 +1009,7 @@ def quantity_description(spec: Spec, name: str, shape: tuple[int, ...]) -> str:
     w_layout = "out × in" if spec.convention == "Wx" else "in × out"
     shape_text = _shape_text(shape)
     if name == "L":
-        return f"the loss, {LOSS_WORDS[spec.loss]} — a number"
+        return f"the loss, {LOSS_WORDS.get(spec.loss, LOSSES[spec.loss].title)} — a number"
     if name.endswith("_new"):
         param = name[: -len("_new")]
         rate = _decimal(spec.learning_rate) if spec.learning_rate is not None else "lr"

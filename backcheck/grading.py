@@ -449,9 +449,26 @@ def _ball_function(f: Any, derivative: Any) -> Any:
     return apply
 
 
-def _stable_sigmoid(v: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(v))
-    return np.where(v >= 0, 1 / (1 + e), e / (1 + e))
+def _derivative_of(name: str, function: Any) -> Any:
+    """f′ for the ball backend: the record's vjp with g = 1 (run on float64)."""
+    from .backends import FLOAT
+    from .ops import OPS
+
+    op = OPS.get(name)
+    if op is not None and op.elementwise and len(op.vjps) == 1:
+        defaults = op.param_defaults()
+
+        def derivative(v: np.ndarray) -> np.ndarray:
+            ans = op.forward(FLOAT, v, **defaults)
+            return op.vjps[0](FLOAT, np.ones_like(v), ans, v, **defaults)
+
+        return derivative
+
+    def central(v: np.ndarray) -> np.ndarray:
+        h = 1e-6 * np.maximum(1.0, np.abs(v))
+        return (function(v + h) - function(v - h)) / (2 * h)
+
+    return central
 
 
 def _safe(f: Any, ok: Any) -> Any:
@@ -468,14 +485,8 @@ class BallBackend:
                                       lambda v: np.exp(np.minimum(v, 700.0))))
     log = staticmethod(_ball_function(_safe(np.log, lambda v: v > 0),
                                       _safe(lambda v: 1 / v, lambda v: v > 0)))
-    tanh = staticmethod(_ball_function(np.tanh, lambda v: 1 - np.tanh(v) ** 2))
     sqrt = staticmethod(_ball_function(_safe(np.sqrt, lambda v: v >= 0),
                                        _safe(lambda v: 0.5 / np.sqrt(v), lambda v: v > 0)))
-    sin = staticmethod(_ball_function(np.sin, np.cos))
-    cos = staticmethod(_ball_function(np.cos, lambda v: -np.sin(v)))
-    sigmoid = staticmethod(_ball_function(
-        _stable_sigmoid, lambda v: _stable_sigmoid(v) * (1 - _stable_sigmoid(v))))
-    abs = staticmethod(_ball_function(np.abs, np.sign))
 
     @staticmethod
     def sign(x: Any) -> BallArray:
@@ -503,6 +514,21 @@ class BallBackend:
         return BallArray.of(values)
 
 
+def _functions_from_records() -> None:
+    """Every other function of the backends (tanh, sigmoid, sin, erf, softplus, …):
+    float64's own, its derivative from the op record's vjp (or, for a function no record
+    names, a central difference: it only sizes the slack)."""
+    from .backends import FloatBackend
+
+    for name in list(vars(FloatBackend)):
+        function = getattr(FloatBackend, name)
+        if name.startswith("_") or name in vars(BallBackend) or not callable(function):
+            continue
+        setattr(BallBackend, name, staticmethod(_ball_function(
+            function, _derivative_of(name, function))))
+
+
+_functions_from_records()
 BALL = BallBackend()
 
 
@@ -850,8 +876,10 @@ def _fused_output(graph: Any) -> tuple[str, str] | None:
     if loss.op != "loss":
         return None
     activation = graph.nodes[loss.inputs[0]]
-    pair = (activation.op, loss.attrs.get("kind"))
-    if pair not in (("softmax", "cross_entropy"), ("sigmoid", "bce")) or not activation.inputs:
+    from .ops import LOSSES
+
+    record = LOSSES.get(loss.attrs.get("kind", ""))
+    if record is None or record.cancels_with != activation.op or not activation.inputs:
         return None
     source = graph.nodes[activation.inputs[0]]
     by_node = {(q.kind, q.node): name for name, q in graph.quantities.items()}

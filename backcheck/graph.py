@@ -152,7 +152,7 @@ def _network_graph(problem: NetworkProblem) -> Graph:
         inputs += tuple(graph.by_name[f"W{k}"] for k in range(1, len(problem.layers) + 1))
         decay["weight_decay"] = problem.weight_decay
     loss = graph.add(LOSS_NODE, inputs, name="L", kind=problem.loss, divisor=divisor,
-                     **problem.loss_params, **decay)
+                     **{**LOSSES[problem.loss].param_defaults(), **problem.loss_params}, **decay)
     graph.nodes[loss].label = f"L ({problem.loss})"
     graph.output = loss
 

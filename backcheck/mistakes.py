@@ -234,7 +234,10 @@ class Mistake:
     codes: tuple[tuple[str, str], ...] = ()
 
     def code_for(self, info: dict[str, Any] | None = None) -> str:
-        """The stable code of this mistake at one variant (``info`` of the variant)."""
+        """The stable code of this mistake at one variant (``info`` of the variant): the
+        op record's slip may carry its own (``relu-mask-missing``)."""
+        if (info or {}).get("code"):
+            return info["code"]  # type: ignore[index]
         act = (info or {}).get("act")
         for name, code in self.codes:
             if name == act:
@@ -269,10 +272,6 @@ def _act(graph: Graph, k: int) -> str:
     return graph.nodes[graph.by_name[f"a{k}"]].op
 
 
-_ACT_NAMES = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid",
-              "tanh": "tanh", "softmax": "softmax", "identity": "identity"}
-
-
 def _grad_affects(graph: Graph, structure: Structure, nodes: set[int]) -> frozenset[str]:
     """Quantities changed when the gradient of ``nodes`` changes: their grads and those
     of everything upstream of them, and the updates of those parameters."""
@@ -294,25 +293,82 @@ def _g(graph: Graph, name: str) -> str:
 
 
 # ----------------------------------------------------------------------------- 1. forward
+#
+# The activation mistakes are the slips of the op records (``OPS[act].slips``): each
+# slip's rule is built from the record's own forward or vjp, so every activation brings
+# its own buggy rules and a new activation needs no change here.
 
 
-def _find_not_applied(graph: Graph, structure: Structure) -> list[Variant]:
-    variants = []
-    for k in range(1, _layers(graph) + 1):
-        act = _act(graph, k)
-        if act == "identity":
-            continue
-        node = graph.by_name[f"a{k}"]
-        variants.append(Variant(
-            ACTIVATION_NOT_APPLIED, f"activation_not_applied@a{k}", entry=f"a{k}",
-            swaps=lambda base, node=node: {node: {"forward": lambda B, x, **kw: x}},
-            affects=_forward_affects(graph, structure, node),
-            info={"k": k, "act": act}))
-    return variants
+def _slip_finder(mistake_name: str) -> Callable[[Graph, Structure], list[Variant]]:
+    """Every place an activation slip reported as ``mistake_name`` can happen."""
+    def find(graph: Graph, structure: Structure) -> list[Variant]:
+        mistake = BY_NAME[mistake_name]
+        variants = []
+        if _layers(graph):
+            for k in range(1, _layers(graph) + 1):
+                node = graph.by_name[f"a{k}"]
+                z = graph.by_name[f"z{k}"]
+                record = OPS[graph.nodes[node].op]
+                for slip, rule in record.slip_rules(mistake_name):
+                    if slip.forward:
+                        variants.append(Variant(
+                            mistake, f"{mistake_name}@a{k}", entry=f"a{k}",
+                            swaps=lambda base, node=node, rule=rule: {node: {"forward": rule}},
+                            affects=_forward_affects(graph, structure, node),
+                            info={"k": k, "act": record.name, "code": slip.code}))
+                    elif _kink_reached(slip, record, structure, z):
+                        variants.append(Variant(
+                            mistake, _slip_key(mistake_name, slip, f"a{k}"),
+                            entry=_g(graph, f"z{k}"),
+                            swaps=lambda base, node=node, rule=rule: {node: {0: rule}},
+                            affects=_grad_affects(graph, structure, {z}),
+                            info={"k": k, "act": record.name, "z": f"z{k}", "taken": slip.label,
+                                  "written": slip.written, "code": slip.code}))
+            return variants
+        # scalar expressions: every activation node (vjp slips only)
+        for node in graph.nodes:
+            record = OPS.get(node.op)
+            if record is None or record.kind != "activation":
+                continue
+            source = graph.nodes[node.inputs[0]]
+            for slip, rule in record.slip_rules(mistake_name):
+                if slip.forward or not _kink_reached(slip, record, structure, source.id):
+                    continue
+                if node.name is None and not slip.label:
+                    continue
+                entry = _g(graph, source.name) if source.name else None
+                variants.append(Variant(
+                    mistake, _slip_key(mistake_name, slip, node.name or str(node.id)),
+                    entry=entry, swaps=lambda base, n=node.id, rule=rule: {n: {0: rule}},
+                    affects=_grad_affects(graph, structure, {source.id}),
+                    info={"node": node.name, "source": source.name or source.label,
+                          "act": node.op, "z": source.name or source.label,
+                          "taken": slip.label, "written": slip.written, "code": slip.code}))
+        return variants
+
+    return find
+
+
+def _slip_key(mistake_name: str, slip: Any, where: str) -> str:
+    label = {"1": "_1", "½": "_½"}.get(slip.label, f"_{slip.label}" if slip.label else "")
+    return f"{mistake_name}{label}@{where}"
+
+
+def _kink_reached(slip: Any, record: Any, structure: Structure, source: int) -> bool:
+    """A slip at a kink (relu′(0)) can only show where an input sits exactly on it."""
+    if not slip.label or not record.kinks:
+        return True
+    values = structure.values[source] if structure.values else None
+    return values is not None and any(v == kink for v in np.ravel(values)
+                                      for kink in record.kinks)
+
+
+def _title(act: str) -> str:
+    return OPS[act].title
 
 
 def _explain_not_applied(f: Finding) -> str:
-    k, act = f.info["k"], _ACT_NAMES[f.info["act"]]
+    k, act = f.info["k"], _title(f.info["act"])
     if f.at_entry:
         return (f"{f.lead}, which is z{k}{f.idx()}: the {act} was not applied; "
                 f"a{k} = {f.info['act']}(z{k}), so a{k}{f.idx()} = {fmt(f.right)}{f.suffix}.")
@@ -322,71 +378,46 @@ def _explain_not_applied(f: Finding) -> str:
 
 ACTIVATION_NOT_APPLIED = Mistake(
     "activation_not_applied", "the activation was not applied (aK written as zK)",
-    _find_not_applied, _explain_not_applied, code="activation-not-applied")
+    _slip_finder("activation_not_applied"), _explain_not_applied, code="activation-not-applied")
 
 
 # ----------------------------------------------------------------------------- 2. σ′ etc.
 
 
-def _activation_variants(mistake: Mistake, acts: tuple[str, ...],
-                         rule: Callable[[str], Callable[..., Any]]
-                         ) -> Callable[[Graph, Structure], list[Variant]]:
-    def find(graph: Graph, structure: Structure) -> list[Variant]:
-        variants = []
-        for k in range(1, _layers(graph) + 1):
-            act = _act(graph, k)
-            if act not in acts:
-                continue
-            node = graph.by_name[f"a{k}"]
-            z = graph.by_name[f"z{k}"]
-            vjp = rule(act)
-            variants.append(Variant(
-                mistake, f"{mistake.name}@a{k}", entry=_g(graph, f"z{k}"),
-                swaps=lambda base, node=node, vjp=vjp: {node: {0: vjp}},
-                affects=_grad_affects(graph, structure, {z}),
-                info={"k": k, "act": act}))
-        # scalar expressions: every activation node
-        if _layers(graph) == 0:
-            for node in graph.nodes:
-                if node.op in acts and node.name is not None:
-                    source = graph.nodes[node.inputs[0]]
-                    vjp = rule(node.op)
-                    entry = _g(graph, source.name) if source.name else None
-                    variants.append(Variant(
-                        mistake, f"{mistake.name}@{node.name}", entry=entry,
-                        swaps=lambda base, n=node.id, vjp=vjp: {n: {0: vjp}},
-                        affects=_grad_affects(graph, structure, {source.id}),
-                        info={"node": node.name, "source": source.name or source.label,
-                              "act": node.op}))
-        return variants
-
-    return find
+def _local(f: Finding, k: int) -> Any:
+    """The activation's local derivative ∂aK/∂zK at this element, by its record's vjp."""
+    base = f.base
+    node = base.graph.nodes[base.node(f"a{k}")]
+    record = OPS[node.op]
+    z, a = base.value(f"z{k}"), base.value(f"a{k}")
+    local = record.local_derivative(base.backend, z, a, **node.attrs)
+    return np.ravel(np.asarray(local, dtype=object))[f.flat]
 
 
-def _no_derivative(act: str) -> Callable[..., Any]:
-    return lambda B, g, ans, x, **kw: g
+def _written(template: str, z: str, a: str) -> str:
+    return template.replace("{z}", z).replace("{a}", a)
 
 
 def _derivative_text(f: Finding) -> str:
     """Why the activation's derivative matters at this element, ending in its value."""
     k, act = f.info.get("k"), f.info["act"]
+    record = OPS[act]
     z = f.at(f"z{k}")
-    a = f.at(f"a{k}")
     i = f.idx(f"z{k}")
-    if act in ("relu", "leaky_relu"):
-        where = f"z{k}{i} = {fmt(z)} < 0" if z < 0 else f"z{k}{i} = 0 (relu′(0) taken as 0)"
-        slope = 0
-        if act == "leaky_relu":
-            slope = f.base.graph.nodes[f.base.node(f"a{k}")].attrs.get("slope")
-        return f"{where}, so {act}′(z{k}{i}) = {fmt(slope)} and {f.element} = {fmt(f.right)}"
-    if act == "sigmoid":
-        return (f"σ′(z{k}{i}) = a{k}{i}·(1 − a{k}{i}) = {fmt(a * (1 - a))}, so {f.element} = "
-                f"dL/da{k}{i}·σ′(z{k}{i}) = {fmt(f.right)}")
-    if act == "tanh":
-        return (f"tanh′(z{k}{i}) = 1 − a{k}{i}² = {fmt(1 - a * a)}, so {f.element} = "
-                f"dL/da{k}{i}·tanh′(z{k}{i}) = {fmt(f.right)}")
-    return (f"softmax couples the units: dL/dz{k} = a{k} ⊙ (dL/da{k} − Σ a{k}·dL/da{k}), "
-            f"so {f.element} = {fmt(f.right)}")
+    sym = record.symbol
+    if record.gates or record.kinks:
+        kink = record.kinks[0] if record.kinks else 0
+        where = (f"z{k}{i} = {fmt(z)} < 0" if z < kink
+                 else f"z{k}{i} = {fmt(z)} > 0" if z > kink
+                 else f"z{k}{i} = 0 ({act}′(0) taken as {fmt(_local(f, k))})")
+        return (f"{where}, so {act}′(z{k}{i}) = {fmt(_local(f, k))} and {f.element} = "
+                f"{fmt(f.right)}")
+    if record.couples:
+        return (f"{act} couples the units: dL/dz{k} = a{k} ⊙ (dL/da{k} − Σ a{k}·dL/da{k}), "
+                f"so {f.element} = {fmt(f.right)}")
+    return (f"{sym}′(z{k}{i}) = {_written(record.derivative, f'z{k}{i}', f'a{k}{i}')} = "
+            f"{fmt(_local(f, k))}, so {f.element} = dL/da{k}{i}·{sym}′(z{k}{i}) = "
+            f"{fmt(f.right)}")
 
 
 def _dl_da_formula(f: Finding, k: int) -> str:
@@ -400,9 +431,19 @@ def _dl_da_formula(f: Finding, k: int) -> str:
     return f"d{out}/da{k}{f.idx()}"
 
 
+def _derivative_note(act: str, k: int) -> str:
+    """The right derivative in a few words, for a gradient downstream of the slip."""
+    record = OPS[act]
+    if record.couples:
+        return f"the {act} Jacobian"
+    if record.gates:
+        return f"{act}′(z{k}) = 0 wherever z{k} ≤ 0"
+    return f"{record.symbol}′(z{k}) = {_written(record.derivative, f'z{k}', f'a{k}')}"
+
+
 def _explain_no_derivative(f: Finding) -> str:
     act = f.info["act"]
-    name = _ACT_NAMES[act]
+    name = _title(act)
     k = f.info.get("k")
     if k is None:  # scalar expression
         return (f"{f.lead}, which skips the local derivative of {f.info['node']} = "
@@ -410,38 +451,27 @@ def _explain_no_derivative(f: Finding) -> str:
                 f"{f.element} = {fmt(f.right)}{f.suffix}.")
     if f.at_entry:
         extra = ""
-        if act == "softmax" and getattr(f.base.graph.problem, "loss", "") == "cross_entropy":
-            extra = " (with cross-entropy: ŷ − y)"
+        loss = getattr(f.base.graph.problem, "loss", "")
+        if loss in LOSSES and LOSSES[loss].fused_with == act:
+            extra = f" (with {loss.replace('_', '-')}: ŷ − y)"
         return (f"{f.lead}, which is {_dl_da_formula(f, k)} without the {name} derivative; "
                 f"{_derivative_text(f)}{extra}{f.suffix}.")
-    detail = {"relu": f"relu′(z{k}) = 0 wherever z{k} ≤ 0",
-              "leaky_relu": f"leaky_relu′(z{k}) = slope wherever z{k} < 0",
-              "sigmoid": f"σ′(z{k}) = a{k}·(1 − a{k})",
-              "tanh": f"tanh′(z{k}) = 1 − a{k}²",
-              "softmax": "the softmax Jacobian"}[act]
     return (f"{f.lead}, which follows from dL/dz{k} taken as dL/da{k}, without the {name} "
-            f"derivative ({detail}); {f.element} = {fmt(f.right)}{f.suffix}.")
+            f"derivative ({_derivative_note(act, k)}); {f.element} = {fmt(f.right)}{f.suffix}.")
 
 
 FORGOT_ACTIVATION_DERIVATIVE = Mistake(
     "forgot_activation_derivative",
     "forgot the activation derivative (dL/dzK written as dL/daK)",
-    lambda g, s: _activation_variants(
-        FORGOT_ACTIVATION_DERIVATIVE, ("relu", "leaky_relu", "sigmoid", "tanh", "softmax"),
-        _no_derivative)(g, s),
+    _slip_finder("forgot_activation_derivative"),
     _explain_no_derivative, code="activation-derivative-missing",
-    codes=(("relu", "relu-mask-missing"), ("leaky_relu", "leaky-relu-slope-missing")))
-
-
-def _prime_at_a(act: str) -> Callable[..., Any]:
-    if act == "sigmoid":
-        return lambda B, g, ans, x, **kw: g * (B.sigmoid(ans) * (1 - B.sigmoid(ans)))
-    return lambda B, g, ans, x, **kw: g * (1 - B.tanh(ans) * B.tanh(ans))
+    codes=tuple((op.name, slip.code) for op in OPS.values() for slip in op.slips
+                if slip.mistake == "forgot_activation_derivative" and slip.code))
 
 
 def _explain_prime_at_a(f: Finding) -> str:
     k = f.info.get("k")
-    sym = "σ′" if f.info["act"] == "sigmoid" else "tanh′"
+    sym = OPS[f.info["act"]].symbol + "′"
     if k is None:
         return (f"{f.lead}, which takes {sym} at {f.info['node']} (the output) instead of at "
                 f"its input {f.info['source']}; {f.element} = {fmt(f.right)}{f.suffix}.")
@@ -455,28 +485,23 @@ def _explain_prime_at_a(f: Finding) -> str:
 
 SIGMA_PRIME_AT_A = Mistake(
     "derivative_at_activation", "σ′ (or tanh′) taken at aK instead of zK",
-    lambda g, s: _activation_variants(SIGMA_PRIME_AT_A, ("sigmoid", "tanh"), _prime_at_a)(g, s),
-    _explain_prime_at_a, code="derivative-at-activation")
-
-
-def _prime_from_z(act: str) -> Callable[..., Any]:
-    if act == "sigmoid":
-        return lambda B, g, ans, x, **kw: g * (x * (1 - x))
-    return lambda B, g, ans, x, **kw: g * (1 - x * x)
+    _slip_finder("derivative_at_activation"), _explain_prime_at_a,
+    code="derivative-at-activation")
 
 
 def _explain_prime_from_z(f: Finding) -> str:
     k = f.info.get("k")
+    record = OPS[f.info["act"]]
     if k is None:
         src = f.info["source"]
-        wrong = f"{src}·(1 − {src})" if f.info["act"] == "sigmoid" else f"1 − {src}²"
+        wrong = f.info["written"].replace("{z}", src)
         return (f"{f.lead}, which uses {wrong} as the derivative, with the input in place of "
                 f"the output; {f.element} = {fmt(f.right)}{f.suffix}.")
     where = f.idx(f"z{k}") if f.at_entry else ""
-    if f.info["act"] == "sigmoid":
-        wrong, right = f"z{k}{where}·(1 − z{k}{where})", "σ′(z) = σ(z)·(1 − σ(z))"
-    else:
-        wrong, right = f"1 − z{k}{where}²", "tanh′(z) = 1 − tanh²(z)"
+    wrong = f.info["written"].replace("{z}", f"z{k}{where}")
+    sym = record.symbol
+    right = f"{sym}′(z) = " + _written(record.derivative, "z", f"{sym}(z)").replace(
+        f"{sym}(z)²", f"{sym}²(z)")
     if f.at_entry:
         return (f"{f.lead}, which uses {wrong} for the derivative; {right}: "
                 f"{_derivative_text(f)}{f.suffix}.")
@@ -486,32 +511,7 @@ def _explain_prime_from_z(f: Finding) -> str:
 
 DERIVATIVE_FROM_Z = Mistake(
     "derivative_from_z", "σ′ written z(1 − z) instead of a(1 − a)",
-    lambda g, s: _activation_variants(DERIVATIVE_FROM_Z, ("sigmoid", "tanh"),
-                                      _prime_from_z)(g, s),
-    _explain_prime_from_z, code="derivative-from-z")
-
-
-def _find_kink(graph: Graph, structure: Structure) -> list[Variant]:
-    """relu′(0): backcheck (like PyTorch) takes 0; some texts take 1 (or ½)."""
-    variants = []
-    for node in graph.nodes:
-        if node.op not in ("relu", "leaky_relu"):
-            continue
-        source = graph.nodes[node.inputs[0]]
-        values = structure.values[source.id] if structure.values else None
-        if values is None or not any(v == 0 for v in np.ravel(values)):
-            continue
-        for taken, rule in (
-                ("1", lambda B, g, ans, x, **kw: B.where(x >= 0, g, g * kw.get("slope", 0))),
-                ("½", lambda B, g, ans, x, **kw: B.where(
-                    x > 0, g, B.where(x < 0, g * kw.get("slope", 0), g / 2)))):
-            variants.append(Variant(
-                RELU_AT_ZERO, f"relu_derivative_at_zero_{taken}@{node.name or node.id}",
-                entry=_g(graph, source.name) if source.name else None,
-                swaps=lambda base, n=node.id, rule=rule: {n: {0: rule}},
-                affects=_grad_affects(graph, structure, {source.id}),
-                info={"z": source.name or source.label, "taken": taken}))
-    return variants
+    _slip_finder("derivative_from_z"), _explain_prime_from_z, code="derivative-from-z")
 
 
 def _explain_kink(f: Finding) -> str:
@@ -523,7 +523,7 @@ def _explain_kink(f: Finding) -> str:
 
 RELU_AT_ZERO = Mistake(
     "relu_derivative_at_zero", "relu′(0) taken as 1 or ½ (backcheck uses 0)",
-    _find_kink, _explain_kink, code="relu-derivative-at-zero")
+    _slip_finder("relu_derivative_at_zero"), _explain_kink, code="relu-derivative-at-zero")
 
 
 # ----------------------------------------------------------------------------- 3. the loss
@@ -561,8 +561,7 @@ def _find_reversed(graph: Graph, structure: Structure) -> list[Variant]:
     base_vjp = OPS["loss"].vjps[0]
     n = _layers(graph)
     kind = _loss_info(graph)[0]
-    fused = (kind == "cross_entropy" and _act(graph, n) == "softmax") or (
-        kind == "bce" and _act(graph, n) == "sigmoid")
+    fused = LOSSES[kind].cancels_with == _act(graph, n)
     return [_loss_variant(OUTPUT_REVERSED, graph, structure,
                           lambda B, *a, **kw: -base_vjp(B, *a, **kw), None, fused=fused)]
 
@@ -572,12 +571,15 @@ def _explain_reversed(f: Finding) -> str:
     name = f.quantity.name
     out = f.base.graph.output_name
     if f.info["fused"] and name == f"d{out}/dz{n}":
-        loss = "softmax-CE" if _act(f.base.graph, n) == "softmax" else "sigmoid-BCE"
+        record = LOSSES[f.base.graph.nodes[f.base.graph.output].attrs["kind"]]
+        loss = f"{_act(f.base.graph, n)}-{record.title}"
         return (f"{f.lead}, which is t − p (y − ŷ): the sign is flipped; the {loss} gradient "
                 f"is ŷ − y = p − t, so {f.element} = {fmt(f.right)}{f.suffix}.")
-    if f.at_entry and getattr(f.base.graph.problem, "loss", "") == "cross_entropy":
-        return (f"{f.lead}, which is +t/p: the sign is flipped; for cross-entropy "
-                f"dL/dp = −t/p, so {f.element} = {fmt(f.right)}{f.suffix}.")
+    record = LOSSES[f.base.graph.nodes[f.base.graph.output].attrs["kind"]]
+    if f.at_entry and not record.squared:
+        derivative = record.derivative.format("p", "t")
+        return (f"{f.lead}, which has the sign flipped: for {record.title} dL/dp = "
+                f"{derivative}, so {f.element} = {fmt(f.right)}{f.suffix}.")
     if f.at_entry:
         return (f"{f.lead}, which has the output error as t − p: the derivative of the loss "
                 f"goes with p − t (e.g. d(p − t)²/dp = 2(p − t)), so {f.element} = "
@@ -593,13 +595,20 @@ OUTPUT_REVERSED = Mistake(
     _find_reversed, _explain_reversed, code="output-error-reversed")
 
 
-def _find_factor_missing(graph: Graph, structure: Structure) -> list[Variant]:
-    info = _loss_info(graph)
-    if info is None or info[0] not in ("mse", "sse"):
-        return []
-    return [_loss_variant(FACTOR_TWO_MISSING, graph, structure,
-                          lambda B, g, ans, p, t, *w, kind, divisor, **kw: g * (p - t) / divisor,
-                          None, kind=info[0], divisor=info[1])]
+def _loss_slips(mistake_name: str) -> Callable[[Graph, Structure], list[Variant]]:
+    """The loss record's own slips reported as ``mistake_name`` (the factor 2 of a
+    squared error left out, the ½ of half_sse ignored)."""
+    def find(graph: Graph, structure: Structure) -> list[Variant]:
+        info = _loss_info(graph)
+        if info is None:
+            return []
+        record = LOSSES[info[0]]
+        return [_loss_variant(BY_NAME[mistake_name], graph, structure, rule,
+                              slip.make_forward(record) if slip.make_forward else None,
+                              kind=info[0], divisor=info[1])
+                for slip, rule in record.slip_rules(mistake_name)]
+
+    return find
 
 
 def _explain_factor_missing(f: Finding) -> str:
@@ -614,19 +623,7 @@ def _explain_factor_missing(f: Finding) -> str:
 
 FACTOR_TWO_MISSING = Mistake(
     "factor_two_missing", "factor 2 of the squared error missing",
-    _find_factor_missing, _explain_factor_missing, code="factor-two-missing")
-
-
-def _find_factor_extra(graph: Graph, structure: Structure) -> list[Variant]:
-    info = _loss_info(graph)
-    if info is None or info[0] != "half_sse":
-        return []
-    return [_loss_variant(
-        FACTOR_TWO_EXTRA, graph, structure,
-        lambda B, g, ans, p, t, *w, kind, divisor, **kw: g * 2 * (p - t) / divisor,
-        lambda B, p, t, *w, kind, divisor, **kw: OPS["loss"].forward(
-            B, p, t, *w, kind="sse", divisor=divisor, **kw),
-        kind=info[0], divisor=info[1])]
+    _loss_slips("factor_two_missing"), _explain_factor_missing, code="factor-two-missing")
 
 
 def _explain_factor_extra(f: Finding) -> str:
@@ -643,7 +640,7 @@ def _explain_factor_extra(f: Finding) -> str:
 
 FACTOR_TWO_EXTRA = Mistake(
     "factor_two_extra", "extra factor 2 (the ½ of half_sse ignored)",
-    _find_factor_extra, _explain_factor_extra, code="factor-two-extra")
+    _loss_slips("factor_two_extra"), _explain_factor_extra, code="factor-two-extra")
 
 
 def _find_mean(graph: Graph, structure: Structure) -> list[Variant]:
@@ -664,7 +661,7 @@ def _find_mean(graph: Graph, structure: Structure) -> list[Variant]:
 def _mean_over(f: Finding) -> str:
     problem = f.base.graph.problem
     n = f.info["divisor"]
-    if f.info["kind"] in ("cross_entropy",) or n == problem.examples:  # type: ignore[union-attr]
+    if LOSSES[f.info["kind"]].mean_over == "examples" or n == problem.examples:  # type: ignore[union-attr]
         return f"the {n} examples"
     return f"all N = {n} output values (examples × outputs)"
 

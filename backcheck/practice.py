@@ -147,14 +147,44 @@ def _rule_and_what(solution: Any, name: str) -> tuple[str, str]:
     try:
         explanation = explain(solution, name)
     except Exception:  # noqa: BLE001 - a description only: any quantity explain does
-        return name, what  # not cover yet (new kinds of problem) is still asked
+        explanation = None  # not cover yet (new kinds of problem) is still asked
+    if explanation is None:
+        return _flows_back(graph, quantity) if quantity.kind == "grad" else name, what
     if explanation.equation is not None:
-        return f"{explanation.equation.lhs} = {explanation.equation.rule.text()}", what
+        rule = explanation.equation.rule.text()
+        if quantity.kind == "grad" and re.search(r"\b(above|below)\b", rule):
+            return _flows_back(graph, quantity), what  # explain's wording for its page
+        return f"{explanation.equation.lhs} = {rule}", what
     if quantity.kind == "grad" and quantity.node == graph.output:
         return f"{name} = 1", what
     if explanation.paths and not explanation.hidden_paths:
         return f"{name} = {_consumer_sum(graph, explanation, name)}", what
     return name, what
+
+
+def _flows_back(graph: Graph, quantity: Quantity) -> str:
+    """A gradient as the sum of what flows back from the named steps that use the value
+    (``dL/dX: back through Q = X @ Wq; K = X @ Wk``), read from the graph alone."""
+    seen: set[int] = set()
+    stack = [quantity.node]
+    users: list[int] = []
+    while stack:
+        for consumer in graph.consumers(stack.pop()):
+            if consumer in seen:
+                continue
+            seen.add(consumer)
+            if graph.nodes[consumer].name is not None:
+                users.append(consumer)
+            else:
+                stack.append(consumer)
+    texts = [" ".join((graph.nodes[u].text or graph.nodes[u].name or "").split())
+             for u in sorted(users)]
+    texts = [t for t in texts if t]
+    if not texts:
+        return quantity.name
+    if len(texts) == 1:
+        return f"{quantity.name}: back through {texts[0]}"
+    return f"{quantity.name}: the sum of what flows back through " + "; ".join(texts)
 
 
 def _consumer_sum(graph: Graph, explanation: Any, name: str) -> str:

@@ -14,6 +14,7 @@ from .record import (
     activation,
     at_output,
     complement,
+    forgot_derivative,
     kink_taken,
     one_minus_square,
     output_form_fed_input,
@@ -22,7 +23,9 @@ from .record import (
 # ----- the piecewise-linear ones: rational in, rational out ---------------------------
 activation(
     "identity", lambda B, x: x, lambda B, g, ans, x: g,
-    symbol="identity", definition="a = z", derivative="1", vector_rule="{g}",
+    symbol="identity", formula="{0}",
+    definition="the identity: the activation equals the pre-activation", derivative="1",
+    vector_rule="{g} ⊙ 1",
     rational=True, practice_limit=None)
 
 
@@ -38,9 +41,12 @@ def _relu_kink_half(op: Any) -> Any:
 activation(
     "relu", lambda B, x: B.where(x > 0, x, 0),
     lambda B, g, ans, x: B.where(x > 0, g, 0),
-    title="ReLU", definition="relu(z) = max(0, z)", derivative="relu′({z}) = 1 if {z} > 0 else 0",
-    vector_rule="{g} ⊙ [{z} > 0]",
-    slips=(kink_taken("1", _relu_kink_one), kink_taken("½", _relu_kink_half)),
+    title="ReLU", definition="relu(z) = max(0, z)", derivative="1 if {z} > 0 else 0",
+    vector_rule="{g} ⊙ [{z} > 0]", gates=True,
+    branches=("{z} = {value} > 0: the ReLU passes the gradient",
+              "{z} = {value} ≤ 0: the ReLU blocks the gradient"),
+    slips=(forgot_derivative(code="relu-mask-missing"), kink_taken("1", _relu_kink_one),
+           kink_taken("½", _relu_kink_half)),
     rational=True, kinks=(Fraction(0),), practice_limit=None)
 
 activation(
@@ -48,8 +54,10 @@ activation(
     lambda B, g, ans, x, slope: B.where(x > 0, g, g * slope),
     title="leaky ReLU", definition="leaky_relu(z) = z if z > 0 else {slope}·z",
     derivative="1 if {z} > 0 else slope", vector_rule="{g} ⊙ leaky_relu′({z})",
+    branches=("{z} = {value} > 0", "{z} = {value} ≤ 0: slope {slope}"),
     params=(Param("slope", Fraction(1, 100), "the leaky_relu slope"),),
-    slips=(kink_taken("1", _relu_kink_one), kink_taken("½", _relu_kink_half)),
+    slips=(forgot_derivative(code="leaky-relu-slope-missing"), kink_taken("1", _relu_kink_one),
+           kink_taken("½", _relu_kink_half)),
     rational=True, kinks=(Fraction(0),), practice_limit=None)
 
 # ----- the smooth ones ------------------------------------------------------------------
@@ -72,8 +80,8 @@ activation(
     lambda B, g, ans, x: ans * (g - B.sum(g * ans, axis=-1, keepdims=True)),
     definition="softmax(z)ᵢ = exp(zᵢ) / Σⱼ exp(zⱼ)",
     derivative="softmax({z})ᵢ·(δᵢⱼ − softmax({z})ⱼ)",
-    vector_rule="{a} ⊙ ({g} − Σ {a} ⊙ {g})", elementwise=False, output_only=True,
-    couples=True, practice_limit=Fraction(2))
+    vector_rule="{a} ⊙ ({g} − Σⱼ {a}ⱼ·{g}ⱼ)", elementwise=False, output_only=True,
+    couples=True, jacobian=("{a}·(1 − {a})", "−{a}·{b}"), practice_limit=Fraction(2))
 
 # ----- newer smooth ones: each one record --------------------------------------------------
 activation(
@@ -93,6 +101,7 @@ activation(
     lambda B, g, ans, x, alpha: B.where(x > 0, g, g * alpha * B.exp(B.where(x > 0, 0, x))),
     title="ELU", definition="elu(z) = z if z > 0 else {alpha}·(exp(z) − 1)",
     derivative="1 if {z} > 0 else alpha·exp({z})", vector_rule="{g} ⊙ elu′({z})",
+    branches=("{z} = {value} > 0", "{z} = {value} ≤ 0: alpha·exp({z}) with alpha {alpha}"),
     params=(Param("alpha", Fraction(1), "the elu alpha"),), kinks=(Fraction(0),))
 
 

@@ -21,23 +21,29 @@ from .record import (
     complement,
     loss,
     register,
+    scaled_loss,
 )
+
+#: the factor 2 of d(p − t)²/dp left out
+_HALF = scaled_loss(Fraction(1, 2), "factor_two_missing", "({0} − {1})")
 
 register(Op(LOSS_NODE, "reduce", _loss_forward, (_loss_vjp, _no_gradient), symbol="L",
             formula="loss({0}, {1})", rest_vjp=_decay_vjp))
 
 loss("mse", lambda B, p, t: (p - t) * (p - t), lambda B, p, t: 2 * (p - t),
-     formula="({0} − {1})²", derivative="2·({0} − {1})", squared=True)
+     formula="({0} − {1})²", derivative="2·({0} − {1})", squared=True, slips=(_HALF,))
 loss("sse", lambda B, p, t: (p - t) * (p - t), lambda B, p, t: 2 * (p - t),
      formula="({0} − {1})²", derivative="2·({0} − {1})", default_reduction="sum",
-     sum_only=True, squared=True)
+     sum_only=True, squared=True, slips=(_HALF,))
 loss("half_sse", lambda B, p, t: (p - t) * (p - t) / 2, lambda B, p, t: p - t,
      formula="½({0} − {1})²", derivative="{0} − {1}", default_reduction="sum",
-     sum_only=True, squared=True)
+     sum_only=True, squared=True,
+     slips=(scaled_loss(2, "factor_two_extra", "2·({0} − {1})", forward=True),))
 loss("cross_entropy", lambda B, p, t: -(t * B.log(p)), lambda B, p, t: -(t / p),
      formula="−{1}·log {0}", derivative="−{1} / {0}", vector_rule="−{1} ⊘ {0}",
      default_reduction="batch_mean", mean_over="examples", target="probability",
-     output="softmax")
+     output="softmax", fused_with="softmax", negated_term="{1}·log {0}", cancels_with="softmax",
+     title="CE")
 # complement(B, p) is 1 − p, and B.log of a sigmoid's output is its log-sigmoid: after a
 # saturated sigmoid float64 computes the stable form (as PyTorch's BCEWithLogits), and
 # p − t is taken as (1 − t) − (1 − p) where p is near 1
@@ -45,7 +51,8 @@ loss("bce", lambda B, p, t: -(t * B.log(p) + (1 - t) * B.log(complement(B, p))),
      lambda B, p, t: B.where(2 * p > 1, (1 - t) - complement(B, p), p - t)
      / (p * complement(B, p)),
      formula="−({1}·log {0} + (1 − {1})·log(1 − {0}))", derivative="({0} − {1}) / ({0}·(1 − {0}))",
-     vector_rule="({0} − {1}) ⊘ ({0} ⊙ (1 − {0}))", target="probability", output="probability")
+     vector_rule="({0} − {1}) ⊘ ({0} ⊙ (1 − {0}))", target="probability", output="probability",
+     cancels_with="sigmoid", title="BCE")
 
 # ----- newer ones: each one record ---------------------------------------------------------
 loss("l1", lambda B, p, t: B.abs(p - t), lambda B, p, t: B.sign(p - t),
@@ -76,17 +83,17 @@ def _margins(B: Any, p: Any, t: Any) -> Any:
 
 def _hinge(B: Any, p: Any, t: Any) -> Any:
     margins = _margins(B, p, t)
-    return B.where((t == 0) & (margins > 0), margins, 0)
+    return B.where(t > 0, 0, B.where(margins > 0, margins, 0))  # j = y contributes nothing
 
 
 def _hinge_vjp(B: Any, p: Any, t: Any) -> Any:
     margins = _margins(B, p, t)
-    active = B.where((t == 0) & (margins > 0), p * 0 + 1, p * 0)
+    active = B.where(t > 0, 0, B.where(margins > 0, 1, 0))  # [margin_j > 0], j ≠ y
     return active - t * B.sum(active, axis=-1, keepdims=True)
 
 
 loss("hinge", _hinge, _hinge_vjp,
-     formula="Σ_{{j≠y}} max(0, {0}ⱼ − {0}_y + 1)",
+     formula="[{1} = 0]·max(0, {0} − s_y + 1)",
      derivative="[margin_j > 0] for j ≠ y; −#{{j: margin_j > 0}} for y",
      default_reduction="batch_mean", mean_over="examples", target="one_hot",
      title="multiclass hinge (SVM)")

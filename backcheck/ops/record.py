@@ -53,6 +53,9 @@ class Slip:
     written: str = ""
     label: str = ""
     forward: bool = False  # the slip replaces the forward rule, not the vjp
+    code: str = ""  # its own stable mistake code, where it has one (relu-mask-missing)
+    #: losses: the forward rule the slip also changes (the ½ of half_sse left out)
+    make_forward: Callable[[Op], Rule] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,12 @@ class Op:
     practice_limit: Fraction | None = Fraction(5, 2)  # |z| bound for unsaturated practice
     output_only: bool = False  # only for an output layer (softmax)
     couples: bool = False  # each output depends on every input of its row (softmax)
+    #: coupled ops: ∂aᵢ/∂zᵢ and ∂aᵢ/∂zⱼ as written, {a} this output, {b} the other one
+    jacobian: tuple[str, str] = ()
+    #: piecewise ops: why the derivative has its value above / at-or-below the kink
+    #: ({z}, {value} and the op's parameters as placeholders)
+    branches: tuple[str, str] = ()
+    gates: bool = False  # passes the gradient only where z > 0 (relu): worth a note
     # --- losses
     term: Rule | None = None  # the summed term t(p, y) (elementwise or per row)
     term_vjp: Rule | None = None  # ∂term/∂p
@@ -100,6 +109,13 @@ class Op:
     target: str = "any"  # "any" | "one_hot" | "probability" (0 ≤ t ≤ 1)
     output: str = "any"  # what the network must output: "any" | "probability" | "softmax"
     squared: bool = False  # a squared error: (p − t)² or ½(p − t)²
+    #: the activation whose derivative folds into this loss's: ∂L/∂z = ŷ − y (softmax
+    #: with cross-entropy, when the targets sum to 1)
+    fused_with: str = ""
+    #: the output activation whose derivative cancels into p − t (CE: softmax, BCE: sigmoid)
+    cancels_with: str = ""
+    #: the sum of terms written as −(Σ …) with this term inside (cross-entropy)
+    negated_term: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
 
     def vjp(self, k: int) -> Rule:
@@ -121,6 +137,10 @@ class Op:
     def local_derivative(self, B: Any, x: Any, ans: Any, **attrs: Any) -> Any:
         """∂out/∂in element by element (elementwise ops): the vjp with g = 1."""
         return self.vjps[0](B, B.asarray(_ones_like(x)), ans, x, **attrs)
+
+    def vector_factor(self) -> str:
+        """An elementwise op's derivative in vector form (its vector rule without g)."""
+        return self.vector_rule.removeprefix("{g} ⊙ ")
 
     def divisor(self, reduction: str, examples: int, outputs: int) -> int:
         """What the summed terms are divided by under ``reduction`` (losses)."""
@@ -176,10 +196,10 @@ def unregister(name: str) -> None:
 
 
 # ----------------------------------------------------------------------- slips as data
-def forgot_derivative() -> Slip:
+def forgot_derivative(code: str = "") -> Slip:
     """dL/dz written as dL/da: the local derivative left out."""
     return Slip("forgot_activation_derivative", lambda op: lambda B, g, ans, x, **kw: g,
-                written="1")
+                written="1", code=code)
 
 
 def not_applied() -> Slip:
@@ -220,7 +240,9 @@ def activation(name: str, forward: Rule, vjp: Rule, *, symbol: str | None = None
                slips: tuple[Slip, ...] = (), rational: bool = False,
                kinks: tuple[Fraction, ...] = (), practice_limit: Fraction | None = Fraction(5, 2),
                elementwise: bool = True, output_only: bool = False,
-               couples: bool = False) -> Op:
+               couples: bool = False, formula: str | None = None,
+               jacobian: tuple[str, str] = (), branches: tuple[str, str] = (),
+               gates: bool = False) -> Op:
     """Register an activation: ``forward(B, z, **params)``, ``vjp(B, g, a, z, **params)``.
 
     Every activation except the identity also gets the two slips any activation can
@@ -233,19 +255,21 @@ def activation(name: str, forward: Rule, vjp: Rule, *, symbol: str | None = None
         slips = generic + tuple(slips)
     return register(Op(
         name, "activation", forward, (vjp,), symbol=symbol, title=title or name,
-        formula=f"{symbol}({{0}})", definition=definition or f"{symbol}(z)",
+        formula=formula or f"{symbol}({{0}})", definition=definition or f"{symbol}(z)",
         derivative=derivative or f"{symbol}′({{z}})",
         vector_rule=vector_rule or f"{{g}} ⊙ {symbol}′({{z}})",
         derivatives=(derivative or f"{symbol}′({{0}})",), elementwise=elementwise,
         params=params, slips=slips, rational=rational, kinks=kinks,
-        practice_limit=practice_limit, output_only=output_only, couples=couples))
+        practice_limit=practice_limit, output_only=output_only, couples=couples,
+        jacobian=jacobian, branches=branches, gates=gates))
 
 
 def loss(name: str, term: Rule, term_vjp: Rule, *, formula: str, derivative: str,
          vector_rule: str = "", default_reduction: str = "mean", mean_over: str = "elements",
          sum_only: bool = False, target: str = "any", output: str = "any",
          squared: bool = False, params: tuple[Param, ...] = (), title: str | None = None,
-         slips: tuple[Slip, ...] = ()) -> Op:
+         slips: tuple[Slip, ...] = (), fused_with: str = "", negated_term: str = "",
+         cancels_with: str = "") -> Op:
     """Register a loss: L = Σ term(p, t) / divisor, the divisor set by the reduction.
 
     ``term(B, p, t, **params)`` gives the array of terms (elementwise, or per row for a
@@ -258,7 +282,8 @@ def loss(name: str, term: Rule, term_vjp: Rule, *, formula: str, derivative: str
         title=title or name, formula=formula, definition=formula, derivative=derivative,
         vector_rule=vector_rule or derivative, params=params, slips=slips, term=term,
         term_vjp=term_vjp, default_reduction=default_reduction, mean_over=mean_over,
-        sum_only=sum_only, target=target, output=output, squared=squared, rest_vjp=_decay_vjp)
+        sum_only=sum_only, target=target, output=output, squared=squared, rest_vjp=_decay_vjp,
+        fused_with=fused_with, negated_term=negated_term, cancels_with=cancels_with)
     LOSSES[name] = record
     return record
 
@@ -267,16 +292,31 @@ def loss(name: str, term: Rule, term_vjp: Rule, *, formula: str, derivative: str
 # the loss's own parameters and the weight decay λ; its inputs are the prediction, the
 # target and (with weight decay) every weight matrix.
 def _loss_forward(B: Any, p: Any, t: Any, *weights: Any, kind: str, divisor: int,
-                  weight_decay: Any = None, **params: Any) -> Any:
-    value = B.sum(LOSSES[kind].term(B, p, t, **params)) / divisor
+                  weight_decay: Any = None, slip_scale: Any = 1, **params: Any) -> Any:
+    """Σ term / divisor (+ λ/2·ΣW²); ``slip_scale`` multiplies the terms (slips only)."""
+    terms = B.sum(LOSSES[kind].term(B, p, t, **params))
+    value = (terms if slip_scale == 1 else slip_scale * terms) / divisor
     for W in weights:
         value = value + weight_decay * B.sum(W * W) / 2
     return value
 
 
 def _loss_vjp(B: Any, g: Any, ans: Any, p: Any, t: Any, *weights: Any, kind: str,
-              divisor: int, weight_decay: Any = None, **params: Any) -> Any:
-    return g * LOSSES[kind].term_vjp(B, p, t, **params) / divisor
+              divisor: int, weight_decay: Any = None, slip_scale: Any = 1, **params: Any) -> Any:
+    derivative = LOSSES[kind].term_vjp(B, p, t, **params)
+    return g * (derivative if slip_scale == 1 else slip_scale * derivative) / divisor
+
+
+def scaled_loss(scale: Any, mistake: str, written: str, forward: bool = False) -> Slip:
+    """A loss slip that multiplies the term's derivative (and, with ``forward``, the term
+    itself) by ``scale``: the factor 2 of (p − t)² left out, the ½ of half_sse ignored."""
+    def make(op: Op) -> Rule:
+        return lambda B, *args, **kw: _loss_vjp(B, *args, **{**kw, "slip_scale": scale})
+
+    def make_forward(op: Op) -> Rule:
+        return lambda B, *args, **kw: _loss_forward(B, *args, **{**kw, "slip_scale": scale})
+
+    return Slip(mistake, make, written=written, make_forward=make_forward if forward else None)
 
 
 def _no_gradient(B: Any, g: Any, ans: Any, p: Any, t: Any, *weights: Any, **attrs: Any) -> Any:
