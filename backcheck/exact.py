@@ -159,8 +159,10 @@ def _ball_of(value: Any) -> arb:
     """An arb from an arb or an mpmath number (exactly, its binary value)."""
     if isinstance(value, arb):
         return value
-    man, exp = value.man_exp if hasattr(value, "man_exp") else (0, 0)
-    return arb(int(man)) * arb(2) ** int(exp) if man else arb(0)
+    sign, man, exp, _ = value._mpf_  # man_exp would drop the sign
+    if not man:
+        return arb(0)
+    return _exact_arb(-int(man) if sign else int(man), int(exp))
 
 
 class Exact:
@@ -509,7 +511,7 @@ class Exact:
         if self.q == 0:
             return Exact(Fraction(0))
         self._check_argument("erf")
-        return Exact._irrational(_ctx.erf(self.approx), "erf", self)
+        return Exact._irrational(self.ball.erf(), "erf", self)
 
     def __abs__(self) -> Exact:
         return -self if self.sign() < 0 else self
