@@ -126,7 +126,9 @@ def _find_broadcast(graph: Graph, structure: Structure) -> list[Variant]:
 
 
 def _shape_words(shape: tuple[int, ...]) -> str:
-    return "a number" if not shape else " × ".join(map(str, shape))
+    if not shape:
+        return "a number"
+    return f"a vector of {shape[0]}" if len(shape) == 1 else " × ".join(map(str, shape))
 
 
 def _explain_broadcast(f: Finding) -> str:
@@ -168,7 +170,7 @@ def _shape_broadcast(q: Quantity, given: np.ndarray, truth: Base,
 
 BROADCAST_NOT_SUMMED = Mistake(
     "broadcast_not_summed", "gradient of a broadcast operand not summed over the broadcast axes",
-    _find_broadcast, _explain_broadcast, shape=_shape_broadcast)
+    _find_broadcast, _explain_broadcast, shape=_shape_broadcast, code="broadcast-not-summed")
 
 
 # ---------------------------------------------------------------- 2. n vs n − 1
@@ -320,7 +322,7 @@ def _explain_bessel(f: Finding) -> str:
 
 
 BESSEL = Mistake("variance_n_vs_n_minus_1", "n and n − 1 swapped in a variance",
-                 _find_bessel, _explain_bessel)
+                 _find_bessel, _explain_bessel, code="variance-n-vs-n-minus-1")
 
 
 # ---------------------------------------------------------------- 3. repeated index
@@ -386,7 +388,7 @@ def _explain_repeated(f: Finding) -> str:
 
 REPEATED_INDEX = Mistake("repeated_index_not_accumulated",
                          "a repeated index in a gather not accumulated", _find_repeated,
-                         _explain_repeated)
+                         _explain_repeated, code="repeated-index-not-accumulated")
 
 
 # ---------------------------------------------------------------- 4. stability max
@@ -436,7 +438,7 @@ def _explain_stability(f: Finding) -> str:
 
 STABILITY_MAX = Mistake("stability_max_given_gradient",
                         "the max subtracted for stability given a gradient", _find_stability,
-                        _explain_stability)
+                        _explain_stability, code="stability-max-given-gradient")
 
 
 # ---------------------------------------------------------------- 5. matmul transposes
@@ -480,7 +482,7 @@ def _explain_matmul(f: Finding) -> str:
 
 MATMUL_NOT_TRANSPOSED = Mistake("matmul_not_transposed",
                                 "a matrix product's gradient without the transpose",
-                                _find_matmul, _explain_matmul)
+                                _find_matmul, _explain_matmul, code="matmul-not-transposed")
 
 
 # ---------------------------------------------------------------- 6. dropped mask
@@ -539,7 +541,7 @@ def _explain_mask(f: Finding) -> str:
 
 
 DROPPED_MASK = Mistake("dropped_mask", "a mask dropped in the backward pass (ReLU, dropout)",
-                       _find_mask, _explain_mask)
+                       _find_mask, _explain_mask, code="dropped-mask")
 
 #: the tensor slips, in priority order (placed before the generic writing slips)
 ARRAY_MISTAKES = (STABILITY_MAX, REPEATED_INDEX, BESSEL, BROADCAST_NOT_SUMMED, DROPPED_MASK,

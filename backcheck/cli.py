@@ -26,7 +26,7 @@ app = typer.Typer(
     help="Check hand-worked backpropagation: exact forward and backward passes, "
     "graded answer sheets with diagnoses, fresh practice problems.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -44,6 +44,22 @@ def _main(
                                  help="Show the version and exit."),
 ) -> None:
     """Check hand-worked backpropagation."""
+
+
+def _usage_display_name(self) -> str:  # type: ignore[no-untyped-def]
+    """Arguments in usage lines as ``FILE`` and ``SHEET...``, the way help pages write
+    them (this typer writes a required one as ``{file}``, which reads as a placeholder
+    to fill in literally)."""
+    name = str(self.display_name_raw).upper()
+    if not self.required:
+        name = f"[{name}]"
+    if self.nargs != 1 and not name.rstrip("]").endswith("..."):
+        name += "..."
+    return name
+
+
+if hasattr(typer.core.TyperArgument, "_usage_display_name"):
+    typer.core.TyperArgument._usage_display_name = _usage_display_name  # type: ignore[method-assign]
 
 
 for command in (solve, verify, new, explain, graph, practice, report):

@@ -145,6 +145,8 @@ def _unbroadcast(gradient: Any, shape: tuple[int, ...]) -> Any:
     tensor problems any NumPy broadcast: leading axes, and axes of size 1)."""
     while np.ndim(gradient) > len(shape):
         gradient = np.sum(gradient, axis=0)
+        if not hasattr(gradient, "reshape"):  # an object array summed to one bare number
+            gradient = np.asarray(gradient, dtype=object)
     if np.shape(gradient) != shape and np.ndim(gradient) == len(shape):
         stretched = tuple(axis for axis, (have, want) in enumerate(
             zip(np.shape(gradient), shape, strict=True)) if want == 1 and have != 1)

@@ -237,6 +237,30 @@ def latex_number(text: str) -> str:
 # ============================================================================ entry
 
 
+def _alias(graph: Any, raw: str, index: tuple[int, ...] | None,
+           parameters: dict) -> tuple[str, tuple[int, ...] | None]:
+    """The names verify accepts (:func:`backcheck.names.answer_name`: Mazur's ``net_h1``,
+    ``∂E_total/∂w5``, fast.ai's ``w1.g``, …); a bare weight ``w5`` is that element of its
+    matrix. Raises the first name's error when none fits."""
+    from .names import answer_name
+
+    try:
+        name, alias_index = answer_name(raw.strip(), graph, scalar=True)
+    except BackcheckError as error:
+        if "/" in raw or index is not None:
+            raise
+        try:  # w5: the weight itself, an element of W2
+            grad, alias_index = answer_name(f"d{graph.output_name}/d{raw.strip()}", graph,
+                                            scalar=True)
+        except BackcheckError:
+            raise error from None
+        param = next((p for p in parameters if graph.grad_name(p) == grad), None)
+        if param is None:
+            raise error from None
+        return param, alias_index
+    return name, alias_index if alias_index else index
+
+
 def parse_quantity(solution: Solution, raw: str) -> tuple[str, tuple[int, ...] | None]:
     """``'dL/dW1[1,2]'`` → ``("dL/dW1", (0, 1))`` (0-based, problem layout), checked."""
     if not isinstance(raw, str) or not raw.strip():
@@ -255,7 +279,10 @@ def parse_quantity(solution: Solution, raw: str) -> tuple[str, tuple[int, ...] |
         name = text.strip()
         shape = graph.quantities[graph.grad_name(name)].shape
     else:
-        name = resolve(text, list(known) + list(parameters), graph.output_name)
+        try:
+            name = resolve(text, list(known) + list(parameters), graph.output_name)
+        except BackcheckError:
+            name, index = _alias(graph, raw, index, parameters)
         shape = (graph.quantities[graph.grad_name(name)].shape if name in parameters
                  else solution.quantity(name).shape)
     if index is None:

@@ -757,6 +757,12 @@ class Report:
     def __repr__(self) -> str:
         return f"<Report {self.sheet}: {self.summary()}>"
 
+    def _repr_html_(self) -> str:
+        """A table in Jupyter (element, exact, yours, verdict, diagnosis)."""
+        from .render.notebook import report_html
+
+        return report_html(self)
+
 
 # ============================================================================ problems
 
@@ -851,19 +857,42 @@ def _log_boundary(graph: Any) -> tuple[str, list[Any], bool] | None:
 
 def _zero_weight_swaps(graph: Any) -> dict:
     """Cross-entropy as a person works it: −Σ t·log p over the classes with t ≠ 0 only
-    (0·log p = 0, whatever the student wrote for p there). The op table's own loss rules,
-    with p read as 1 where the target is 0; for evaluations from the student's numbers."""
+    (0·log p = 0, whatever the student wrote for p there); BCE with 0/1 targets as
+    −log p or −log(1 − p) per class, the other log never taken. The op table's own loss
+    rules (p read as 1 where the target is 0; BCE through the cross-entropy record), for
+    evaluations from the student's numbers."""
     from .ops import OPS
 
     loss = graph.nodes[graph.output]
-    if loss.op != "loss" or loss.attrs.get("kind") != "cross_entropy":
+    if loss.op != "loss" or loss.attrs.get("kind") not in ("cross_entropy", "bce"):
         return {}
     op = OPS[loss.op]
+    forward, vjp = op.forward, op.vjps[0]
+    if loss.attrs["kind"] == "bce":
+        # binary targets: each class is −log p (t = 1) or −log(1 − p) (t = 0), the
+        # cross-entropy record at p or at 1 − p; the other log never enters
+        target = np.ravel(np.asarray(graph.leaves.get(loss.inputs[1]), dtype=object))
+        if not all(v in (0, 1) for v in target):
+            return {}
+
+        def side(B: Any, p: Any, t: Any) -> Any:
+            ones = np.asarray(t == 1, dtype=bool)
+            return ones, B.asarray(np.where(ones, p, 1 - p)), B.asarray(np.where(ones, t, 1 - t))
+
+        def bce_forward(B: Any, p: Any, t: Any, **kw: Any) -> Any:
+            _, q, ones = side(B, p, t)
+            return forward(B, q, ones, **{**kw, "kind": "cross_entropy"})
+
+        def bce_vjp(B: Any, g: Any, ans: Any, p: Any, t: Any, **kw: Any) -> Any:
+            mask, q, ones = side(B, p, t)
+            d = vjp(B, g, ans, q, ones, **{**kw, "kind": "cross_entropy"})
+            return B.asarray(np.where(mask, d, -d))
+
+        return {loss.id: {"forward": bce_forward, 0: bce_vjp}}
 
     def masked(p: Any, t: Any) -> Any:
         return np.where(np.asarray(t == 0, dtype=bool), 1, p)
 
-    forward, vjp = op.forward, op.vjps[0]
     return {loss.id: {
         "forward": lambda B, p, t, **kw: forward(B, B.asarray(masked(p, t)), t, **kw),
         0: lambda B, g, ans, p, t, **kw: vjp(B, g, ans, B.asarray(masked(p, t)), t, **kw)}}
@@ -1308,6 +1337,7 @@ class _Sheet:
         self._contradictions: dict[tuple[str, str], bool] = {}
         self._upstream_off: dict[str, bool] = {}
         self._jacobians: dict[str, np.ndarray] = {}
+        self._candidates: dict[str, list[str]] = {}
         self._fused: tuple[Base | None, Any] | None = None
         self._fused_columns: list[tuple[str, int, float]] = []
         self._last_columns: list[tuple[str, int, float]] = []
@@ -1462,7 +1492,13 @@ class _Sheet:
         # far beyond any rounding the student's earlier numbers could account for?
         g, t = float(item.given), float(target)
         limit = float(absolute or 0) if relative is None else float(relative) * abs(t)
-        near = 1000 * max(limit, 0.5 * 10.0 ** -self.working) + 1e-6 * abs(g)
+        # (rounding moves a value by a few units of the digits written, or by a fair
+        # part of itself where it is ill-conditioned, never more: a slack wider than
+        # that, from a first-order reach through huge values such as −t/p of a tiny p,
+        # would call any number honest)
+        near = min(1000 * max(limit, 0.5 * 10.0 ** -self.working),
+                   20 * max(limit, 0.5 * 10.0 ** -self.working) + 0.25 * abs(t))
+        near += 1e-6 * abs(g)
         if not abs(g - t) <= near:
             return False
         extra = self.radius(item, reach)
@@ -1797,10 +1833,13 @@ class _Sheet:
         """Fallback: the nearest earlier answer that, put right, moves this entry."""
         structure = self.ctx.structure
         name = item.quantity
-        candidates = [d for d in structure.deps[name] if d in self.entries and any(
-            other is not None and other.verdict in ("wrong", "carried")
-            for other in self.items[d])]
-        candidates.sort(key=lambda d: -structure.position[d])
+        candidates = self._candidates.get(name)
+        if candidates is None:  # once per quantity (verdicts are settled by now)
+            candidates = self._candidates[name] = sorted(
+                (d for d in structure.deps[name] if d in self.entries and any(
+                    other is not None and other.verdict in ("wrong", "carried")
+                    for other in self.items[d])),
+                key=lambda d: -structure.position[d])
         reference = self._float()
         if reference is None:
             return candidates[0] if candidates else None

@@ -64,6 +64,17 @@ class Solution:
     def names(self) -> list[str]:
         return list(self.graph.quantities)
 
+    def __repr__(self) -> str:
+        title = getattr(self.problem, "title", None) or "problem"
+        kind = "exact" if self.exact_evaluation is not None else "float64 only"
+        return f"<Solution {title}: {len(self.graph.quantities)} quantities, {kind}>"
+
+    def _repr_html_(self) -> str:
+        """A table in Jupyter (quantity, shape, value)."""
+        from .render.notebook import solution_html
+
+        return solution_html(self)
+
     def quantity(self, name: str) -> Quantity:
         return self.graph.quantities[name]
 

@@ -523,6 +523,12 @@ class _Lowering:
                 raise self.fail(f"conv2d takes a 2-D input and a 2-D kernel: "
                                 f"{self.text(x_expr)} is {_shape_text(shape)}, "
                                 f"{self.text(args[1])} is {_shape_text(k_shape)}")
+            padded = (shape[0] + 2 * padding) * (shape[1] + 2 * padding)
+            windows = ((shape[0] + 2 * padding - k_shape[0]) // stride + 1) * (
+                (shape[1] + 2 * padding - k_shape[1]) // stride + 1)
+            if padded > MAX_ELEMENTS or max(windows, 1) * int(np.prod(k_shape)) > MAX_ELEMENTS:
+                raise self.fail(f"conv2d is too large here (padding {padding}, stride {stride}: "
+                                f"more than {MAX_ELEMENTS:,} elements to read)")
             if any(k > s + 2 * padding for k, s in zip(k_shape, shape, strict=True)):
                 raise self.fail(f"the kernel ({_shape_text(k_shape)}) is larger than the "
                                 f"padded input ({_shape_text(shape)} with padding {padding})")

@@ -299,3 +299,46 @@ def test_quantities_come_in_working_order() -> None:
         "z1", "a1", "z2", "a2", "L", "dL/da2", "dL/dz2", "dL/dW2", "dL/db2", "dL/da1",
         "dL/dz1", "dL/dW1", "dL/db1", "dL/dx"]
     session.close()
+
+
+def test_tensor_problem_session_with_a_matmul_slip_carried() -> None:
+    """Attention head (FORMAT §7): quantities from the graph in working order; dL/dV
+    written as P @ dO (not Pᵀ @ dO) is wrong, dL/dWv worked from it is carried. Values
+    from PyTorch's autograd (tests/torch_steps.py)."""
+    from torch_steps import run_torch
+
+    from backcheck.practice import Session
+    from backcheck.problem import load_problem
+
+    path = PROBLEMS / "attention_head.yaml"
+    truth = run_torch(load_problem(str(path)))
+    session = Session(str(path))
+    order = [step.name for step in session.steps]
+    session.close()
+    assert order[:7] == ["Q", "K", "V", "S", "P", "O", "L"]
+    assert order.index("dL/dO") < order.index("dL/dV") < order.index("dL/dWv")
+    X = np.array([[1, 0], [0, 1], [1, 1]], dtype=float)
+    slipped = {"dL/dV": np.asarray(truth["P"]) @ np.asarray(truth["dL/dO"])}
+    slipped["dL/dWv"] = X.T @ slipped["dL/dV"]
+    script = []
+    for name in order:
+        value = np.asarray(slipped.get(name, truth[name]), dtype=float)
+        script.append(matrix(value) if value.ndim == 2 else row(value) if value.ndim
+                      else _num(value, 4))
+    result = practice(str(path), lines=script)
+    assert "Traceback" not in result.stderr
+    found = verdicts(result.stdout)
+    for name in order:
+        right = np.asarray(truth[name], dtype=float)
+        given = np.asarray(slipped.get(name, truth[name]), dtype=float)
+        for element, r, g in zip(names(name, right.shape), right.reshape(-1),
+                                 given.reshape(-1)):
+            verdict = found[element][0]
+            if abs(r - g) <= 1e-3:
+                assert verdict == "correct", (element, found[element])
+            elif name == "dL/dV":
+                assert verdict == "wrong", (element, found[element])
+            else:
+                assert verdict == "carried", (element, found[element])
+                assert "dL/dV" in (found[element][1] or "")
+    assert result.returncode == 1

@@ -463,3 +463,119 @@ def test_exports_never_overwrite_and_leave_nothing_half_written(tmp_path: Path) 
                   str(tmp_path / "no" / "such" / "quiz.xml"))
     assert missing.returncode == 2 and sorted(p.name for p in tmp_path.iterdir()) == [
         "quiz.xml"]
+
+
+def _fake_autograder(tmp_path: Path, submission: str | None) -> dict:
+    """docs/gradescope/run_autograder in a folder laid out like Gradescope's /autograder."""
+    import os
+    import shutil
+
+    root = tmp_path / "autograder"
+    source = root / "source"
+    shutil.copytree(ROOT / "docs" / "gradescope", source)
+    (root / "submission").mkdir()
+    if submission is not None:
+        (root / "submission" / "answers.yaml").write_text(submission)
+    wrapper = tmp_path / "backcheck"
+    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m backcheck.cli \"$@\"\n")
+    wrapper.chmod(0o755)
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "BACKCHECK": str(wrapper),
+           "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(["bash", str(source / "run_autograder")], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return json.loads((root / "results" / "results.json").read_text())
+
+
+def test_the_sample_gradescope_autograder_grades_an_upload(tmp_path: Path) -> None:
+    sheet = FACTOR_TWO.read_text().replace("../../single_neuron.yaml", "problem.yaml")
+    results = _fake_autograder(tmp_path, sheet)
+    _check_gradescope(results)
+    names = [t["name"].split(" (")[0] for t in results["tests"]]
+    assert "dL/dW1" in names
+    # course.yaml: 1 point each, dL/dW1 2; carried ½: z1, a1, L right; dL/da1 wrong;
+    # dL/dz1, dL/db1, W1_new, b1_new carried (½ each), dL/dW1 carried (2·½)
+    assert results["score"] == 3 + 0.5 * 4 + 1
+    cheat = sheet.replace("problem: problem.yaml", "problem: mine.yaml")
+    assert _fake_autograder(tmp_path / "c", cheat)["score"] == 0
+    empty = _fake_autograder(tmp_path / "e", None)
+    assert empty["score"] == 0 and "No answers file" in empty["output"]
+
+
+# ============================================================================ polish
+
+
+def test_usage_lines_show_placeholders_in_capitals_and_completion_is_on() -> None:
+    assert "Usage: backcheck solve [OPTIONS] FILE" in cli("solve", "--help").stdout
+    assert "explain [OPTIONS] FILE QUANTITY" in cli("explain", "--help").stdout
+    assert "verify [OPTIONS] SHEET..." in cli("verify", "--help").stdout
+    assert "--install-completion" in cli("--help").stdout
+
+
+@pytest.mark.parametrize(("name", "shown"), [
+    ("w5", "W2[1,1] = 0.4"),                 # Mazur's weight numbering: the weight itself
+    ("∂E_total/∂w5", "∂L/∂W2[1,1] = 0.082167"),  # Mazur: 0.082167041
+    ("net_h1", "z1[1] = 0.3775"),            # Mazur: net_h1 = 0.3775
+    ("out_o1", "a2[1] = 0.751365"),          # Mazur: out_o1 = 0.75136507
+])
+def test_explain_accepts_the_names_verify_accepts(name: str, shown: str) -> None:
+    result = cli("explain", str(PROBLEMS / "mazur_2_2_2.yaml"), name)
+    assert result.returncode == 0, result.stderr
+    assert shown in result.stdout
+
+
+def test_solve_only_accepts_verify_names_and_a_bad_one_names_the_option() -> None:
+    problem = str(PROBLEMS / "mazur_2_2_2.yaml")
+    result = cli("solve", problem, "--only", "net_h1,dE_total/dw5,dL/dW1[1,2]", "--json")
+    assert result.returncode == 0, result.stderr
+    assert list(json.loads(result.stdout)["quantities"]) == ["z1", "dL/dW2", "dL/dW1"]
+    bad = cli("solve", problem, "--only", "z1,zz")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --only: unknown quantity 'zz'")
+    assert "<input>" not in bad.stderr
+
+
+def test_the_overwrite_hint_of_verify_names_its_own_options(tmp_path: Path) -> None:
+    grades = tmp_path / "grades.csv"
+    grades.write_text("mine")
+    result = cli("verify", str(FACTOR_TWO), str(FACTOR_TWO), "--csv", str(grades))
+    assert result.returncode == 2 and "--csv" in result.stderr and " -o" not in result.stderr
+
+
+def test_wrong_only_and_compact_views() -> None:
+    sheet = str(SHEETS / "single_neuron/factor_two_missing.yaml")
+    wrong = cli("verify", sheet, "--wrong-only").stdout
+    assert "dL/da1[1]" in wrong and "\nz1[1] " not in wrong and "all correct (3): z1" in wrong
+    compact = cli("verify", sheet, "--compact").stdout
+    assert "✗ dL/da1  0/1" in compact and "element" not in compact
+
+
+def test_notebook_display_is_an_html_table_with_a_short_repr() -> None:
+    from html.parser import HTMLParser
+
+    import backcheck
+    from backcheck.api import solve_file
+
+    class Cells(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: list[str] = []
+            self.text: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            self.tags.append(tag)
+
+        def handle_data(self, data: str) -> None:
+            self.text.append(data)
+
+    solution = solve_file(str(PROBLEMS / "mazur_2_2_2.yaml"))
+    assert len(repr(solution)) < 200 and "19 quantities" in repr(solution)
+    parsed = Cells()
+    parsed.feed(solution._repr_html_())
+    assert parsed.tags.count("table") == 1 and parsed.tags.count("tr") == 20
+    assert any(t.startswith("0.3775") for t in parsed.text)  # net_h1, Mazur: 0.3775
+    report = backcheck.verify(str(SHEETS / "mazur_2_2_2/net_for_out.yaml"))
+    assert len(repr(report)) < 200
+    parsed = Cells()
+    parsed.feed(report._repr_html_())
+    assert parsed.tags.count("tr") == report.total + 1
+    assert any("z-for-a" in t for t in parsed.text)

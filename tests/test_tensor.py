@@ -458,3 +458,46 @@ def test_graph_draws_a_tensor_problem(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     dot = out.read_text()
     assert "softmax" in dot and "matmul" in dot and "dL/dS" in dot
+
+
+ODD = """
+values:
+  A: [[1, -2, 3], [0.5, 1, -1], [2, 0, 1]]
+  B: [[1, 0, 1], [2, 1, 0], [0, 1, 1]]
+  E: [[[1, 2], [3, 4]], [[0.5, -1], [2, 0]], [[1, 1], [-1, 2]]]
+  v: [1, -1, 2]
+  w: [0.5, 1, 1]
+  c: 3
+  idx: [[0, 2], [1, 1]]
+  y: [2, 0, 1]
+steps:
+  - s1 = A[1:3, ::2]
+  - s2 = A[-1] * c
+  - d = v @ w
+  - mv = A @ v
+  - t = sum(A * B, axis=(0, 1)) + mean(A, axis=-1, keepdims=True)
+  - vv = var(A, ddof=1) + var(B * A, axis=1, ddof=1)
+  - ls = log_softmax(A, axis=0)
+  - cc = concat([A, B], axis=-1)
+  - wh = where(A > B, A, B)
+  - oh = sum(one_hot(y, 3) * ls)
+  - p = sqrt(abs(A) + 1) ** 0.5 + sigmoid(A) - relu(-A)
+  - mn = min(A, axis=0)
+  - g = A[idx]
+  - e0 = E[:, 0, :]
+  - s = E.sum() + E.mean(0).sum()
+  - z = exp(e0 - max(e0, axis=1, keepdims=True))
+  - L1 = sum(s1) + sum(s2) + d + sum(mv * v) + sum(t) + sum(vv) + oh + sum(cc ** 2) / 10
+  - L = L1 + sum(wh * p) + sum(mn) + sum(g ** 2) + s + sum(z)
+"""
+
+
+def test_slices_negative_indices_tuple_axes_methods_and_3d_arrays_match_pytorch() -> None:
+    problem = problem_from_text(ODD)
+    _assert_matches_torch(problem, solve(problem))
+
+
+def test_a_convolution_with_a_huge_padding_is_refused() -> None:
+    message = _error("values: {X: [[1, 2], [3, 4]], K: [[1]]}\n"
+                     "steps: ['Y = conv2d(X, K, padding=1000000)', 'L = sum(Y)']\n")
+    assert "too large" in message

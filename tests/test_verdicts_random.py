@@ -27,8 +27,11 @@ from reference import torch_reference  # noqa: E402
 
 from backcheck.grading import verify  # noqa: E402
 
-#: how many random sheets (BACKCHECK_RANDOM_SHEETS for a longer campaign)
-SEEDS = range(int(os.environ.get("BACKCHECK_RANDOM_SHEETS", "40")))
+#: how many random sheets (BACKCHECK_RANDOM_SHEETS for a longer campaign, from the seed
+#: BACKCHECK_RANDOM_FIRST)
+SEEDS = range(int(os.environ.get("BACKCHECK_RANDOM_FIRST", "0")),
+              int(os.environ.get("BACKCHECK_RANDOM_FIRST", "0"))
+              + int(os.environ.get("BACKCHECK_RANDOM_SHEETS", "40")))
 
 
 def _random_problem(rng: np.random.Generator) -> dict:

@@ -24,18 +24,27 @@ def register(app: typer.Typer) -> None:
                                              "exact arithmetic."),
     ) -> None:
         """Compute the forward pass, every gradient and the update step, exactly and in float64."""
+        import re
+
         from ..api import solve_file
-        from ..names import resolve
+        from ..errors import BackcheckError
+        from ..names import answer_name
         from ..render.console import stdout
 
         solution = solve_file(str(file), float_only=float_only)
         names = None
         if only:
-            output = solution.graph.output_name
             names = []
-            for raw in only.split(","):
-                if raw.strip():
-                    names.append(resolve(raw, solution.names, output))
+            for raw in re.split(r",(?![^\[]*\])", only):  # dL/dW1[1,2] keeps its comma
+                if not raw.strip():
+                    continue
+                try:  # every name verify accepts: w5, net_h1, ∂E_total/∂w5, δ2, y_hat …
+                    name, _ = answer_name(raw.strip(), solution.graph, scalar=False)
+                except BackcheckError as error:
+                    raise BackcheckError(error.message, file="--only",
+                                         hint=error.hint) from None
+                if name not in names:
+                    names.append(name)
         if json_output:
             document = solution.to_json()
             if names:

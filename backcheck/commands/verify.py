@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import typer
@@ -29,6 +30,10 @@ def register(app: typer.Typer) -> None:
             None, "--course", metavar="FILE",
             help="Points and credit: points per quantity, carried_credit, partial_credit "
                  "(FORMAT.md)."),
+        problem: Path = typer.Option(
+            None, "--problem", metavar="FILE",
+            help="The problem every sheet must be for (autograders: a sheet naming another "
+                 "problem file is not graded)."),
         wrong_only: bool = typer.Option(
             False, "--wrong-only", help="List only the entries that are not correct."),
         compact: bool = typer.Option(
@@ -66,7 +71,8 @@ def register(app: typer.Typer) -> None:
         if len(set(outputs)) != len(outputs):
             raise BackcheckError("two outputs name the same file", file="backcheck verify")
         if outputs:
-            check_writable(outputs, force=force)
+            with _verify_hints():
+                check_writable(outputs, force=force)
         scorer = Scorer(load_course(str(course)) if course is not None else Course())
         autograder = gradescope is not None or prairielearn is not None
         if len(paths) == 1 and not autograder:
@@ -75,6 +81,8 @@ def register(app: typer.Typer) -> None:
             reports = [Grader().grade(paths[0])]
         else:
             reports = grade_class(paths, jobs=jobs, console=stderr)
+        if problem is not None:
+            reports = [_for_problem(report, str(problem)) for report in reports]
         scored = course is not None or any(getattr(r, "points", None) for r in reports)
         scores = [scorer.score(report, detail=autograder) for report in reports]
         files: list[tuple[str, str]] = []
@@ -92,7 +100,8 @@ def register(app: typer.Typer) -> None:
                 document = prairielearn_results(reports[0], scores[0])
                 files.append((str(prairielearn), safe_json(document, indent=2) + "\n"))
         if len(paths) == 1 and autograder and reports[0].error is not None:
-            write_files(files, force=force)  # the results file says so too
+            with _verify_hints():
+                write_files(files, force=force)  # the results file says so too
             raise reports[0].error  # one message, exit 2
         code = reports[0].exit_code if len(reports) == 1 else class_exit_code(reports)
         if json_output:
@@ -120,7 +129,8 @@ def register(app: typer.Typer) -> None:
                 stdout.print(class_view(reports, scores=scores if scored else None,
                                         width=stdout.width))
         if files:  # after the grading is shown: a write error does not hide it
-            write_files(files, force=force)  # all or nothing, never over a non-file
+            with _verify_hints():
+                write_files(files, force=force)  # all or nothing, never over a non-file
             if not json_output:
                 for path, _ in files:
                     stdout.print(f"wrote {escape(path)}", style="dim")
@@ -140,6 +150,37 @@ def grade_class(paths: list[str], *, jobs: int | None = None, console=None):  # 
                   console=console, transient=True) as progress:
         task = progress.add_task("grading", total=len(paths))
         return run(paths, jobs=jobs, advance=lambda n: progress.advance(task, n))
+
+
+@contextlib.contextmanager
+def _verify_hints():  # type: ignore[no-untyped-def]
+    """verify has no -o: a hint naming it names verify's own output options instead."""
+    from ..errors import BackcheckError
+
+    try:
+        yield
+    except BackcheckError as error:
+        if error.hint and "-o" in error.hint:
+            error.hint = ("pass --force (-f) to overwrite, or give --csv, --gradescope or "
+                          "--prairielearn another name")
+        raise
+
+
+def _for_problem(report, problem: str):  # type: ignore[no-untyped-def]
+    """The report, or a not-graded one when its sheet names another problem file."""
+    import os
+
+    from ..errors import BackcheckError
+    from ..grading import Report
+
+    if report.error is not None or report.problem_file is None:
+        return report
+    if os.path.realpath(report.problem_file) == os.path.realpath(problem):
+        return report
+    return Report(sheet=report.sheet, student=report.student, error=BackcheckError(
+        f"this sheet is for {os.path.basename(report.problem_file)}, not for the "
+        f"assignment's {os.path.basename(problem)}", file=report.sheet,
+        hint=f"the sheet's problem: must name {os.path.basename(problem)}"))
 
 
 def _summary(reports):  # type: ignore[no-untyped-def]

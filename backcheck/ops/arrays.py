@@ -129,6 +129,8 @@ def _count(shape: tuple[int, ...], axis: Any) -> int:
 
 def _expand(B: Any, g: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
     """A reduction's gradient spread back over the axes it reduced."""
+    if not hasattr(g, "reshape"):  # a bare number (an object array's single element)
+        g = np.asarray(g, dtype=object)
     if not keepdims:
         kept = tuple(1 if i in _axes(axis, len(shape)) else s for i, s in enumerate(shape))
         g = g.reshape(kept)
