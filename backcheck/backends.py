@@ -16,14 +16,48 @@ import numpy as np
 from .exact import FORM_MAX_SIZE, Exact
 
 
+class Precise(np.ndarray):
+    """A float64 result that remembers, from how it was made, what float64 would lose
+    computing from it: ``complement`` (1 − self), ``log`` (log self) and
+    ``one_minus_square`` (1 − self²), each computed stably from the op's input.
+
+    A saturated σ(40) is 1.0 in float64, but its complement σ(−40) ≈ 4.2e-18 and its log
+    are kept, so BCE is log-sigmoid (as PyTorch's BCEWithLogits) and σ′ = σ·σ(−x) are
+    right. Only the array an op returns carries them: views and arithmetic drop them
+    (``__array_finalize__``), so nothing stale is ever used."""
+
+    complement: np.ndarray | None
+    log: np.ndarray | None
+    one_minus_square: np.ndarray | None
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self.complement = self.log = self.one_minus_square = None
+
+
+def _precise(values: Any, **known: Any) -> Precise:
+    array = np.asarray(values, dtype=np.float64).view(Precise)
+    for name, value in known.items():
+        setattr(array, name, value)
+    return array
+
+
+def _float_sigmoid(x: Any) -> Precise:
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp(-np.abs(x))  # exp never sees a large positive argument
+    value = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    other = np.where(x >= 0, e / (1 + e), 1 / (1 + e))  # σ(−x)
+    log_value, log_other = -np.logaddexp(0, -x), -np.logaddexp(0, x)
+    complement = _precise(other, complement=value, log=log_other)
+    return _precise(value, complement=complement, log=log_value,
+                    one_minus_square=complement * (1 + value))
+
+
 class FloatBackend:
     name = "float64"
 
     where = staticmethod(np.where)
     matmul = staticmethod(np.matmul)
     exp = staticmethod(np.exp)
-    log = staticmethod(np.log)
-    tanh = staticmethod(np.tanh)
     sqrt = staticmethod(np.sqrt)
     sin = staticmethod(np.sin)
     cos = staticmethod(np.cos)
@@ -36,11 +70,34 @@ class FloatBackend:
     def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         return np.sum(x, axis=axis, keepdims=keepdims)
 
+    sigmoid = staticmethod(_float_sigmoid)
+
     @staticmethod
-    def sigmoid(x: Any) -> Any:
-        # stable on both tails: exp never sees a large positive argument
-        e = np.exp(-np.abs(x))
-        return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    def tanh(x: Any) -> Any:
+        x = np.asarray(x, dtype=np.float64)
+        with np.errstate(over="ignore"):
+            sech_squared = 1 / np.cosh(x) ** 2  # cosh overflows to inf: 0, as it should
+        value = np.tanh(x)
+        # 1 − tanh(x) = 2σ(−2x), exact where tanh rounds to 1
+        return _precise(value, complement=2 * _float_sigmoid(-2 * x),
+                        one_minus_square=sech_squared)
+
+    @staticmethod
+    def log(x: Any) -> Any:
+        known = getattr(x, "log", None)
+        return np.log(x) if known is None else known
+
+    @staticmethod
+    def complement(x: Any) -> Any:
+        """1 − x, from how x was made when float64 would lose it."""
+        known = getattr(x, "complement", None)
+        return 1 - x if known is None else known
+
+    @staticmethod
+    def one_minus_square(x: Any) -> Any:
+        """1 − x², from how x was made when float64 would lose it."""
+        known = getattr(x, "one_minus_square", None)
+        return 1 - x * x if known is None else known
 
     @staticmethod
     def softplus(x: Any) -> Any:
@@ -58,8 +115,10 @@ class FloatBackend:
 
     @staticmethod
     def softmax(x: Any) -> Any:
-        e = np.exp(x - np.max(x, axis=-1, keepdims=True))
-        return e / np.sum(e, axis=-1, keepdims=True)
+        shifted = x - np.max(x, axis=-1, keepdims=True)
+        e = np.exp(shifted)
+        total = np.sum(e, axis=-1, keepdims=True)
+        return _precise(e / total, log=shifted - np.log(total))
 
     @staticmethod
     def asarray(values: Any) -> np.ndarray:
@@ -127,6 +186,14 @@ class ExactBackend:
         return np.asarray(np.frompyfunc(lambda v: Exact.of(v).sign(), 1, 1)(x), dtype=object)
 
     @staticmethod
+    def complement(x: Any) -> Any:
+        return 1 - x
+
+    @staticmethod
+    def one_minus_square(x: Any) -> Any:
+        return 1 - x * x
+
+    @staticmethod
     def power(x: Any, y: Any) -> Any:
         return np.asarray(np.frompyfunc(lambda a, b: Exact.of(a) ** b, 2, 1)(x, y), dtype=object)
 
@@ -144,9 +211,14 @@ class ExactBackend:
 
     @staticmethod
     def softmax(x: Any) -> Any:
-        if x.size and max(Exact.of(v) for v in x.flat) > _SOFTMAX_SHIFT_ABOVE:
-            # exp would overflow; softmax(x) = softmax(x − max x) exactly
-            x = x - np.max(x, axis=-1, keepdims=True)
+        if x.shape and x.shape[-1] == 1:  # one unit: exp(z)/exp(z) is 1 exactly
+            return np.full(x.shape, Exact(Fraction(1)), dtype=object)
+        if x.size and any(Exact.of(v) > _SOFTMAX_SHIFT_ABOVE for v in x.flat):
+            # exp would overflow; softmax(x) = softmax(x − c) exactly for any c: shift by
+            # the largest (by midpoint: equal inputs need no decision between them)
+            rows = x.reshape(-1, x.shape[-1])
+            shift = [max(row, key=lambda v: float(Exact.of(v))) for row in rows]
+            x = x - np.asarray(shift, dtype=object).reshape(x.shape[:-1] + (1,))
         e = ExactBackend.exp(x)
         return e / np.sum(e, axis=-1, keepdims=True)
 
@@ -171,9 +243,8 @@ def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     * all rational: one integer matrix product over common denominators (per row of
       ``a``, per column of ``b``), then one exact division per element;
     * otherwise, elements whose sum cannot keep a closed form (too many irrational terms,
-      or a term whose factor has already lost its form) are computed as one correctly
-      rounded dot product of the high-precision values (mpmath ``fdot``), the rest term
-      by term as before.
+      or a term whose factor has already lost its form) are computed as one dot product
+      of the balls, the rest term by term as before.
     """
     m, n = a.shape
     p = b.shape[1]
@@ -202,13 +273,17 @@ def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         (a_formless @ (b_irr + b_rnz) + (a_irr + a_rnz) @ b_formless) > 0)
     if not formless.any():
         return np.matmul(a, b)
-    from .exact import _ctx
-
-    a_v = [[x.approx for x in row] for row in a_rows]
-    b_v = [[x.approx for x in row] for row in b_cols]
+    a_v = [[x.ball for x in row] for row in a_rows]
+    b_v = [[x.ball for x in row] for row in b_cols]
     out = np.empty((m, p), dtype=object)
     size = FORM_MAX_SIZE + 1
-    dot = (lambda u, v: u[0] * v[0]) if n == 1 else _ctx.fdot  # an outer product
+
+    def dot(u: list, v: list) -> Any:
+        total = u[0] * v[0]
+        for x, y in zip(u[1:], v[1:]):
+            total += x * y
+        return total
+
     for i in range(m):
         for j in range(p):
             if formless[i, j]:

@@ -137,7 +137,7 @@ def _normalise(backend: Any, value: Any) -> Any:
     """Every node value as the backend's array type (object rules may yield plain ints)."""
     if backend.name == "exact" or getattr(backend, "objects", False):
         return backend.asarray(value)
-    return np.asarray(value, dtype=np.float64)
+    return np.asanyarray(value, dtype=np.float64)  # keeps backends.Precise
 
 
 def _unbroadcast(gradient: Any, shape: tuple[int, ...]) -> Any:

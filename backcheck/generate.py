@@ -15,14 +15,15 @@ Hand-friendly, precisely (checked on the exact solution of every problem written
    half_sse every value is rational, so every answer is an exact short decimal;
 2. no ReLU (or leaky ReLU) pre-activation is exactly 0 (the ambiguous kink);
 3. every unit matters: for every layer K and every unit j, dL/dzK[n, j] is non-zero
-   for at least one example n (so with one example every hidden ReLU is on). In
-   problems graded to decimals it must also be visible there: |dL/dzK[n, j]| ≥ 0.0005;
+   for at least one example n, unless a ReLU blocks that unit in every example (then the
+   file says so, naming the weights whose gradient the mask makes 0). In problems graded
+   to decimals it must also be visible there: |dL/dzK[n, j]| ≥ 0.0005;
 4. no layer's gradients vanish: every dL/dWK has an entry that is non-zero (≥ 0.0005
    in problems graded to decimals);
 5. nothing saturates: sigmoid inputs within ±2.5, tanh inputs within ±2, every softmax
    probability between 0.02 and 0.98;
-6. in a batch (two or more examples) with ReLU hidden layers, at least one ReLU is off
-   for some example, so the mask is part of the exercise.
+6. a file that says it practises the ReLU mask ("blocked where z < 0") has a negative
+   ReLU input, so the mask is part of the exercise (with one example too).
 
 Mean squared error divides by N·outputs, which would make long decimals: targets are
 chosen *from* the network's output, ŷ − t a small multiple of a step that makes every
@@ -103,7 +104,6 @@ TANH_LIMIT = Fraction(2)
 SOFTMAX_RANGE = (0.02, 0.98)
 
 KEY_DIGITS = 20  # significant digits of irrational values in a key
-KEY_ZERO_DECIMALS = 30  # an irrational value below 1e-30 is written as 0 to 30 decimals
 
 
 # ----- options ----------------------------------------------------------------------
@@ -369,9 +369,8 @@ class _Draw:
                 continue
             if any(v == kink for v in z for kink in OPS[activation].kinks):
                 continue
-            if OPS[activation].gates and not any(_local_derivative(activation, z)):
-                # a dead unit: the relu is off for every example
-                continue
+            if OPS[activation].gates and output and not any(_local_derivative(activation, z)):
+                continue  # a hidden ReLU may be off (the mask); the output must not
             if not any(weights) or (weights, bias) in taken:
                 continue
             return weights, bias, z
@@ -555,14 +554,13 @@ def _violations(values: dict[str, Any], spec: Spec) -> list[str]:
                     break
     threshold = spec.threshold
     relu_off = False
-    layer_count = len(spec.activations)
     for k, activation in enumerate(spec.activations, start=1):
         z = _flat(values[f"z{k}"])
         record = OPS[activation]
         if record.kinks:
             if any(v == kink for v in z for kink in record.kinks):
                 problems.append(f"z{k} has an entry exactly 0")
-            if k < layer_count and any(v < kink for v in z for kink in record.kinks):
+            if record.gates and any(v < kink for v in z for kink in record.kinks):
                 relu_off = True
         limit = record.practice_limit
         if limit is not None and not record.couples and any(abs(v) > limit for v in z):
@@ -572,15 +570,92 @@ def _violations(values: dict[str, Any], spec: Spec) -> list[str]:
             if any(not low <= float(v) <= high for v in _flat(values[f"a{k}"])):
                 problems.append(f"a{k} has a softmax probability outside [{low}, {high}]")
         delta = values[f"dL/dz{k}"]
+        rows = values[f"z{k}"]
         for j in range(len(delta[0])):
+            if activation == "relu" and all(row[j] < 0 for row in rows):
+                continue  # blocked by the mask in every example: said in the file
             if not any(abs(row[j]) > threshold for row in delta):
                 problems.append(f"unit {j + 1} of layer {k} gets no gradient")
         if not any(abs(v) > threshold for v in _flat(values[f"dL/dW{k}"])):
             problems.append(f"dL/dW{k} vanishes")
-    if (spec.batch > 1 and OPS[spec.hidden_activation].gates and layer_count > 1
-            and not relu_off):
-        problems.append("no hidden ReLU is off for any example")
+    if teaches_relu_mask(spec) and not relu_off:
+        problems.append("no ReLU input is negative, though the file says it practises the "
+                        "mask")
     return problems
+
+
+def teaches_relu_mask(spec: Spec) -> bool:
+    """Does the file say it practises the ReLU mask ("blocked where z < 0")? Then some
+    ReLU input in it is negative."""
+    return "relu" in spec.activations and len(spec.activations) > 1
+
+
+def zero_gradient_notes(spec: Spec, network: _Network) -> tuple[list[str], bool]:
+    """Why some weights of this very problem get a zero gradient, one sentence per cause
+    (a unit the ReLU mask blocks in every example, an input that is 0 in every example),
+    and whether every exactly-0 weight or bias gradient is accounted for by them."""
+    values = _fast_values(spec, network)
+    lines = blocked_units(spec, network, values)
+    explained: set[tuple[str, int, int]] = set()  # ("W"|"b", layer, unit/row, column)
+    inputs = [network.x] + [values[f"a{k}"] for k in range(1, len(spec.activations))]
+    for k, activation in enumerate(spec.activations, start=1):
+        z = values[f"z{k}"]
+        for j in range(len(z[0])):
+            if activation == "relu" and all(row[j] < 0 for row in z):
+                explained |= {("W", k, j, i) for i in range(len(inputs[k - 1][0]))}
+                explained.add(("b", k, j, 0))
+        for i in range(len(inputs[k - 1][0])):
+            if all(row[i] == 0 for row in inputs[k - 1]):
+                explained |= {("W", k, j, i) for j in range(len(z[0]))}
+    for i in range(len(network.x[0])):
+        if all(row[i] == 0 for row in network.x):
+            column = "column" if spec.convention == "Wx" else "row"
+            every = "" if spec.batch == 1 else " in every example"
+            lines.append(f"x[{i + 1}] = 0{every}, so the weights that multiply it ({column} "
+                         f"{i + 1} of W1) get a zero gradient")
+    unexplained = False
+    for k in range(1, len(spec.activations) + 1):
+        gradient = values[f"dL/dW{k}"]  # the problem's layout: out × in only in Wx
+        if spec.convention == "xW":
+            gradient = [list(column) for column in zip(*gradient, strict=True)]
+        for j, row in enumerate(gradient):
+            for i, g in enumerate(row):
+                unexplained |= g == 0 and ("W", k, j, i) not in explained
+        for j, g in enumerate(values[f"dL/db{k}"]):
+            unexplained |= g == 0 and ("b", k, j, 0) not in explained
+    return lines, not unexplained
+
+
+def blocked_units(spec: Spec, network: _Network, values: dict[str, Any]) -> list[str]:
+    """What the ReLU mask does in this very problem, one sentence per blocked unit: which
+    gradient it zeroes, and which weights get a zero gradient because of it."""
+    lines = []
+    for k, activation in enumerate(spec.activations, start=1):
+        if activation != "relu":
+            continue
+        z = values[f"z{k}"]
+        for j in range(len(z[0])):
+            off = [n for n, row in enumerate(z) if row[j] < 0]
+            if not off:
+                continue
+            unit = f"z{k}[{j + 1}]" if spec.batch == 1 else f"unit {j + 1} of z{k}"
+            if len(off) < len(z):
+                examples = ", ".join(str(n + 1) for n in off)
+                lines.append(f"{unit} is negative for example{'s' if len(off) > 1 else ''} "
+                             f"{examples}: the ReLU blocks it there (dL/dz{k} = 0 in that "
+                             f"row), and the other examples still give its weights a gradient")
+                continue
+            row = (f"row {j + 1} of W{k}" if spec.convention == "Wx"
+                   else f"column {j + 1} of W{k}")
+            above = ""
+            if k < len(spec.activations):
+                above = (f"; a{k}[{j + 1}] = 0, so the weights that multiply it in layer "
+                         f"{k + 1} ({'column' if spec.convention == 'Wx' else 'row'} "
+                         f"{j + 1} of W{k + 1}) get a zero gradient too")
+            lines.append(f"{unit} is negative{'' if spec.batch == 1 else ' in every example'}"
+                         f": the ReLU blocks it, so dL/dz{k}[{j + 1}] = 0 and {row} and "
+                         f"b{k}[{j + 1}] get a zero gradient{above}")
+    return lines
 
 
 def _fast_values(spec: Spec, network: _Network) -> dict[str, Any]:
@@ -654,6 +729,8 @@ def _search(spec: Spec, rng: random.Random, file: str, seed: int,
             network = _draw_network(draw)
             if network is None or _violations(_fast_values(spec, network), spec):
                 continue
+            if not zero_gradient_notes(spec, network)[1]:
+                continue  # a weight with a zero gradient the file could not explain
             # the judge is the engine itself, on the very text that will be written
             text = problem_yaml(spec, network, seed, command)
             problem = problem_from_text(text, file)
@@ -867,9 +944,16 @@ def problem_yaml(spec: Spec, network: _Network, seed: int, command: str) -> str:
                 "inputs and weights are small and simple; " + grading_text(spec)]
     if any(OPS[a].kinks for a in spec.activations):
         promises.append("no ReLU input is exactly 0")
-    promises.append("every unit gets a gradient")
+    notes, _ = zero_gradient_notes(spec, network)
+    masked = any(line.startswith("z") or line.startswith("unit") for line in notes)
+    promises.append("every unit not blocked by a ReLU gets a gradient" if masked else
+                    "every unit gets a gradient")
     header += ["",
-               "Numbers: " + "; ".join(promises) + ".",
+               "Numbers: " + "; ".join(promises) + "."]
+    if notes:
+        header += ["", "Zero gradients in this problem, and why:"]
+        header += ["  - " + line for line in notes]
+    header += ["",
                "Work it on paper, fill in the answer sheet written next to this file, then "
                "run `backcheck verify` on the sheet.",
                "",
@@ -952,16 +1036,14 @@ def quantity_description(spec: Spec, name: str, shape: tuple[int, ...]) -> str:
 
 
 def key_number(value: Any) -> str:
-    """One exact value for a key: a YAML number, a "p/q" string, or 20 digits."""
+    """One exact value for a key: a YAML number, a "p/q" string, or 20 certain digits
+    (trailing zeros kept, so an irrational never looks like a short exact decimal)."""
     if value.q is not None:
         return _decimal(value.q)
-    from mpmath.libmp import to_str
-
-    if abs(float(value)) < 10.0**-KEY_ZERO_DECIMALS:
-        # a cancellation the 50-digit arithmetic leaves as ~1e-60: zero to 30 decimals
-        return "0." + "0" * KEY_ZERO_DECIMALS
-    return to_str(value.approx._mpf_, KEY_DIGITS, strip_zeros=True,
-                  min_fixed=-(10**9), max_fixed=10**9)
+    if value.undecided:  # zero to thousands of digits (solve warns): written as 0
+        return "0"
+    # fixed notation (as a learner writes), except for the tiniest values
+    return value.nstr(KEY_DIGITS, strip_zeros=False, min_fixed=-30, max_fixed=10**9)
 
 
 SECTIONS = {"forward": "forward pass", "backward": "backward pass",
@@ -977,7 +1059,7 @@ def answers_yaml(spec: Spec, solution: Any, names: list[str], seed: int, problem
                   "exactly.",
                   "Integers and short decimals here are exact; \"p/q\" strings are exact "
                   f"fractions; long decimals are irrational values to {KEY_DIGITS} significant "
-                  f"digits (or 0 to {KEY_ZERO_DECIMALS} decimals).",
+                  f"digits.",
                   f"Check it: backcheck verify {own_name}   (every entry is correct)"]
         tolerance = "auto"
     else:

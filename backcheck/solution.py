@@ -17,9 +17,16 @@ from typing import Any
 import numpy as np
 
 from .backends import EXACT, FLOAT
-from .errors import BackcheckError, InternalError
+from .errors import BackcheckError
 from .evaluate import Evaluation, EvaluationError, evaluate
-from .exact import Exact
+from .exact import (
+    CERTIFIED_BITS,
+    MAX_BITS,
+    START_BITS,
+    Exact,
+    certified,
+    working_precision,
+)
 from .graph import Graph, Quantity, build_graph
 from .problem import Problem
 
@@ -34,6 +41,8 @@ class CrossCheck:
     max_rel: float = 0.0
     worst: str | None = None
     count: int = 0
+    #: quantities with true values beyond float64's range (not compared there)
+    beyond: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -48,6 +57,8 @@ class Solution:
     float_evaluation: Evaluation
     warnings: list[str] = field(default_factory=list)
     crosscheck: CrossCheck | None = None
+    #: bits of working precision at which every exact value shown was certain
+    precision: int = START_BITS
 
     @property
     def names(self) -> list[str]:
@@ -88,7 +99,8 @@ class Solution:
         if self.exact_evaluation is None:
             raise ValueError("solved with float_only=True: no exact values")
         quantity = self.quantity(name)
-        return quantity.to_layout(self._internal(self.exact_evaluation, quantity))
+        with working_precision(self.precision, strict=False):  # updates are computed here
+            return quantity.to_layout(self._internal(self.exact_evaluation, quantity))
 
     def float(self, name: str) -> np.ndarray:
         """float64 values in the problem's layout: correctly rounded from the exact
@@ -125,6 +137,8 @@ class Solution:
 def _exact_json(value: Exact) -> str:
     if value.q is not None:
         return str(value.q)
+    if value.undecided:
+        return "≈0"
     return "≈" + value.nstr(20)
 
 
@@ -135,31 +149,83 @@ def _nested(array: Any, convert: Any) -> Any:
 
 
 def solve(problem: Problem, *, float_only: bool = False) -> Solution:
-    """Solve a problem: forward and backward pass, exact and float64, cross-checked."""
+    """Solve a problem: forward and backward pass, exact and float64, cross-checked.
+
+    The exact pass runs at doubling precision (:func:`backcheck.exact.certified`) until
+    every ReLU branch, every "exactly 0" and every shown digit is certain."""
     graph = build_graph(problem)
     exact_evaluation = None
     with np.errstate(all="ignore"):
         float_evaluation = evaluate(graph, FLOAT)
+    bits = START_BITS
     if not float_only:
+        def compute() -> Evaluation:
+            return evaluate(graph, EXACT)
+
+        def shown_values_certain(evaluation: Evaluation) -> bool:
+            probe = Solution(problem, graph, evaluation, float_evaluation)
+            probe.precision = _flint_bits()
+            return all(_certain(probe.exact(name)) for name in probe.names)
+
         try:
-            exact_evaluation = evaluate(graph, EXACT)
+            exact_evaluation, bits = certified(compute, shown_values_certain,
+                                               max_bits=_max_bits(graph))
         except EvaluationError as error:
             raise _domain_error(problem, graph, error) from None
     solution = Solution(problem, graph, exact_evaluation, float_evaluation)
+    solution.precision = bits
     if exact_evaluation is not None:
         kinks = _kink_warnings(graph, exact_evaluation)
         solution.warnings.extend(kinks)
-        solution.crosscheck = _crosscheck(solution, at_kink=bool(kinks))
-        if not solution.crosscheck.ok:
+        solution.warnings.extend(_undecided_warnings(solution))
+        solution.crosscheck = _crosscheck(solution)
+        for name in solution.crosscheck.beyond:
             solution.warnings.append(
-                f"float64 differs from the exact value on {solution.crosscheck.worst} because a "
-                f"pre-activation that is exactly 0 comes out of float64 rounding as a tiny "
-                f"nonzero number, so float64 tools (PyTorch, NumPy) take the other branch of "
-                f"the kink there; the exact values shown are the truth"
-            )
+                f"{name} is beyond float64's range (about ±1.8e308): float64 tools give inf "
+                f"there; the exact value is shown, and the cross-check skips it")
+        if not solution.crosscheck.ok:
+            try:
+                warning = _disagreement_warning(solution, bool(kinks))
+            except Exception:  # noqa: BLE001 (the diagnosis is a courtesy: never exit 3)
+                warning = (f"float64 differs from the exact value on "
+                           f"{solution.crosscheck.worst}: float64 rounding is amplified on the "
+                           f"way there; the exact values shown are the truth")
+            solution.warnings.append(warning)
     else:
         _check_finite(solution)
     return solution
+
+
+def _flint_bits() -> int:
+    from flint import ctx
+
+    return int(ctx.prec)
+
+
+def _certain(values: np.ndarray) -> bool:
+    """Is every value rational, or known to ``CERTIFIED_BITS`` relative bits?"""
+    return all(v.q is not None or v.accuracy_bits >= CERTIFIED_BITS for v in values.flat)
+
+
+def _max_bits(graph: Graph) -> int:
+    """How far precision may be escalated: far for small graphs, less for large ones
+    (the work grows with elements × bits)."""
+    elements = sum(int(np.prod(q.internal_shape)) for q in graph.quantities.values())
+    return max(4 * START_BITS, min(MAX_BITS, (1 << 24) // max(elements, 1)))
+
+
+def _undecided_warnings(solution: Solution) -> list[str]:
+    """Values that stay within rounding of 0 at the highest precision tried."""
+    warnings = []
+    digits = int(solution.precision * 0.30103)
+    for name in solution.names:
+        for index, value in np.ndenumerate(solution.exact(name)):
+            if value.undecided:
+                element = f"{name}[{','.join(str(i + 1) for i in index)}]" if index else name
+                warnings.append(
+                    f"{element} cannot be told from 0 at {digits} digits (it may be exactly "
+                    f"0, reached through irrational numbers); it is shown as ≈0")
+    return warnings
 
 
 def _domain_error(problem: Problem, graph: Graph, error: EvaluationError) -> BackcheckError:
@@ -200,22 +266,34 @@ def _step_of(problem: Problem, graph: Graph, node: Any) -> Any:
 
 
 def _kink_warnings(graph: Graph, evaluation: Evaluation) -> list[str]:
-    """ReLU at exactly 0: we use derivative 0 (PyTorch's choice) and say so."""
+    """A kink input that is exactly 0: say which derivative is used there (PyTorch's)."""
     warnings = []
     for node in graph.nodes:
         if node.op not in ("relu", "leaky_relu", "abs"):
             continue
         source = graph.nodes[node.inputs[0]]
         values = evaluation.values[source.id]
-        zeros = [index for index, v in np.ndenumerate(values) if v.sign() == 0]
+        zeros = [index for index, v in np.ndenumerate(values) if v.q == 0]
         for index in zeros:
             name = element_name(graph, source.name or source.label, index)
-            derivative = "relu′(0)" if node.op != "abs" else "|·|′(0)"
-            warnings.append(
-                f"{name} is exactly 0: {derivative} is taken as 0 (PyTorch's choice); "
-                f"some texts use 1 or ½ there, so hand answers may differ"
-            )
+            if node.op == "relu":
+                rule = "relu′(0) is taken as 0 (PyTorch's choice); some texts use 1 or ½ there"
+            elif node.op == "leaky_relu":
+                slope = node.attrs.get("slope")
+                rule = (f"leaky_relu′(0) is taken as the slope {_short(slope)} (PyTorch's "
+                        f"choice: the negative side's); some texts use 1 there")
+            else:
+                rule = "|·|′(0) is taken as 0 (sign(0) = 0, PyTorch's choice)"
+            warnings.append(f"{name} is exactly 0: {rule}, so hand answers may differ")
     return warnings
+
+
+def _short(value: Any) -> str:
+    """A slope as written: an integer, a short decimal or p/q."""
+    if value is None:
+        return "?"
+    q = value.q if isinstance(value, Exact) else Exact.of(value).q
+    return str(value) if q is None else _decimal_text(q)
 
 
 def element_name(graph: Graph, name: str, internal_index: tuple[int, ...]) -> str:
@@ -228,12 +306,13 @@ def element_name(graph: Graph, name: str, internal_index: tuple[int, ...]) -> st
     return f"{name}[{','.join(str(int(i) + 1) for i in layout)}]"
 
 
-def _crosscheck(solution: Solution, at_kink: bool = False) -> CrossCheck:
+def _crosscheck(solution: Solution) -> CrossCheck:
     """Compare every number of the exact evaluator with the float64 evaluator's.
 
     The relative difference of a quantity is measured against its own largest value, but
     never against less than a millionth of the problem's largest value: a gradient that
     is exactly 0 by cancellation is computed by float64 as ~1e-17, which is no bug.
+    A float64 value that is not finite where the truth is counts as fully different.
     """
     check = CrossCheck()
     pairs = []
@@ -245,34 +324,223 @@ def _crosscheck(solution: Solution, at_kink: bool = False) -> CrossCheck:
             truth = np.vectorize(float, otypes=[np.float64])(exact)
         floats = solution.float64_path(name)
         if not np.all(np.isfinite(truth)):
-            raise BackcheckError(
-                f"{name} is beyond float64's range (about ±1.8e308); backcheck needs every "
-                f"value to fit in float64 to cross-check it",
-                file=solution.problem.file,
-            )
-        if not np.all(np.isfinite(floats)):
-            raise BackcheckError(
-                f"the float64 evaluation of {name} overflows or is undefined, though the exact "
-                f"value is finite; rescale the problem's numbers",
-                file=solution.problem.file,
-            )
-        pairs.append((name, truth, floats))
-    overall = max((float(np.max(np.abs(t))) for _, t, _ in pairs), default=0.0)
-    for name, truth, floats in pairs:
+            if solution.quantity(name).kind == "value":
+                raise BackcheckError(
+                    f"{name} is beyond float64's range (about ±1.8e308); backcheck needs "
+                    f"every value of the forward pass to fit in float64 to cross-check it",
+                    file=solution.problem.file,
+                )
+            # a true gradient float64 cannot hold (dL/da = 1/(1 − σ(800)) with a finite
+            # loss): shown exactly, said, and left out of the comparison
+            check.beyond.append(name)
+            keep = np.isfinite(truth)
+            truth, floats = truth[keep], np.asarray(floats)[keep]
+            if truth.size == 0:
+                continue
+        pairs.append((name, truth, floats, solution.graph.nodes[
+            solution.quantity(name).node].is_leaf and solution.quantity(name).kind == "value"))
+    # the scale of computed numbers (an input as large as 1e100 must not make every
+    # computed difference look small)
+    overall = max((float(np.max(np.abs(t))) for _, t, _, leaf in pairs if not leaf),
+                  default=0.0)
+    for name, truth, floats, _ in pairs:
         scale = max(float(np.max(np.abs(truth))), 1e-6 * overall, 1e-300)
-        max_abs = float(np.max(np.abs(truth - floats)))
+        with np.errstate(invalid="ignore", over="ignore"):
+            difference = np.abs(truth - floats)
+        difference = np.where(np.isfinite(difference), difference, np.inf)
+        max_abs = float(np.max(difference))
         rel = max_abs / scale
         check.count += truth.size
         check.max_abs = max(check.max_abs, max_abs)
         if check.worst is None or rel > check.max_rel:
             check.max_rel, check.worst = rel, name
-    if not check.ok and not at_kink:
-        raise InternalError(
-            f"exact and float64 evaluators disagree on {check.worst} "
-            f"(relative difference {check.max_rel:.3g} > {CROSSCHECK_TOLERANCE:g}); "
-            f"this is a bug in backcheck, please report it with the problem file"
-        )
     return check
+
+
+#: a float64 result further than this (relative) from the exact value of the same
+#: float64 inputs means float64 rounding was amplified at that node
+_NODE_TOLERANCE = 1e-9
+
+
+def _disagreement_warning(solution: Solution, at_kink: bool) -> str:
+    """Why float64 differs from the truth, naming the element where it starts.
+
+    Never an internal error: a valid file whose float64 evaluation is ill-conditioned
+    (an input float64 cannot store, a saturated sigmoid, a cancellation, a value at a
+    kink) is a fact about float64, and the exact values shown are right."""
+    check = solution.crosscheck
+    assert check is not None
+    worst = check.worst
+    size = f"relative difference {check.max_rel:.1g}" if np.isfinite(check.max_rel) \
+        else "inf or nan in float64"
+    if at_kink:
+        return (f"float64 differs from the exact value on {worst} ({size}) because a "
+                f"pre-activation that is exactly 0 comes out of float64 rounding as a tiny "
+                f"nonzero number, so float64 tools (PyTorch, NumPy) take the other branch of "
+                f"the kink there; the exact values shown are the truth")
+    graph = solution.graph
+    rounded = _rounded_leaves(graph)
+    reason = ""
+    if rounded:
+        stored = "; ".join(f"{name} = {written} is stored as {stored}"
+                           for name, written, stored in rounded[:3])
+        more = f" (and {len(rounded) - 3} more)" if len(rounded) > 3 else ""
+        reason = (f"float64 cannot store every input exactly ({stored}{more}), and ")
+    origin = _first_divergence(solution)
+    if origin is None:
+        why = (f"{worst} is sensitive to that rounding (ill-conditioned: a small change of "
+               f"the inputs changes it a lot)") if reason else \
+            f"float64 rounding is amplified on the way to {worst}"
+    else:
+        why = origin
+    return (f"float64 differs from the exact value on {worst} ({size}): {reason}{why}; "
+            f"the exact values shown are the truth, float64 tools (PyTorch, NumPy) will "
+            f"show the float64 ones")
+
+
+def _rounded_leaves(graph: Graph) -> list[tuple[str, str, str]]:
+    """Leaf elements that float64 cannot hold exactly: (element, as written, as stored)."""
+    from fractions import Fraction
+
+    found = []
+    for node_id, values in graph.leaves.items():
+        node = graph.nodes[node_id]
+        for index, value in np.ndenumerate(values):
+            q = Fraction(value) if not isinstance(value, Exact) else value.q
+            if q is None:
+                continue
+            try:
+                stored = float(q)
+            except OverflowError:
+                continue
+            if Fraction(stored) != q:
+                name = element_name(graph, node.name or node.label, index)
+                found.append((name, _short_decimal(q), _short_decimal(Fraction(stored))))
+    return found
+
+
+def _short_decimal(q: Any) -> str:
+    """A rational for a message: exactly when that is short, else 20 digits and …"""
+    from fractions import Fraction
+
+    text = _decimal_text(q)
+    if len(text) <= 40:
+        return text
+    text = Exact(q).nstr(20)
+    return text if Fraction(text) == q else Exact(q).nstr(20, strip_zeros=False) + "…"
+
+
+def _decimal_text(q: Any) -> str:
+    """A written rational as a person wrote it: a decimal when it terminates."""
+    den = q.denominator
+    twos = fives = 0
+    while den % 2 == 0:
+        den //= 2
+        twos += 1
+    while den % 5 == 0:
+        den //= 5
+        fives += 1
+    if den != 1 or max(twos, fives) > 40:
+        return f"{q.numerator}/{q.denominator}"
+    places = max(twos, fives)
+    scaled = abs(q.numerator) * (10**places // q.denominator)
+    text = str(scaled).rjust(places + 1, "0")
+    sign = "-" if q < 0 else ""
+    whole, frac = text[: len(text) - places], text[len(text) - places:]
+    return f"{sign}{whole}.{frac}" if places else f"{sign}{whole}"
+
+
+def _first_divergence(solution: Solution) -> str | None:
+    """Where float64 first goes wrong: the first node, in the order float64 computed them
+    (forward, then backward), whose float64 value differs from the exact one although
+    every number it was computed from agreed. Names the element and why."""
+    graph = solution.graph
+    exact, floats = solution.exact_evaluation, solution.float_evaluation
+    if exact is None:
+        return None
+    for node in graph.nodes:
+        if node.is_leaf:
+            continue
+        element = _diverging_element(exact.values[node.id], floats.values[node.id])
+        if element is not None:
+            index, exact_value, float_value = element
+            return _explain_node(graph, node, index, exact_value, float_value)
+    for node in reversed(graph.nodes):
+        if node.id not in exact.grads or node.id not in floats.grads:
+            continue
+        element = _diverging_element(exact.grads[node.id], floats.grads[node.id])
+        if element is None:
+            continue
+        index, exact_value, float_value = element
+        name = element_name(graph, node.name or node.label, index)
+        consumers = {graph.nodes[c].op for c in graph.consumers(node.id)}
+        shown = (f"{graph.grad_name(name)} is {_shown(exact_value)}, float64 gets "
+                 f"{float_value!r}")
+        if consumers & {"sigmoid", "tanh"}:
+            why = ("the derivative of a saturated sigmoid or tanh there is below what "
+                   "float64 can resolve next to 1")
+        elif "loss" in consumers:
+            why = ("the loss's derivative at an output float64 has rounded to 0 or 1 is "
+                   "beyond float64's range or has lost its digits")
+        elif consumers & {"relu", "leaky_relu", "abs"}:
+            why = "its input is within float64 rounding of the kink at 0"
+        else:
+            why = ("the terms of the chain rule cancel there, so float64's rounding of them "
+                   "dominates")
+        return f"{shown}: {why}"
+    return None
+
+
+def _one_based(index: tuple) -> str:
+    return "[" + ",".join(str(int(i) + 1) for i in index) + "]" if index else "(scalar)"
+
+
+def _shown(value: Exact) -> str:
+    if value.q is not None:
+        return _decimal_text(value.q)
+    return "≈0" if value.undecided else value.nstr(6, strip_zeros=False) + "…"
+
+
+def _as_float(values: Any) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return np.vectorize(float, otypes=[np.float64])(np.asarray(values, dtype=object)) \
+            if np.size(values) else np.zeros(np.shape(values))
+
+
+def _diverging_element(truth: Any, local: np.ndarray) -> tuple | None:
+    truth = np.asarray(truth, dtype=object)
+    if truth.shape != local.shape or truth.size == 0:
+        return None
+    truth_float = _as_float(truth)
+    scale = max(float(np.max(np.abs(truth_float))), 1e-300)
+    for index, value in np.ndenumerate(truth_float):
+        got = float(local[index])
+        if not np.isfinite(got) or abs(got - value) > _NODE_TOLERANCE * max(abs(value),
+                                                                            1e-6 * scale):
+            return index, truth[index], got
+    return None
+
+
+def _explain_node(graph: Graph, node: Any, index: tuple, exact_value: Exact,
+                  float_value: float) -> str:
+    name = element_name(graph, node.name or node.label, index)
+    shown = f"{name} is {_shown(exact_value)}, float64 gets {float_value!r}"
+    kind = node.attrs.get("kind")
+    if node.op in ("sigmoid", "tanh"):
+        return (f"{shown}: the {node.op} saturates, so float64 rounds it to ±1 and the "
+                f"difference from 1 that follows is lost")
+    if node.op == "loss" and kind in ("bce", "cross_entropy"):
+        return (f"{shown}: the loss takes the log of an output that float64 has rounded "
+                f"to 0 or 1 (a saturated output)")
+    if node.op in ("add", "sub", "linear", "loss"):
+        return (f"{shown}: the terms cancel (the result is much smaller than they are), so "
+                f"float64's rounding of them dominates")
+    if node.op in ("sin", "cos", "exp", "pow"):
+        return (f"{shown}: {node.op} of a large argument amplifies float64's rounding of "
+                f"its input")
+    if node.op in ("relu", "leaky_relu", "abs"):
+        return f"{shown}: its input is within float64 rounding of the kink at 0"
+    return f"{shown}: float64's rounding is amplified by {node.op} here"
 
 
 def _check_finite(solution: Solution) -> None:

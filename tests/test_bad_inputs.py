@@ -293,18 +293,21 @@ def test_numerically_extreme_but_legal_input(name: str, tmp_path: Path) -> None:
     assert code == 0, err
     quantities = json.loads(out)["quantities"]
     reference = reference_for(yaml.safe_load(EXTREME[name]))
-    compared = 0
+    compared = skipped = 0
     for key, expected in reference.items():
         if key not in quantities:
             continue
         got = np.asarray(quantities[key], dtype=float)
         expected = np.asarray(expected, dtype=float)
         if not np.all(np.isfinite(expected)):
+            skipped += 1
             continue  # float64 itself overflows or is undefined here: backcheck is exact
         scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-300)
         assert np.allclose(got, expected, rtol=1e-9, atol=1e-12 * scale), (key, got, expected)
         compared += 1
-    assert compared >= 5
+    # a saturated loss is solved, not refused (issue 9 §3), though PyTorch's float64 then
+    # overflows on some gradients: every quantity PyTorch can compute agrees
+    assert compared >= 5 or (compared >= 3 and skipped and json.loads(out)["warnings"])
 
 
 @pytest.mark.parametrize("loader", ["CSafeLoader", "SafeLoader"])

@@ -94,7 +94,8 @@ def test_mazur_cli_shows_the_published_digits():
 def test_mazur_update_is_the_published_number():
     explanation = explain(solved("mazur_2_2_2.yaml"), "W2_new[1,1]")
     assert abs(float(explanation.value) - 0.35891648) <= half_unit("0.35891648")
-    assert explanation.equation.numbers == "0.4 − 0.5·0.082167…"
+    # 6 significant digits, the trailing 0 kept (issue 9 §4)
+    assert explanation.equation.numbers == "0.4 − 0.5·0.0821670…"
 
 
 def test_cs231n_circuit_factors():
@@ -417,7 +418,8 @@ def test_markdown_has_tables_and_math():
     assert text.startswith(r"### $\frac{\partial L}{\partial W^{(2)}_{1,1}} = 0.0821670406")
     assert "| factor | formula | value |" in text
     assert r"$\frac{\partial a^{(2)}_{1}}{\partial z^{(2)}_{1}}$" in text
-    assert r"0.74136507\ldots \cdot 0.186815602\ldots \cdot 0.593269992\ldots" in text
+    # 9 significant digits, the trailing 0 kept (issue 9 §4)
+    assert r"0.741365070\ldots \cdot 0.186815602\ldots \cdot 0.593269992\ldots" in text
     assert "**Symbolic form**" in text
 
 

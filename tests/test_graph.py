@@ -311,7 +311,7 @@ def test_tree_for_a_network_shows_matrices():
     code, out, _ = run("graph", str(PROBLEMS / "mazur_2_2_2.yaml"))
     assert code == 0
     assert out.index("L = half_sse") < out.index("a2 = sigmoid(z2)") < out.index("W1 (2 × 2)")
-    assert "dL/dW2 [[0.08217…" in out
+    assert "dL/dW2 [[ 0.08217…" in out  # aligned with -0.02260… (trailing 0 kept, issue 9 §4)
     assert "target (2) = [0.01  0.99]" in out
 
 

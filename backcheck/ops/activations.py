@@ -13,8 +13,10 @@ from .record import (
     Param,
     activation,
     at_output,
+    complement,
     forgot_derivative,
     kink_taken,
+    one_minus_square,
     output_form_fed_input,
 )
 
@@ -61,14 +63,14 @@ activation(
 # ----- the smooth ones ------------------------------------------------------------------
 activation(
     "sigmoid", lambda B, x: B.sigmoid(x),
-    lambda B, g, ans, x: g * ans * (1 - ans),
+    lambda B, g, ans, x: g * ans * complement(B, ans),  # 1 − ans, kept when saturated
     symbol="σ", definition="σ(z) = 1 / (1 + exp(−z))", derivative="{a}·(1 − {a})",
     vector_rule="{g} ⊙ {a} ⊙ (1 − {a})",
     slips=(at_output(), output_form_fed_input("{z}·(1 − {z})")))
 
 activation(
     "tanh", lambda B, x: B.tanh(x),
-    lambda B, g, ans, x: g * (1 - ans * ans),
+    lambda B, g, ans, x: g * one_minus_square(B, ans),  # 1 − ans², kept when saturated
     definition="tanh(z) = (exp(z) − exp(−z)) / (exp(z) + exp(−z))", derivative="1 − {a}²",
     vector_rule="{g} ⊙ (1 − {a}²)",
     slips=(at_output(), output_form_fed_input("1 − {z}²")), practice_limit=Fraction(2))

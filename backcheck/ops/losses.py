@@ -18,6 +18,7 @@ from .record import (
     _loss_forward,
     _loss_vjp,
     _no_gradient,
+    complement,
     loss,
     register,
     scaled_loss,
@@ -43,8 +44,12 @@ loss("cross_entropy", lambda B, p, t: -(t * B.log(p)), lambda B, p, t: -(t / p),
      default_reduction="batch_mean", mean_over="examples", target="probability",
      output="softmax", fused_with="softmax", negated_term="{1}·log {0}", cancels_with="softmax",
      title="CE")
-loss("bce", lambda B, p, t: -(t * B.log(p) + (1 - t) * B.log(1 - p)),
-     lambda B, p, t: (p - t) / (p * (1 - p)),
+# complement(B, p) is 1 − p, and B.log of a sigmoid's output is its log-sigmoid: after a
+# saturated sigmoid float64 computes the stable form (as PyTorch's BCEWithLogits), and
+# p − t is taken as (1 − t) − (1 − p) where p is near 1
+loss("bce", lambda B, p, t: -(t * B.log(p) + (1 - t) * B.log(complement(B, p))),
+     lambda B, p, t: B.where(2 * p > 1, (1 - t) - complement(B, p), p - t)
+     / (p * complement(B, p)),
      formula="−({1}·log {0} + (1 − {1})·log(1 − {0}))", derivative="({0} − {1}) / ({0}·(1 − {0}))",
      vector_rule="({0} − {1}) ⊘ ({0} ⊙ (1 − {0}))", target="probability", output="probability",
      cancels_with="sigmoid", title="BCE")

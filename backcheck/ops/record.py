@@ -166,6 +166,20 @@ LOSSES: dict[str, Op] = {}
 REDUCTIONS = ("mean", "sum", "batch_mean")
 
 
+def complement(B: Any, x: Any) -> Any:
+    """1 − x, for rules. A backend that knows it better says so (float64 keeps 1 − σ(z)
+    of a saturated sigmoid, see ``backends.Precise``: σ(40) is 1.0 there, σ(−40) is not
+    0); any other backend computes it."""
+    rule = getattr(B, "complement", None)
+    return 1 - x if rule is None else rule(x)
+
+
+def one_minus_square(B: Any, x: Any) -> Any:
+    """1 − x², for rules, as :func:`complement` (tanh′ of a saturated tanh)."""
+    rule = getattr(B, "one_minus_square", None)
+    return 1 - x * x if rule is None else rule(x)
+
+
 def register(op: Op) -> Op:
     """Add ``op`` to the table (an op of the same name is replaced)."""
     OPS[op.name] = op

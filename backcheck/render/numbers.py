@@ -16,7 +16,11 @@ import numpy as np
 from ..exact import Exact
 
 ROUNDED = "…"
+#: a value that even the highest precision tried cannot tell from 0 (solve warns)
+UNDECIDED_ZERO = "≈0"
 MAX_FRACTION_CHARS = 7
+#: with closed forms, a cell longer than this puts one element (or row) per line
+LONG_CELL = 24
 
 
 def terminating_decimal(q: Fraction, digits: int) -> str | None:
@@ -54,19 +58,23 @@ def format_exact(value: Exact, digits: int = 6, exact: bool = False) -> str:
         if exact:
             return text
         if len(text) <= MAX_FRACTION_CHARS:
-            return f"{text} = {value.nstr(digits)}{ROUNDED}"
-        return value.nstr(digits) + ROUNDED
+            return f"{text} = {value.nstr(digits, strip_zeros=False)}{ROUNDED}"
+        return value.nstr(digits, strip_zeros=False) + ROUNDED
+    if value.undecided:
+        return UNDECIDED_ZERO
     if exact and value.form is not None:
         import sympy
 
         return sympy.sstr(value.to_sympy())
-    return value.nstr(digits) + ROUNDED
+    # trailing zeros kept: 0.200488 to 3 digits is 0.200…, and -1.9999999 is -2.00000…,
+    # never a short -2.0… that reads like an exact -2
+    return value.nstr(digits, strip_zeros=False) + ROUNDED
 
 
 def format_float(value: float, digits: int = 6) -> str:
     text = f"{value:.{digits}g}"
     if float(text) != value:
-        text += ROUNDED
+        text = f"{value:#.{digits}g}".replace(".e", "e").rstrip(".") + ROUNDED
     return text
 
 
@@ -105,8 +113,10 @@ def format_array(array: Any, digits: int = 6, exact: bool = False,
         return format_value(v, digits, exact)
 
     if array.ndim == 1:
-        return "[" + "  ".join("⋯" if i is None else cell(array[i])
-                               for i in _corners(array.shape[0], limit)) + "]"
+        cells = ["⋯" if i is None else cell(array[i]) for i in _corners(array.shape[0], limit)]
+        if exact and any(len(c) > LONG_CELL for c in cells):
+            return "[" + ",\n ".join(cells) + "]"  # long closed forms: one per line
+        return "[" + "  ".join(cells) + "]"
     if array.ndim > 2:  # a stack of matrices (tensor problems), NumPy's layout
         blocks = ["⋮" if i is None else format_array(array[i], digits, exact, limit)
                   for i in _corners(array.shape[0], limit)]
@@ -117,6 +127,8 @@ def format_array(array: Any, digits: int = 6, exact: bool = False,
     cols = _corners(array.shape[1], limit)
     cells = [[("⋮" if i is None else "⋯") if i is None or j is None else cell(array[i, j])
               for j in cols] for i in rows]
+    if exact and any(len(c) > LONG_CELL for row in cells for c in row):
+        return "[" + ",\n ".join("[" + ", ".join(row) + "]" for row in cells) + "]"
     widths = [max(len(row[k]) for row in cells) for k in range(len(cols))]
     lines = []
     for i, row in enumerate(cells):

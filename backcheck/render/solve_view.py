@@ -43,14 +43,19 @@ def solution_view(solution: Solution, *, names: list[str] | None = None, digits:
             title += f" (learning rate {format_array(problem.learning_rate)})"
         table = Table(title=title, title_justify="left", title_style="bold cyan",
                       show_lines=False, expand=False)
-        table.add_column("quantity", style="bold")
-        table.add_column("shape", style="dim")
-        table.add_column("value", no_wrap=True)
+        shapes = {name: shape_text(solution.quantity(name).shape) for name in rows}
+        # the name and shape columns never shrink; closed forms (--exact) can be long, so
+        # there the value column wraps (one element per line, then folded) instead of
+        # squeezing the other two to nothing
+        table.add_column("quantity", style="bold", no_wrap=True,
+                         min_width=max(len("quantity"), *(len(n) for n in rows)))
+        table.add_column("shape", style="dim", no_wrap=True,
+                         min_width=max(len("shape"), *(len(s) for s in shapes.values())))
+        table.add_column("value", no_wrap=not exact, overflow="fold")
         for name in rows:
-            quantity = solution.quantity(name)
             values = solution.exact(name) if solution.is_exact else solution.float(name)
             elided = elided or is_elided(values, MAX_SHOWN)
-            table.add_row(name, shape_text(quantity.shape),
+            table.add_row(name, shapes[name],
                           format_array(values, digits=digits, exact=exact, limit=MAX_SHOWN))
         parts.append(table)
     if elided:
@@ -86,7 +91,8 @@ def crosscheck_line(solution: Solution) -> Text:
     if not check.ok:
         return Text(
             f"! cross-check: exact and float64 differ by up to {check.max_abs:.1e} "
-            f"(on {escape(check.worst)}), explained by an exact zero at a kink (see warnings)",
+            f"(on {escape(check.worst)}); the warning above says why, and the exact values "
+            f"are the truth",
             style="yellow",
         )
     return Text(
