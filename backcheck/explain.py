@@ -717,17 +717,8 @@ class NetworkElements(ElementGraph):
             explanation.summary.append("the loss's gradient with respect to itself is 1")
             explanation.total = ONE
             return explanation
-        expected = self.grad(start)
         paths, threshold, _ = chain_rule(self, start)
-        total = ZERO
-        for path in paths:
-            total = total + path.product
-        _check_total(total, expected, explanation.quantity,
-                     _magnitude([p.product for p in paths]))
-        explanation.total = total
-        explanation.paths, explanation.hidden_paths, explanation.hidden_total = \
-            _shown(paths)
-        explanation.factors = _distinct_factors(explanation.paths)
+        _fill_paths(explanation, paths, self.grad(start), explanation.quantity)
         explanation.summary.extend(self._path_summary(start, paths))
         return explanation
 
@@ -1086,6 +1077,18 @@ class NetworkElements(ElementGraph):
         return explanation
 
 
+def _fill_paths(explanation: Explanation, paths: list[Path], expected: Exact, what: str) -> None:
+    """Set an explanation's total, shown/hidden paths and factors from its chain-rule
+    paths, after checking that the paths add up to the backward pass's gradient."""
+    total = ZERO
+    for path in paths:
+        total = total + path.product
+    _check_total(total, expected, what, _magnitude([p.product for p in paths]))
+    explanation.total = total
+    explanation.paths, explanation.hidden_paths, explanation.hidden_total = _shown(paths)
+    explanation.factors = _distinct_factors(explanation.paths)
+
+
 def _shown(paths: list[Path]) -> tuple[list[Path], int, Exact | None]:
     if len(paths) <= MAX_PATHS:
         return paths, 0, None
@@ -1259,14 +1262,7 @@ class StepElements(ElementGraph):
                 explanation.total = ZERO
                 return explanation
             paths, _, _ = chain_rule(self, start)
-            total = ZERO
-            for path in paths:
-                total = total + path.product
-            _check_total(total, self.grad(start), name, _magnitude([p.product for p in paths]))
-            explanation.total = total
-            explanation.paths, explanation.hidden_paths, explanation.hidden_total = \
-                _shown(paths)
-            explanation.factors = _distinct_factors(explanation.paths)
+            _fill_paths(explanation, paths, self.grad(start), name)
             count = len(paths)
             if not paths:
                 explanation.summary.append(

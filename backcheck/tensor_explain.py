@@ -27,10 +27,7 @@ from .explain import (
     Explanation,
     Factor,
     Formula,
-    _check_total,
-    _distinct_factors,
-    _magnitude,
-    _shown,
+    _fill_paths,
     chain_rule,
 )
 from .graph import Node
@@ -222,14 +219,7 @@ class TensorElements(ElementGraph):
                 paths, _, _ = chain_rule(self, start)
             except TooLargeForPaths:
                 return self.vector_rule(explanation, node, too_large=True)
-            total = ZERO
-            for path in paths:
-                total = total + path.product
-            _check_total(total, self.grad(start), shown, _magnitude([p.product for p in paths]))
-            explanation.total = total
-            explanation.paths, explanation.hidden_paths, explanation.hidden_total = \
-                _shown(paths)
-            explanation.factors = _distinct_factors(explanation.paths)
+            _fill_paths(explanation, paths, self.grad(start), shown)
             if not paths:
                 explanation.summary.append(f"{out} does not depend on {shown}: the gradient is 0.")
             else:
