@@ -237,9 +237,10 @@ def _domain_error(problem: Problem, graph: Graph, error: EvaluationError) -> Bac
     mark = None
     record = LOSSES.get(node.attrs.get("kind", "")) if node.op == LOSS_NODE else None
     if record is not None and record.logs_output:
+        into_unit = " or ".join(dict.fromkeys(r.cancels_with for r in LOSSES.values()
+                                              if r.logs_output and r.cancels_with))
         hint = (f"{record.name} takes the log of the network's output: the last layer's "
-                f"activation must give values in (0, 1)"
-                + (f" ({record.cancels_with})" if record.cancels_with else ""))
+                f"activation must give values in (0, 1)" + (f" ({into_unit})" if into_unit else ""))
     step = _step_of(problem, graph, node)
     if step is not None:
         mark = step.mark

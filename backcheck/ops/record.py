@@ -122,6 +122,8 @@ class Op:
     cancels_with: str = ""
     #: the sum of terms written as −(Σ …) with this term inside (cross-entropy)
     negated_term: str = ""
+    #: a loss in words, for generated files ("mean squared error"); its title otherwise
+    description: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
 
     def vjp(self, k: int) -> Rule:
@@ -316,7 +318,7 @@ def loss(name: str, term: Rule, term_vjp: Rule, *, formula: str, derivative: str
          sum_only: bool = False, target: str = "any", output: str = "any",
          squared: bool = False, params: tuple[Param, ...] = (), title: str | None = None,
          slips: tuple[Slip, ...] = (), fused_with: str = "", negated_term: str = "",
-         cancels_with: str = "") -> Op:
+         cancels_with: str = "", description: str = "") -> Op:
     """Register a loss: L = Σ term(p, t) / divisor, the divisor set by the reduction.
 
     ``term(B, p, t, **params)`` gives the array of terms (elementwise, or per row for a
@@ -333,7 +335,8 @@ def loss(name: str, term: Rule, term_vjp: Rule, *, formula: str, derivative: str
         vector_rule=vector_rule or derivative, params=params, slips=slips, term=term,
         term_vjp=term_vjp, default_reduction=default_reduction, mean_over=mean_over,
         sum_only=sum_only, target=target, output=output, squared=squared, rest_vjp=_decay_vjp,
-        fused_with=fused_with, negated_term=negated_term, cancels_with=cancels_with)
+        fused_with=fused_with, negated_term=negated_term, cancels_with=cancels_with,
+        description=description or title or name)
     LOSSES[name] = record
     return record
 
