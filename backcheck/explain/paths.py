@@ -48,6 +48,19 @@ class ElementGraph:
         raise NotImplementedError
 
 
+class NamedStepGraph(ElementGraph):
+    """Problems written as named steps (scalar expressions, tensor steps): an element is
+    ``(node id, index)``, ordered by its node; ``named`` holds the named nodes."""
+
+    named: dict[int, Any]
+
+    def order(self, element: Any) -> int:
+        return element[0]
+
+    def orders_above(self, start: Any) -> set[int]:
+        return {i for i in self.named if i > start[0]}
+
+
 def _count(graph: ElementGraph, start: Any, threshold: int, cache: dict) -> int:
     """Number of paths from ``start`` up to the output or to the first element at or
     above ``threshold`` (iterative, memoised)."""

@@ -28,11 +28,11 @@ from .model import (
     latex_text,
     paren,
 )
-from .paths import MAX_PATHS, ElementGraph, chain_rule, fill_paths
+from .paths import MAX_PATHS, NamedStepGraph, chain_rule, fill_paths
 from .symbolic import MAX_FORMULA_NESTING, SymbolicTooLarge, expr_to_sympy, nesting, sympy_template
 
 
-class StepElements(ElementGraph):
+class StepElements(NamedStepGraph):
     """A scalar problem's names (values and steps): (node id, ()) elements; an edge is
     "step S uses name N", its factor ∂S/∂N the step's partial derivative."""
 
@@ -81,12 +81,6 @@ class StepElements(ElementGraph):
 
     def name(self, element: Any) -> str:
         return self.graph.nodes[element[0]].name
-
-    def order(self, element: Any) -> int:
-        return element[0]
-
-    def orders_above(self, start: Any) -> set[int]:
-        return {i for i in self.named if i > start[0]}
 
     def grad(self, element: Any) -> Exact:
         grad = self.ev.grads.get(element[0])

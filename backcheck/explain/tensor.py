@@ -23,7 +23,7 @@ from ..graph import Node
 from ..ops import OPS
 from ..ops.arrays import vector_rules
 from .model import ONE, ZERO, Equation, Explanation, Factor, Formula
-from .paths import ElementGraph, chain_rule, fill_paths
+from .paths import NamedStepGraph, chain_rule, fill_paths
 
 #: work allowed for the local partial derivatives of one explanation (elements × steps)
 MAX_PARTIAL_WORK = 400_000
@@ -33,7 +33,7 @@ class TooLargeForPaths(Exception):
     pass
 
 
-class TensorElements(ElementGraph):
+class TensorElements(NamedStepGraph):
     """Elements (named node id, 0-based index); an edge "step S reads name N at i"."""
 
     def __init__(self, solution: Any) -> None:
@@ -146,17 +146,11 @@ class TensorElements(ElementGraph):
             return node.name
         return f"{node.name}[{','.join(str(i + 1) for i in element[1])}]"
 
-    def order(self, element: Any) -> int:
-        return element[0]
-
     def max_order(self, start: Any) -> int:
         if self.big:  # only the steps that read it directly
             consumers = self.uses.get(start[0], [])
             return (min(consumers) if consumers else start[0]) + 1
         return self.graph.output + 1
-
-    def orders_above(self, start: Any) -> set[int]:
-        return {i for i in self.named if i > start[0]}
 
     def grad(self, element: Any) -> Exact:
         grad = self.ev.grads.get(element[0])
