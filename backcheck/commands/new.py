@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import options
+from . import options as shared
 
 
 def register(app: typer.Typer) -> None:
@@ -23,27 +23,27 @@ def register(app: typer.Typer) -> None:
             help="easy (2-2-1 relu/identity, mse, integers; the default), medium (3-layer "
                  "relu net, softmax cross-entropy, one step), hard (sigmoid or tanh, a batch "
                  "of 2, one step)."),
-        layers: str = options.layers(),
-        hidden_activation: str = options.hidden_activation(),
-        output_activation: str = options.output_activation(),
-        loss: str = options.loss(),
-        batch: int = options.batch(),
-        convention: str = options.convention(),
-        learning_rate: str = options.learning_rate(),
+        layers: str = shared.problem("layers"),
+        hidden_activation: str = shared.problem("hidden_activation"),
+        output_activation: str = shared.problem("output_activation"),
+        loss: str = shared.problem("loss"),
+        batch: int = shared.problem("batch"),
+        convention: str = shared.problem("convention"),
+        learning_rate: str = shared.problem("learning_rate"),
         key: bool = typer.Option(
             False, "--key", help="Also write the full answer key (<stem>.key.yaml)."),
         count: int = typer.Option(
             None, "--count",
             help="Write K variants <stem>-1.yaml … (seeds seed, seed+1, …), each with its "
                  "sheet (and key)."),
-        roster: str = options.file_option(
+        roster: str = shared.file_option(
             "--roster", "One variant per student of a CSV roster (a name or student column, "
                         "an optional id): <stem>-<id or name>.yaml …, seeds recorded in "
                         "<stem>.roster.csv."),
-        moodle: str = options.file_option(
+        moodle: str = shared.file_option(
             "--moodle", "Also write the set as Moodle XML: one Cloze question per variant, a "
                         "NUMERICAL blank with the sheet's tolerance per element."),
-        prairielearn: str = options.file_option(
+        prairielearn: str = shared.file_option(
             "--prairielearn", "Also write the set as a PrairieLearn question folder "
                               "(info.json, question.html, server.py choosing a variant).",
             metavar="DIR"),

@@ -23,33 +23,22 @@ def file_option(flag: str, help: str, metavar: str = "FILE") -> Any:
     return optional(flag, help, metavar=metavar)
 
 
-def layers(fresh: str = "") -> Any:
-    return optional("--layers", f"{fresh}Sizes including the inputs, e.g. 2,3,1.")
+#: how a fresh problem is described: option name → (flag, help)
+_PROBLEM = {
+    "layers": ("--layers", "Sizes including the inputs, e.g. 2,3,1."),
+    "hidden_activation": ("--hidden-activation",
+                          "Any activation of the op table, e.g. relu, sigmoid, tanh."),
+    "output_activation": ("--output-activation",
+                          "Any activation of the op table, e.g. identity, sigmoid, softmax."),
+    "loss": ("--loss", "Any loss of the op table, e.g. mse, cross_entropy, bce."),
+    "batch": ("--batch", "Examples in the batch."),
+    "convention": ("--convention", "Wx (W is out × in) or xW (x @ W, W is in × out)."),
+    "learning_rate": ("--learning-rate",
+                      "Also ask for one gradient-descent step with this rate, e.g. 0.1."),
+}
 
 
-def hidden_activation(fresh: str = "") -> Any:
-    return optional("--hidden-activation",
-                    f"{fresh}Any activation of the op table, e.g. relu, sigmoid, tanh.")
-
-
-def output_activation(fresh: str = "") -> Any:
-    return optional("--output-activation",
-                    f"{fresh}Any activation of the op table, e.g. identity, sigmoid, softmax.")
-
-
-def loss(fresh: str = "") -> Any:
-    return optional("--loss", f"{fresh}Any loss of the op table, e.g. mse, cross_entropy, bce.")
-
-
-def batch(fresh: str = "") -> Any:
-    return optional("--batch", f"{fresh}Examples in the batch.")
-
-
-def convention(fresh: str = "") -> Any:
-    return optional("--convention",
-                    f"{fresh}Wx (W is out × in) or xW (x @ W, W is in × out).")
-
-
-def learning_rate(fresh: str = "") -> Any:
-    return optional("--learning-rate",
-                    f"{fresh}Also ask for one gradient-descent step with this rate, e.g. 0.1.")
+def problem(name: str, said: str = "") -> Any:
+    """The option ``name`` describing a fresh problem (``said`` goes before its help)."""
+    flag, text = _PROBLEM[name]
+    return optional(flag, said + text)

@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from . import options
+from . import options as shared
 
 #: a line longer than this many bytes is refused (and the rest of it skipped)
 MAX_LINE_BYTES = 8192
@@ -44,13 +44,13 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(None, "--seed", min=0, help="For a fresh problem: its seed."),
         difficulty: str = typer.Option(None, "--difficulty",
                                        help="For a fresh problem: easy, medium or hard."),
-        layers: str = options.layers(FRESH),
-        hidden_activation: str = options.hidden_activation(FRESH),
-        output_activation: str = options.output_activation(FRESH),
-        loss: str = options.loss(FRESH),
-        batch: int = options.batch(FRESH),
-        convention: str = options.convention(FRESH),
-        learning_rate: str = options.learning_rate(FRESH),
+        layers: str = shared.problem("layers", FRESH),
+        hidden_activation: str = shared.problem("hidden_activation", FRESH),
+        output_activation: str = shared.problem("output_activation", FRESH),
+        loss: str = shared.problem("loss", FRESH),
+        batch: int = shared.problem("batch", FRESH),
+        convention: str = shared.problem("convention", FRESH),
+        learning_rate: str = shared.problem("learning_rate", FRESH),
     ) -> None:
         """Practise a problem one quantity at a time: forward, loss, backward, update.
         Each answer is graded at once, as verify grades it (✓ correct, ↻ carried from an

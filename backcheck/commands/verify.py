@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from . import options
+from . import options as shared
 
 #: more sheets than this get a progress bar (on stderr, when it is a terminal)
 PROGRESS_AFTER = 5
@@ -20,15 +20,15 @@ def register(app: typer.Typer) -> None:
             ..., metavar="SHEET...",
             help="Answers files (FORMAT §4), or problem files with answers:."),
         json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
-        csv: Path = options.file_option("--csv", "Write a gradebook: one row per sheet."),
-        gradescope: Path = options.file_option(
+        csv: Path = shared.file_option("--csv", "Write a gradebook: one row per sheet."),
+        gradescope: Path = shared.file_option(
             "--gradescope", "Write Gradescope's autograder results.json (one sheet)."),
-        prairielearn: Path = options.file_option(
+        prairielearn: Path = shared.file_option(
             "--prairielearn", "Write PrairieLearn's external-grader results.json (one sheet)."),
-        course: Path = options.file_option(
+        course: Path = shared.file_option(
             "--course", "Points and credit: points per quantity, carried_credit, "
                         "partial_credit (FORMAT.md)."),
-        problem: Path = options.file_option(
+        problem: Path = shared.file_option(
             "--problem", "The problem every sheet must be for (autograders: a sheet naming "
                          "another problem file is not graded)."),
         wrong_only: bool = typer.Option(
