@@ -1,8 +1,10 @@
-"""The two number systems the rules in :mod:`backcheck.ops` run on.
+"""The number systems the rules in :mod:`backcheck.ops` run on.
 
 ``FLOAT``: NumPy float64, vectorised. ``EXACT``: NumPy object arrays whose elements are
-:class:`~backcheck.exact.Exact` numbers (rationals stay rationals). Both expose the same
-few functions, so every rule is written once.
+:class:`~backcheck.exact.Exact` numbers (rationals stay rationals). ``SYMPY``: object
+arrays of SymPy expressions (formulas; ``--symbolic``). All expose the same few
+functions (``where``, ``exp``, ``sigmoid``, ``sum``, ``asarray``, …), so every rule is
+written once; the ball backend of ``verify`` (rounding reach) is a fourth.
 """
 
 from __future__ import annotations
