@@ -26,6 +26,12 @@ _LAZY = {
 
 __all__ = list(_LAZY) + ["__version__"]
 
+# the notebook tables of Report and Solution are drawn by the render layer (imported on
+# the first display; backcheck.display keeps the core free of render/)
+from . import display as _display  # noqa: E402
+
+_display.PROVIDERS.append("backcheck.render.notebook")
+
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:

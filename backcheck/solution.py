@@ -69,11 +69,11 @@ class Solution:
         kind = "exact" if self.exact_evaluation is not None else "float64 only"
         return f"<Solution {title}: {len(self.graph.quantities)} quantities, {kind}>"
 
-    def _repr_html_(self) -> str:
-        """A table in Jupyter (quantity, shape, value)."""
-        from .render.notebook import solution_html
+    def _repr_html_(self) -> str | None:
+        """A table in Jupyter (quantity, shape, value): drawn by the render layer."""
+        from .display import html
 
-        return solution_html(self)
+        return html("solution", self)
 
     def quantity(self, name: str) -> Quantity:
         return self.graph.quantities[name]
