@@ -24,13 +24,10 @@ _LAZY = {
     "generate": ("generate", "generate"),
 }
 
+#: names whose results draw themselves in notebooks (``backcheck.display``)
+_DISPLAYED = {"solve", "Solution", "verify"}
+
 __all__ = list(_LAZY) + ["__version__"]
-
-# the notebook tables of Report and Solution are drawn by the render layer (imported on
-# the first display; backcheck.display keeps the core free of render/)
-from . import display as _display  # noqa: E402
-
-_display.PROVIDERS.append("backcheck.render.notebook")
 
 
 def __getattr__(name: str) -> Any:
@@ -39,5 +36,7 @@ def __getattr__(name: str) -> Any:
 
         module_name, attribute = _LAZY[name]
         module = importlib.import_module(f".{module_name}", __name__)
+        if name in _DISPLAYED:  # results shown in Jupyter: the front door loads their view
+            importlib.import_module(".render.notebook", __name__)
         return getattr(module, attribute)
     raise AttributeError(f"module 'backcheck' has no attribute {name!r}")

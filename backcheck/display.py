@@ -1,34 +1,32 @@
-"""Notebook display without the core importing the render layer.
+"""Rich display in Jupyter without core modules importing the render layer.
 
-:class:`~backcheck.grading.Report` and :class:`~backcheck.solution.Solution` show as
-HTML tables in Jupyter (``_repr_html_``). The HTML is drawn by the render layer
-(``render/notebook.py``), which registers its builders here when it is imported; the
-package's top level (``backcheck/__init__.py``, the API shell, like ``cli.py``) names that
-module in :data:`PROVIDERS`, so a notebook that imports only ``backcheck`` still gets the
-tables, and no module below the shell names ``render/``.
+``Solution`` and ``Report`` answer IPython's ``_repr_html_`` by asking this registry;
+the render layer (``render/notebook.py``) registers how each type is drawn when it is
+imported, and the front doors (``import backcheck``'s lazy names, ``backcheck.api``)
+import it. So core names no view, and a notebook still shows tables. With nothing
+registered (a core module used on its own) the method returns ``None``, which IPython
+takes as "no HTML": the plain ``repr`` is shown.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
-_BUILDERS: dict[str, Callable[[Any], str]] = {}
-#: modules that register HTML builders, imported on the first display that needs one
-PROVIDERS: list[str] = []
+#: class name → how it is drawn. Keyed by name, not by class, so registering imports
+#: nothing heavy (``grading`` need not load for ``solve``) and modules may move.
+_HTML: dict[str, Callable[[Any], str]] = {}
 
 
-def register_html(kind: str, builder: Callable[[Any], str]) -> None:
-    """Let ``builder(obj)`` draw objects of ``kind`` (``"report"``, ``"solution"``)."""
-    _BUILDERS[kind] = builder
+def register_html(class_name: str, render: Callable[[Any], str]) -> None:
+    """Draw objects of the class called ``class_name`` (or a subclass) with ``render``."""
+    _HTML[class_name] = render
 
 
-def html(kind: str, obj: Any) -> str | None:
-    """``obj`` as HTML, or None when no builder is registered (Jupyter then shows the
-    text ``repr``)."""
-    if kind not in _BUILDERS:
-        for module in PROVIDERS:
-            importlib.import_module(module)
-    builder = _BUILDERS.get(kind)
-    return None if builder is None else builder(obj)
+def html(obj: Any) -> str | None:
+    """The HTML registered for ``obj``'s class, or ``None`` (IPython then shows repr)."""
+    for kind in type(obj).__mro__:
+        render = _HTML.get(kind.__name__)
+        if render is not None:
+            return render(obj)
+    return None

@@ -180,11 +180,11 @@ class Report:
         return f"<Report {self.sheet}: {self.summary()}>"
 
     def _repr_html_(self) -> str | None:
-        """A table in Jupyter (element, exact, yours, verdict, diagnosis): drawn by the
-        render layer (:mod:`backcheck.display`)."""
+        """A table in Jupyter (element, exact, yours, verdict, diagnosis), drawn by the
+        render layer (``backcheck.display``)."""
         from ..display import html
 
-        return html("report", self)
+        return html(self)
 
 
 def class_exit_code(reports: list[Report]) -> int:

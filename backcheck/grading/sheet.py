@@ -22,6 +22,7 @@ from ..errors import BackcheckError, quoted
 from ..graph import Quantity
 from ..literals import Document, is_integer_text, load_yaml, parse_number_text, written_decimals
 from ..mistakes import BY_NAME
+from ..numbers_text import element_text
 from ..problem import _check_keys
 from .context import ProblemContext
 from .tolerance import AUTO, DEFAULT_WORKING_DECIMALS, Tolerance, is_exactly, parse_tolerance
@@ -281,7 +282,8 @@ def read_answers(doc: Document, ctx: ProblemContext, answers: dict, answers_path
                 raise doc.error(f"{key} is one element: give one number", path)
             flat = flat_index(doc, quantity, index, answers_path + (key,))
             if entry.answered[flat]:
-                raise doc.error(f"{_element_name(name, quantity, flat)} is answered twice",
+                where = np.unravel_index(flat, quantity.shape) if quantity.shape else ()
+                raise doc.error(f"{element_text(name, where)} is answered twice",
                                 answers_path + (key,))
             given, text = _read_number(doc, value, path)
             entry.given[flat], entry.texts[flat], entry.answered[flat] = given, text, True
@@ -322,13 +324,6 @@ def flat_index(doc: Document, quantity: Quantity, index: tuple[int, ...], path: 
                             f"indices start at 1)", path)
         full[d] = i - 1
     return int(np.ravel_multi_index(full, shape)) if shape else 0
-
-
-def _element_name(name: str, quantity: Quantity, flat: int) -> str:
-    if not quantity.shape:
-        return name
-    index = np.unravel_index(flat, quantity.shape)
-    return f"{name}[{','.join(str(int(i) + 1) for i in index)}]"
 
 
 def _fit(ctx: ProblemContext, entry: Entry, given: np.ndarray, texts: np.ndarray,

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..exact import Exact
 from ..graph import Graph, Quantity
-from ..render.numbers import format_exact
+from ..numbers_text import format_exact
 
 # ----------------------------------------------------------------------------- structure
 

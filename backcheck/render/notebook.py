@@ -70,5 +70,5 @@ def report_html(report: Any) -> str:
             + "".join(rows) + "</table></div>")
 
 
-register_html("solution", solution_html)
-register_html("report", report_html)
+register_html("Solution", solution_html)
+register_html("Report", report_html)
