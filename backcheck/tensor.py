@@ -12,7 +12,6 @@ index, and ``constants``) never get a gradient.
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any

@@ -402,3 +402,216 @@ def test_a_class_of_sheets_reuses_proven_formulas(tmp_path: Path) -> None:
     first = grader.grade(str(path))
     second = grader.grade(str(path))
     assert verdicts(first) == verdicts(second) == {"dL/dW1": {"correct"}}
+
+
+# ------------------------------------------------------------------ tensor problems
+# Formulas of tensor problems (FORMAT §7 with §8) against SymPy's own differentiation of
+# the forward expression, written here with SymPy matrices; values at at: against
+# PyTorch float64 autograd on the same steps.
+
+def _matrix(rows: list[list]) -> sympy.Matrix:
+    return sympy.Matrix([[sympy.nsimplify(v) for v in row] for row in rows])
+
+
+def _check_gradient(solution, name: str, loss, wrt, symbols, points: int = 2) -> None:
+    got = np.asarray(solution.full[name], dtype=object)
+    for index in np.ndindex(*got.shape):
+        assert equal_as_functions(got[index], sympy.diff(loss, wrt[index]), symbols,
+                                  points=points), (name, index)
+
+
+def test_tensor_linear_layer_with_symbolic_w_matches_sympy_diff() -> None:
+    solution = solve_symbolic(load_problem("problems/symbolic/tensor_linear.yaml"))
+    w = sympy.Matrix(2, 3, [S(f"w{i}{j}") for i in (1, 2) for j in (1, 2, 3)])
+    xs = sympy.Matrix(2, 2, [S(f"x_{i}{j}") for i in (1, 2) for j in (1, 2)])
+    numbers = {xs[i, j]: v for (i, j), v in np.ndenumerate(np.array([[1, 2], [0, -1]]))}
+    b, r = _matrix([[0, 1, -1]]), _matrix([[1, 0, 2], [-1, 1, 0]])
+    z = xs * w + sympy.Matrix.vstack(b, b)
+    loss = sum(f(z[i, j]) * r[i, j] for i in range(2) for j in range(3))
+    symbols = list(w)
+    _check_gradient(solution, "dL/dW", loss.subs(numbers), np.array(w).reshape(2, 3), symbols)
+    got_x = np.asarray(solution.full["dL/dX"], dtype=object)
+    for (i, j), formula in np.ndenumerate(got_x):
+        assert equal_as_functions(formula, sympy.diff(loss, xs[i, j]).subs(numbers), symbols)
+
+
+def test_softmax_ce_on_symbolic_logits_is_softmax_minus_one_hot() -> None:
+    solution = solve_symbolic(load_problem("problems/symbolic/softmax_ce_row.yaml"))
+    s = [S("s1"), S("s2"), S("s3")]
+    loss = -sympy.log(sympy.exp(s[1]) / sum(sympy.exp(v) for v in s))  # y = 1 (0-based)
+    _check_gradient(solution, "dL/dlogits", loss, np.array([s], dtype=object), s)
+    assert equal_as_functions(solution.full["L"].item(), loss, s)
+
+
+def test_batch_norm_with_symbolic_gamma_beta_matches_sympy_diff() -> None:
+    solution = solve_symbolic(load_problem("problems/symbolic/batch_norm_gamma_beta.yaml"))
+    g, c = [S("g1"), S("g2")], [S("c1"), S("c2")]
+    xs = sympy.Matrix(3, 2, [S(f"x_{i}{j}") for i in range(3) for j in range(2)])
+    numbers = {xs[i, j]: v for (i, j), v in np.ndenumerate(np.array([[1, 2], [3, 0], [2, 4]]))}
+    dout = _matrix([[1, 0], [0, 1], [-1, 1]])
+    loss = 0
+    for j in range(2):
+        column = [xs[i, j] for i in range(3)]
+        mu = sum(column) / 3
+        var = sum((v - mu) ** 2 for v in column) / 3
+        for i in range(3):
+            xhat = (column[i] - mu) / sympy.sqrt(var + sympy.Rational(1, 100))
+            loss += (g[j] * xhat + c[j]) * dout[i, j]
+    symbols = g + c
+    _check_gradient(solution, "dL/dgamma", loss.subs(numbers), np.array(g, dtype=object),
+                    symbols)
+    _check_gradient(solution, "dL/dbeta", loss.subs(numbers), np.array(c, dtype=object),
+                    symbols)
+    got_x = np.asarray(solution.full["dL/dx"], dtype=object)
+    for (i, j), formula in np.ndenumerate(got_x):
+        assert equal_as_functions(formula, sympy.diff(loss, xs[i, j]).subs(numbers), symbols)
+
+
+@pytest.mark.parametrize("name", ["tensor_linear", "softmax_ce_row", "batch_norm_gamma_beta"])
+def test_symbolic_tensor_values_at_at_match_pytorch(name: str) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from torch_steps import run_torch
+
+    from backcheck.symbolic import numeric_problem
+
+    written = load_problem(f"problems/symbolic/{name}.yaml")
+    result = run("solve", f"problems/symbolic/{name}.yaml", "--json")
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)["values"]
+    reference = run_torch(numeric_problem(written, written.at))
+    for key, expected in reference.items():
+        assert np.allclose(np.asarray(values[key], dtype=float), expected, rtol=1e-12,
+                           atol=1e-14), key
+
+
+def test_max_of_formulas_is_decided_at_at_and_needs_it(tmp_path: Path) -> None:
+    body = """\
+        symbols: [p, q]
+        values:
+          X: [[1, 2], [0, -1]]
+          W: [[p, 1], [q, -1]]
+        steps:
+          - h = relu(X @ W)
+          - m = max(h, axis=1)
+          - L = sum(m)
+        """
+    decided = solve_symbolic(load_problem(str(write(tmp_path, "m.yaml",
+                                                    body + "at: {p: 1, q: 2}\n"))))
+    p, q = S("p"), S("q")
+    assert sympy.simplify(decided.full["L"].item() - (p + 2 * q + 1)) == 0
+    assert any("p + 2*q" in note for note in decided.decision_notes())
+    result = run("solve", str(write(tmp_path, "m2.yaml", body)))
+    assert result.returncode == 2 and "give at:" in result.stderr
+
+
+def test_symbol_in_an_index_or_clashing_with_a_value_is_refused(tmp_path: Path) -> None:
+    index = write(tmp_path, "i.yaml", """\
+        symbols: [k]
+        values: {A: [[1, 2]], i: [k]}
+        steps: ["B = A[0, i]", "L = sum(B)"]
+        """)
+    result = run("solve", str(index))
+    assert result.returncode == 2 and "holds symbols" in result.stderr
+    clash = write(tmp_path, "c.yaml", """\
+        symbols: [A]
+        values: {A: [[1, 2]]}
+        steps: ["L = sum(A)"]
+        """)
+    result = run("solve", str(clash))
+    assert result.returncode == 2 and "also the name of a value" in result.stderr
+
+
+# ------------------------------------------------------------ tensor formula answers
+
+def tensor_sheet(tmp_path: Path, answers: dict) -> Path:
+    (tmp_path / "tensor_mlp.yaml").write_text(
+        (ROOT / "problems/symbolic/tensor_mlp.yaml").read_text())
+    lines = ["problem: tensor_mlp.yaml", "answers:"]
+    lines += [f"  {key}: {json.dumps(value)}" for key, value in answers.items()]
+    (tmp_path / "answers.yaml").write_text("\n".join(lines) + "\n")
+    return tmp_path / "answers.yaml"
+
+
+def test_tensor_formula_sheets_right_and_slips() -> None:
+    right = verify("problems/symbolic/tensor_mlp_right.yaml")
+    assert all(v == {"correct"} for v in verdicts(right).values()), verdicts(right)
+    slips = verify("problems/symbolic/tensor_mlp_slips.yaml")
+    first = {r.name: r.items[0] for r in slips.results}
+    assert first["dL/dW2"].verdict == "wrong" and "transpose" in first["dL/dW2"].diagnosis
+    assert first["dL/dW2"].mistake == "matmul_not_transposed"
+    assert first["dL/dz"].verdict == "wrong" and "activation derivative" in first["dL/dz"].diagnosis
+    assert first["dL/dW1"].verdict == "carried" and "dL/dz" in first["dL/dW1"].diagnosis
+    assert first["dL/db1"].verdict == "wrong" and "not summed" in first["dL/db1"].diagnosis
+
+
+@pytest.mark.parametrize("name, spelling, verdict", [
+    ("dL/dW2", "(dout.T @ h).T", "correct"),
+    ("dL/dW2", "matmul(transpose(h), dout)", "correct"),
+    ("dL/db1", "sum(dh * h * (1 - h), axis=0)", "correct"),
+    ("dL/db1", "dz.sum(0)", "correct"),
+    ("dL/dz[2,3]", "dh[2,3] * h[2,3] * (1 - h[2,3])", "correct"),
+    ("dL/dh", "dout * W2.T", "correct"),  # a column times a row broadcasts to the outer product
+    ("dL/dout", "2*(out - y)", "wrong"),  # the mean's 1/3 forgotten
+    ("dL/dW1", "X.T @ dz * 2", "wrong"),
+])
+def test_tensor_formula_spellings(tmp_path: Path, name: str, spelling: str, verdict: str
+                                  ) -> None:
+    report = verify(str(tensor_sheet(tmp_path, {name: spelling})))
+    assert verdicts(report) == {name.split("[")[0]: {verdict}}, spelling
+
+
+def test_missing_mask_of_a_relu_in_matrix_form_is_named(tmp_path: Path) -> None:
+    text = (ROOT / "problems/symbolic/tensor_mlp.yaml").read_text().replace("sigmoid(z)",
+                                                                            "relu(z)")
+    (tmp_path / "relu.yaml").write_text(text)
+    (tmp_path / "a.yaml").write_text('problem: relu.yaml\nanswers:\n'
+                                     '  dL/dz: "dh * (z > 0)"\n  dL/dW1: "X.T @ dh"\n')
+    report = verify(str(tmp_path / "a.yaml"))
+    first = {r.name: r.items[0] for r in report.results}
+    assert first["dL/dz"].verdict == "correct"
+    assert first["dL/dW1"].verdict == "wrong"
+    assert "derivative" in first["dL/dW1"].diagnosis or "mask" in first["dL/dW1"].diagnosis
+
+
+def test_formula_answers_for_a_symbolic_tensor_problem(tmp_path: Path) -> None:
+    for name in ("tensor_linear.yaml",):
+        (tmp_path / name).write_text((ROOT / "problems/symbolic" / name).read_text())
+    (tmp_path / "a.yaml").write_text(textwrap.dedent("""\
+        problem: tensor_linear.yaml
+        answers:
+          dL/dW: "X.T @ (R * h * (1 - h))"
+          dL/dX: "dz @ W.T"
+          dL/db: "sum(R * h, axis=0)"
+          h: "sigmoid(X @ W + b)"
+        """))
+    got = verdicts(verify(str(tmp_path / "a.yaml")))
+    assert got == {"dL/dW": {"correct"}, "dL/dX": {"correct"}, "dL/db": {"wrong"},
+                   "h": {"correct"}}
+
+
+@pytest.mark.parametrize("formula, message", [
+    ("X.T @@ dz", ":3:"),
+    ("X.T @ dzz", "did you mean"),
+    ("X.__class__", "not allowed"),
+    ("(" * 60 + "dz" + ")" * 60, "at most"),
+    ("dz[0, 1]", "start at 1"),
+    ("eval('1')", "unknown function"),
+])
+def test_tensor_bad_formulas_are_one_clear_error(tmp_path: Path, formula: str,
+                                                 message: str) -> None:
+    result = run("verify", str(tensor_sheet(tmp_path, {"dL/dW1": formula})))
+    assert result.returncode == 2, result.stdout
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.count("error:") == 1
+
+
+def test_sympy_layer_on_a_tensor_problem_shows_matrix_formulas_equal() -> None:
+    from backcheck.formulas import FormulaAnswer, parse_formula
+    from backcheck.grading import Grader
+
+    grader = Grader()
+    grader.grade("problems/symbolic/tensor_mlp_right.yaml")
+    checker = next(iter(grader._contexts.values())).formula_checker
+    text = "X.T @ (dh * sigmoid(z) * (1 - h))"
+    expr = parse_formula(text, checker.known, file=None, mark=None, tensor=True)
+    assert checker.sympy_equal(FormulaAnswer("dL/dW1", None, text, expr, ()))
