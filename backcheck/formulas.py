@@ -941,8 +941,10 @@ def _graph_with_symbols(graph: Any, problem: Any) -> Any:
     return view
 
 
-def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer]) -> list[Any]:
-    """Verdicts for formula answers, as grading ``Item`` s grouped by quantity."""
+def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer],
+                          numbers: list[Any] | None = None) -> list[Any]:
+    """Verdicts for formula answers, as grading ``Item`` s grouped by quantity.
+    ``numbers``: the sheet's number answers, graded (their values feed ``carried``)."""
     from .grading import Item, QuantityResult
 
     graph = checker.graph
@@ -977,7 +979,8 @@ def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer])
     for i, answer in enumerate(answers):
         if i in verdicts:
             continue
-        verdict = None if i in errors else _carried(checker, answers, values, verdicts, i)
+        verdict = None if i in errors else _carried(checker, answers, values, verdicts, i,
+                                                    numbers or [])
         if verdict is not None:
             verdicts[i] = verdict
             continue
@@ -986,7 +989,8 @@ def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer])
     by_name: dict[str, list[Any]] = {}
     order: list[str] = []
     for i, answer in enumerate(answers):
-        verdict, diagnosis, cause, origin = verdicts[i]
+        verdict, diagnosis, cause, origin = verdicts[i][:4]
+        follows = verdicts[i][4] if len(verdicts[i]) > 4 else None
         q = graph.quantities[answer.name]
         truth = ctx.truth_flat[answer.name]
         flats = [answer.flat] if answer.flat is not None else list(range(len(truth)))
@@ -1006,6 +1010,8 @@ def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer])
             item.diagnosis = diagnosis
             item.cause = cause
             item.origin = origin
+            if follows is not None:
+                item.follows = follows[position if answer.flat is None else 0]
             item.formula = True  # type: ignore[attr-defined]
             if verdict == "wrong" and diagnosis and diagnosis.startswith("["):
                 item.mistake, item.diagnosis = diagnosis[1:].split("] ", 1)
@@ -1016,10 +1022,39 @@ def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer])
     return [QuantityResult(name, graph.quantities[name], by_name[name], name) for name in order]
 
 
+def _number_overrides(checker: FormulaChecker, numbers: list[Any], deps: set[str]
+                      ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
+    """The sheet's number answers of the quantities a formula rests on, as overrides
+    (quantity → (mask, values), internal shape; the same numbers at every point: a number
+    is not a function of the inputs), and the names of those not correct."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    wrong: list[str] = []
+    for result in numbers:
+        q = checker.graph.quantities.get(result.name)
+        if q is None or q.kind == "update" or result.name not in deps:
+            continue
+        if all(item.verdict == "correct" for item in result.items):
+            continue  # a right number feeds nothing a formula could carry
+        size = int(np.prod(q.shape or (1,)))
+        given = np.zeros(size, dtype=object)
+        mask = np.zeros(size, dtype=bool)
+        for item in result.items:
+            if item.given is not None and 0 <= item.flat < size:
+                given[item.flat], mask[item.flat] = Fraction(item.given), True
+        if not mask.any():
+            continue
+        out[result.name] = (np.asarray(q.to_internal(mask.reshape(q.shape)), dtype=bool),
+                            np.asarray(q.to_internal(given.reshape(q.shape)), dtype=object))
+        wrong.append(result.name)
+    return out, wrong
+
+
 def _carried(checker: FormulaChecker, answers: list[FormulaAnswer], values: dict,
-             verdicts: dict, i: int) -> tuple | None:
-    """``carried`` when the answer follows from the student's other (whole-quantity)
-    formulas at every point, and one of the quantities it rests on was wrong."""
+             verdicts: dict, i: int, numbers: list[Any]) -> tuple | None:
+    """``carried`` when the answer follows at every point from the student's other
+    (whole-quantity) formulas and number answers put in their places, and one of the
+    quantities it rests on was not correct. The 5th element is what follows, at the
+    problem's own point, element by element (the verify view's "from your answers")."""
     from .backends import FLOAT
     from .evaluate import evaluate
     from .mistakes import Structure
@@ -1031,12 +1066,17 @@ def _carried(checker: FormulaChecker, answers: list[FormulaAnswer], values: dict
     deps = structure.deps.get(answer.name, set())
     others = [j for j, a in enumerate(answers)
               if j != i and a.flat is None and a.name in deps and values[j][0] is not None]
-    wrong = [j for j in others if verdicts.get(j, ("wrong",))[0] != "correct"]
-    if not wrong:
+    wrong = [answers[j].name for j in others if verdicts.get(j, ("wrong",))[0] != "correct"]
+    from_numbers, wrong_numbers = _number_overrides(checker, numbers, deps)
+    if not wrong and not wrong_numbers:
         return None
     targets = []
     for k, point in enumerate(checker.points):
         overrides = {}
+        for name, (mask, given) in from_numbers.items():
+            q = point.graph.quantities[name]
+            overrides[(q.kind, q.node)] = (mask, np.vectorize(float, otypes=[np.float64])(
+                given))
         for j in others:
             other = answers[j]
             q = point.graph.quantities[other.name]
@@ -1059,14 +1099,51 @@ def _carried(checker: FormulaChecker, answers: list[FormulaAnswer], values: dict
             targets.append(np.asarray(np.ravel(internal)[answer.flat]))
         else:
             targets.append(_orient(point.problem, internal, checker._orient_of(answer.name), q))
-    if checker.matches(answer, targets, values[i]):
-        position = structure.position
-        names = sorted({answers[j].name for j in wrong}, key=lambda n: position.get(n, 0))
-        cause = names[-1]  # the nearest earlier answer; the first is the original slip
-        origin = next((answers[j].name for j in wrong
-                       if verdicts.get(j, ("wrong",))[0] == "wrong"), names[0])
-        return ("carried", f"follows from your formula for {cause}", cause, origin)
-    return None
+    if not checker.matches(answer, targets, values[i]):
+        return None
+    position = structure.position
+    names = sorted(set(wrong) | set(wrong_numbers), key=lambda n: position.get(n, 0))
+    cause = names[-1]  # the nearest earlier answer; the first is the original slip
+    origin = next((answers[j].name for j in others
+                   if verdicts.get(j, ("wrong",))[0] == "wrong"),
+                  names[0])
+    what = "formula" if cause in wrong else "answer"
+    follows = _follows(checker, answer, from_numbers, targets[0], exact=not wrong)
+    return ("carried", f"follows from your {what} for {cause}", cause, origin, follows)
+
+
+def _follows(checker: FormulaChecker, answer: FormulaAnswer, from_numbers: dict,
+             target: np.ndarray, exact: bool) -> list[Any]:
+    """What follows at the problem's own point, flat in layout order: exactly when only
+    number answers feed it (the exact evaluator with the same overrides), else the
+    float64 value (shown with its honest digits)."""
+    from .exact import Exact
+
+    q = checker.graph.quantities[answer.name]
+    if exact:
+        try:
+            from .backends import EXACT
+            from .evaluate import evaluate
+            from .mistakes import Base
+
+            graph = checker.points[0].graph
+            overrides = {}
+            for name, (mask, given) in from_numbers.items():
+                other = graph.quantities[name]
+                overrides[(other.kind, other.node)] = (mask, given)
+            run = evaluate(graph, EXACT, overrides=overrides)
+            flat = list(Base(graph, run, "truth").flat(answer.name))
+            return flat if answer.flat is None else [flat[answer.flat]]
+        except Exception:  # noqa: BLE001 - fall back to the float64 value
+            pass
+    values = np.asarray(target, dtype=np.float64)
+    if answer.flat is None and checker._orient_of(answer.name) == "vector" \
+            and checker.problem.kind == "network":
+        values = _from_formula(checker.points[0].problem, values,
+                               checker._orient_of(answer.name), q)
+        values = q.to_layout(values)
+    return [Exact.of(Fraction(float(v))) if np.isfinite(v) else None
+            for v in np.ravel(values)]
 
 
 def _diagnose(checker: FormulaChecker, answer: FormulaAnswer, values: list[Any],
@@ -1177,14 +1254,16 @@ def numeric_point(problem: Any) -> Any:
     return numeric_problem(problem, at)
 
 
-def grade_sheet_formulas(ctx: Any, doc: Any, answers: dict, answers_path: tuple) -> list[Any]:
-    """The formula answers of one sheet (grading calls this)."""
+def grade_sheet_formulas(ctx: Any, doc: Any, answers: dict, answers_path: tuple,
+                         numbers: list[Any] | None = None) -> list[Any]:
+    """The formula answers of one sheet (grading calls this, with the sheet's graded
+    number answers: they feed the formulas' carried check)."""
     checker = getattr(ctx, "formula_checker", None)
     if checker is None:
         checker = FormulaChecker(ctx, getattr(ctx, "written", ctx.problem))
         ctx.formula_checker = checker
     parsed = read_formula_answers(checker, doc, answers, answers_path)
-    return grade_formula_answers(checker, parsed)
+    return grade_formula_answers(checker, parsed, numbers)
 
 
 __all__ = ["FormulaChecker", "grade_formula_answers", "is_formula_value", "parse_formula",

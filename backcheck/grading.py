@@ -1085,7 +1085,7 @@ def _grade_sheet(grader: Grader, path: str) -> Report:
         from .formulas import grade_sheet_formulas
 
         report.results = report.results + grade_sheet_formulas(ctx, doc, formulas,
-                                                               answers_path)
+                                                               answers_path, report.results)
     report.order = ctx.structure.position
     return report
 

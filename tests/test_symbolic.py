@@ -615,3 +615,25 @@ def test_sympy_layer_on_a_tensor_problem_shows_matrix_formulas_equal() -> None:
     text = "X.T @ (dh * sigmoid(z) * (1 - h))"
     expr = parse_formula(text, checker.known, file=None, mark=None, tensor=True)
     assert checker.sympy_equal(FormulaAnswer("dL/dW1", None, text, expr, ()))
+
+
+def test_a_formula_carried_from_a_wrong_number_answer_shows_what_follows(tmp_path: Path
+                                                                          ) -> None:
+    """dL/da1 written as a wrong number, dL/dz1 as a formula built on it: carried, and the
+    verify view's "from your answers" column shows what follows (−0.5·σ′(0.35))."""
+    from rich.console import Console
+
+    from backcheck.render.verify_view import quantity_table
+
+    report = verify(str(sheet(tmp_path, {"dL/da1": -0.5, "dL/dz1": "-0.5 * a1 * (1 - a1)",
+                                         "dL/db1": "-0.5 * sigmoid(z1) * (1 - a1)"})))
+    got = verdicts(report)
+    assert got == {"dL/da1": {"wrong"}, "dL/dz1": {"carried"}, "dL/db1": {"carried"}}
+    item = next(r for r in report.results if r.name == "dL/dz1").items[0]
+    assert "your answer for dL/da1" in item.diagnosis
+    s = 1 / (1 + np.exp(-0.35))
+    assert float(item.follows) == pytest.approx(-0.5 * s * (1 - s), rel=1e-12)
+    console = Console(width=120, record=True)
+    console.print(quantity_table(next(r for r in report.results if r.name == "dL/dz1")))
+    text = console.export_text()
+    assert "from your answers" in text and "-0.121249…" in text
