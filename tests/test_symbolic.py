@@ -637,3 +637,43 @@ def test_a_formula_carried_from_a_wrong_number_answer_shows_what_follows(tmp_pat
     console.print(quantity_table(next(r for r in report.results if r.name == "dL/dz1")))
     text = console.export_text()
     assert "from your answers" in text and "-0.121249…" in text
+
+
+# ------------------------------------------------------ --latex / --markdown, numbers only
+
+def test_latex_of_a_numeric_problem_keeps_exact_numbers_exact() -> None:
+    result = run("solve", "problems/single_neuron.yaml", "--latex")
+    assert result.returncode == 0, result.stderr
+    a1 = 1 / (1 + np.exp(-0.35))  # z = 2·0.5 − 0.25 − 0.5 + 0.1 = 0.35 exactly
+    assert r"z^{(1)} &= 0.35 \\" in result.stdout  # exact: no \ldots
+    assert rf"a^{{(1)}} &= {a1:.6g}\ldots \\" in result.stdout  # rounded: says so
+    assert result.stdout.startswith("%") and r"\end{align*}" in result.stdout
+
+
+def test_markdown_of_a_tensor_problem_shows_fractions_exactly(tmp_path: Path) -> None:
+    from fractions import Fraction as F
+
+    text = (ROOT / "problems/symbolic/tensor_mlp.yaml").read_text().replace("sigmoid(z)",
+                                                                            "relu(z)")
+    path = write(tmp_path, "relu.yaml", text)
+    result = run("solve", str(path), "--markdown", "--only", "L,dL/dout")
+    assert result.returncode == 0, result.stderr
+    X = [[1, 2], [0, -1], [2, 1]]
+    W1 = [[F(1, 2), -1, F(1, 4), 1], [1, F(1, 2), F(-1, 2), 2]]
+    b1, W2, y = [0, 1, -1, F(1, 2)], [1, -1, 2, F(1, 2)], [1, 0, 2]
+    h = [[max(sum(X[n][i] * W1[i][j] for i in range(2)) + b1[j], 0) for j in range(4)]
+         for n in range(3)]
+    out = [sum(h[n][j] * W2[j] for j in range(4)) for n in range(3)]
+    loss = sum((out[n] - y[n]) ** 2 for n in range(3)) / 3
+    douts = [2 * (out[n] - y[n]) / 3 for n in range(3)]
+    assert f"| `L` | scalar | {loss.numerator}/{loss.denominator} = " in result.stdout
+
+    def latex(q: F) -> str:  # a terminating decimal as a decimal, else a fraction
+        den = q.denominator
+        while den % 2 == 0 or den % 5 == 0:
+            den //= 2 if den % 2 == 0 else 5
+        if den == 1:
+            return f"{float(q):g}"
+        return ("-" if q < 0 else "") + rf"\tfrac{{{abs(q.numerator)}}}{{{q.denominator}}}"
+
+    assert r" \\ ".join(latex(d) for d in douts) in result.stdout
