@@ -422,20 +422,61 @@ _RECORDS = {"softmax": "softmax_axis", "log_softmax": "log_softmax", "sum": "sum
 _SYMBOL = {"matmul": "@", "add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
 
 
-def evaluate_formula(expr: tuple, env: dict[str, Any], layouts: dict[str, Any],
-                     backend: Any = None) -> Any:
-    """A formula's value in an environment of named arrays, every operation run by its op
-    record (:mod:`backcheck.ops`) on ``backend``: float64 (the default), or SymPy for the
-    formula as a function of the inputs. The one walker of formula trees."""
+def evaluate_formula(expr: tuple, env: Any, layouts: dict[str, Any],
+                     backend: Any = None, functions: dict[str, Any] | None = None) -> Any:
+    """A formula's (or a step's) value in an environment of named arrays, every operation
+    run by its op record (:mod:`backcheck.ops`) on ``backend``: float64 (the default), or
+    SymPy for the formula as a function of the inputs. The one walker of step-grammar
+    trees (scalar steps, tensor steps, formula answers); ``functions`` (SymPy only) puts
+    display functions in place of elementwise records (explain's σ and relu)."""
     from .backends import FLOAT
 
     B = backend or FLOAT
+    if functions:
+        B = _WithFunctions(B, functions)
     try:
         return _walk(expr, env, layouts, B)
     except FormulaError:
         raise
     except (ValueError, IndexError, TypeError) as error:
         raise FormulaError(f"it cannot be computed ({_short_error(error)})") from None
+
+
+class _WithFunctions:
+    """The SymPy backend with some elementwise functions given by the caller."""
+
+    def __init__(self, backend: Any, functions: dict[str, Any]) -> None:
+        self._backend = backend
+        self.functions = functions
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+
+def sympy_of(expr: tuple, names: dict[str, Any] | None = None,
+             symbols: dict[str, Any] | None = None,
+             functions: dict[str, Any] | None = None) -> Any:
+    """A scalar step tree as one SymPy expression (built by SymPy's constructors through
+    the walker above, never from text). ``names`` maps a name to an expression to put in
+    (earlier steps); any other name becomes a real symbol, collected in ``symbols``."""
+    import sympy
+
+    from .backends import SYMPY
+
+    names = names or {}
+    symbols = {} if symbols is None else symbols
+
+    class Env(dict):
+        def __missing__(self, key: str) -> Any:
+            if key in names:
+                return SYMPY.asarray(np.asarray(names[key], dtype=object))
+            if key not in symbols:
+                symbols[key] = sympy.Symbol(key, real=True)
+            return SYMPY.asarray(np.asarray(symbols[key], dtype=object))
+
+    value = evaluate_formula(expr, Env(), {}, SYMPY, functions)
+    array = np.asarray(value, dtype=object)
+    return array.reshape(-1)[0] if array.size == 1 else array
 
 
 def _short_error(error: Exception) -> str:
@@ -466,6 +507,9 @@ def _walk(expr: tuple, env: dict[str, Any], layouts: dict[str, Any], B: Any) -> 
         inner = _walk(expr[2], env, layouts, B)
         if expr[1] == "sum":  # the sum of every element
             return OPS["sum"].forward(B, _array(inner, B))
+        given = getattr(B, "functions", {}).get(expr[1])
+        if given is not None:
+            return B.asarray(np.frompyfunc(given, 1, 1)(_array(inner, B)))
         return OPS[expr[1]].forward(B, _array(inner, B))
     if kind == "index":
         return _index(expr, env, layouts, B)
