@@ -677,3 +677,18 @@ def test_markdown_of_a_tensor_problem_shows_fractions_exactly(tmp_path: Path) ->
         return ("-" if q < 0 else "") + rf"\tfrac{{{abs(q.numerator)}}}{{{q.denominator}}}"
 
     assert r" \\ ".join(latex(d) for d in douts) in result.stdout
+
+
+def test_numbers_of_a_symbolic_problem_are_those_at_at(tmp_path: Path) -> None:
+    """graph and the other number views: the problem at at:, or one message without it."""
+    from backcheck.api import solve_file
+    from backcheck.errors import BackcheckError
+
+    solution = solve_file("problems/symbolic/tensor_linear.yaml")
+    z = np.array([[1, 2], [0, -1]]) @ np.array([[0.5, -1, 0.25], [1, 0.5, -0.5]]) + [0, 1, -1]
+    assert np.allclose(solution.float("z"), z, rtol=0, atol=1e-15)
+    text = (ROOT / "problems/symbolic/neuron.yaml").read_text()
+    path = write(tmp_path, "n.yaml", "\n".join(line for line in text.splitlines()
+                                               if not line.startswith("at:")))
+    with pytest.raises(BackcheckError, match="no at:"):
+        solve_file(str(path))
