@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..display import register_html
 from .numbers import format_exact
 
 #: a quantity with more elements than this is summarised by its first ones
@@ -67,3 +68,7 @@ def report_html(report: Any) -> str:
             f"{html.escape(report.summary())}<table><tr><th>element</th><th>exact</th>"
             "<th>yours</th><th>verdict</th><th>diagnosis</th></tr>"
             + "".join(rows) + "</table></div>")
+
+
+register_html("Solution", solution_html)
+register_html("Report", report_html)
