@@ -17,7 +17,8 @@ import numpy as np
 from ..exact import Exact
 from ..solution import Solution
 from ..text import escape
-from .numbers import ROUNDED, UNDECIDED_ZERO, _corners, format_exact, format_float
+from ..numbers_text import ROUNDED, UNDECIDED_ZERO, format_exact, format_float
+from .numbers import _corners
 from .solve_view import MAX_SHOWN, SECTION_TITLES, crosscheck_line, describe_problem
 from .symbolic_view import quantity_latex
 
