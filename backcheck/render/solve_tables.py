@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from ..exact import Exact
+from ..numbers_text import ROUNDED, UNDECIDED_ZERO, format_exact, format_float
 from ..solution import Solution
 from ..text import escape
-from ..numbers_text import ROUNDED, UNDECIDED_ZERO, format_exact, format_float
 from .numbers import _corners
 from .solve_view import MAX_SHOWN, SECTION_TITLES, crosscheck_line, describe_problem
 from .symbolic_view import quantity_latex
