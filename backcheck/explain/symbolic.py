@@ -40,18 +40,6 @@ class SymbolicTooLarge(Exception):
     pass
 
 
-def _call(name: str, argument: Any) -> Any:
-    """A step's function call in SymPy, as its record says: the record's SymPy function
-    where it names one (relu prints as relu(z)), else its forward rule on the SymPy
-    backend (σ, tanh, exp, log, |·|, …)."""
-    from ..backends import SYMPY
-
-    record = OPS[name]
-    if record.sympy_function is not None:
-        return record.sympy_function()(argument)
-    return SYMPY.asarray(record.forward(SYMPY, SYMPY.asarray(argument))).item()
-
-
 def _sympy_str(expression: Any) -> str:
     """``sympy.sstr`` with each op written by its record's symbol (σ for the sigmoid)."""
     from sympy.printing.str import StrPrinter
@@ -75,41 +63,17 @@ def _rational(value: Fraction) -> Any:
 
 def expr_to_sympy(expr: tuple, symbols: dict[str, Any] | None = None,
                   names: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-    """Our parsed step tree → SymPy, built with SymPy's constructors (never from text).
-
-    ``names`` maps a name to an expression to inline (earlier steps); other names
-    become symbols.
-    """
-    import sympy
+    """Our parsed step tree → SymPy, through the one walker of step trees
+    (:func:`backcheck.formulas.sympy_of`: every operation its op record on the SymPy
+    backend, never text), with the records' SymPy functions where they name one, so
+    relu prints as relu(z). ``names`` maps a name to an expression to inline (earlier
+    steps); other names become real symbols, collected in ``symbols``."""
+    from ..formulas import sympy_of
 
     symbols = {} if symbols is None else symbols
-    names = names or {}
-    def walk(e: tuple) -> Any:
-        kind = e[0]
-        if kind == "num":
-            return _rational(e[1])
-        if kind == "name":
-            if e[1] in names:
-                return names[e[1]]
-            if e[1] not in symbols:
-                symbols[e[1]] = sympy.Symbol(e[1], real=True)
-            return symbols[e[1]]
-        if kind == "neg":
-            return -walk(e[1])
-        if kind == "call":
-            return _call(e[1], walk(e[2]))
-        left, right = walk(e[1]), walk(e[2])
-        if kind == "add":
-            return left + right
-        if kind == "sub":
-            return left - right
-        if kind == "mul":
-            return left * right
-        if kind == "div":
-            return left / right
-        return sympy.Pow(left, right)
-
-    return walk(expr), symbols
+    functions = {name: record.sympy_function() for name, record in OPS.items()
+                 if record.sympy_function is not None}
+    return sympy_of(expr, names or {}, symbols, functions), symbols
 
 
 def sympy_template(expression: Any, symbols: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
