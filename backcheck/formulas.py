@@ -119,13 +119,27 @@ def _tensor_reader() -> type:
     return _TensorFormulaReader
 
 
+#: how formulas are written by hand and in code, read as the grammar's spelling (text
+#: only: nothing is evaluated): − · × ⊙ for - * * *, Xᵀ for X.T, σ(z) for sigmoid(z), and
+#: the np./numpy./torch. prefix of a call (np.sum(dz, axis=0))
+_SPELLINGS = (("−", "-"), ("·", "*"), ("×", "*"), ("⊙", "*"), ("ᵀ", ".T"),
+              ("σ(", "sigmoid("))
+_LIBRARY_CALL = re.compile(r"(?<![\w.])(?:np|numpy|torch)\.(?=[A-Za-z_]\w*\s*\()")
+
+
+def _as_written(text: str) -> str:
+    for written, read in _SPELLINGS:
+        text = text.replace(written, read)
+    return _LIBRARY_CALL.sub("", text)
+
+
 def parse_formula(text: str, known: list[str], *, file: str | None,
                   mark: Mark | None, tensor: bool = False) -> tuple:
     """A formula's tree; one located error (with its column) for anything else."""
     _check_size(text, "formula", file, mark)
     stripped = text.lstrip()
     mark = _shift(mark, len(text) - len(stripped))
-    text = stripped.rstrip().replace("−", "-").replace("·", "*").replace("×", "*")
+    text = _as_written(stripped.rstrip())
     if not text:
         raise BackcheckError("expected a formula, found nothing", file=file, mark=mark)
     try:

@@ -551,6 +551,9 @@ def test_tensor_formula_sheets_right_and_slips() -> None:
     ("dL/db1", "dz.sum(0)", "correct"),
     ("dL/dz[2,3]", "dh[2,3] * h[2,3] * (1 - h[2,3])", "correct"),
     ("dL/dh", "dout * W2.T", "correct"),  # a column times a row broadcasts to the outer product
+    ("dL/dW1", "Xᵀ @ (dh ⊙ σ(z) ⊙ (1 − h))", "correct"),  # as printed in a textbook
+    ("dL/db1", "np.sum(dz, axis=0)", "correct"),  # as written in NumPy
+    ("dL/dW2", "h.T.dot(dout)", "correct"),
     ("dL/dout", "2*(out - y)", "wrong"),  # the mean's 1/3 forgotten
     ("dL/dW1", "X.T @ dz * 2", "wrong"),
 ])
