@@ -695,3 +695,20 @@ def test_numbers_of_a_symbolic_problem_are_those_at_at(tmp_path: Path) -> None:
                                                if not line.startswith("at:")))
     with pytest.raises(BackcheckError, match="no at:"):
         solve_file(str(path))
+
+
+def test_a_formula_that_would_fill_the_memory_is_wrong_not_a_hang(tmp_path: Path) -> None:
+    problem = write(tmp_path, "long.yaml", """\
+        values: {v: [[1], [2], [3]], c: [[1], [2], [3]]}
+        constants: [c]
+        steps: ["L = sum(v * c)"]
+        """)
+    text = problem.read_text().replace("[[1], [2], [3]]", str([[k] for k in range(3000)]))
+    problem.write_text(text)
+    (tmp_path / "a.yaml").write_text('problem: long.yaml\nanswers:\n'
+                                     '  dL/dv: "sum(c * c.T, axis=1)"\n'
+                                     '  L: "sum(conv2d(v, c, padding=99999))"\n')
+    report = verify(str(tmp_path / "a.yaml"))
+    items = {r.name: r.items[0] for r in report.results}
+    assert items["dL/dv"].verdict == "wrong" and "at most" in items["dL/dv"].diagnosis
+    assert items["L"].verdict == "wrong" and "at most" in items["L"].diagnosis
