@@ -75,41 +75,20 @@ def _rational(value: Fraction) -> Any:
 
 def expr_to_sympy(expr: tuple, symbols: dict[str, Any] | None = None,
                   names: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-    """Our parsed step tree → SymPy, built with SymPy's constructors (never from text).
+    """Our parsed step tree → SymPy, built with SymPy's constructors (never from text),
+    by the one walker of step trees (:func:`backcheck.formulas.sympy_of`: every operation
+    its record's rule on the SymPy backend), each call written as :func:`_call` says.
 
     ``names`` maps a name to an expression to inline (earlier steps); other names
     become symbols.
     """
-    import sympy
+    from ..formulas import sympy_of
+    from ..ops.scalar import STEP_FUNCTIONS
 
     symbols = {} if symbols is None else symbols
-    names = names or {}
-    def walk(e: tuple) -> Any:
-        kind = e[0]
-        if kind == "num":
-            return _rational(e[1])
-        if kind == "name":
-            if e[1] in names:
-                return names[e[1]]
-            if e[1] not in symbols:
-                symbols[e[1]] = sympy.Symbol(e[1], real=True)
-            return symbols[e[1]]
-        if kind == "neg":
-            return -walk(e[1])
-        if kind == "call":
-            return _call(e[1], walk(e[2]))
-        left, right = walk(e[1]), walk(e[2])
-        if kind == "add":
-            return left + right
-        if kind == "sub":
-            return left - right
-        if kind == "mul":
-            return left * right
-        if kind == "div":
-            return left / right
-        return sympy.Pow(left, right)
-
-    return walk(expr), symbols
+    functions = {name: (lambda value, name=name: _call(name, value))
+                 for name in STEP_FUNCTIONS}
+    return sympy_of(expr, names, symbols, functions), symbols
 
 
 def sympy_template(expression: Any, symbols: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
