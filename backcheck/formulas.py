@@ -119,13 +119,27 @@ def _tensor_reader() -> type:
     return _TensorFormulaReader
 
 
+#: how formulas are written by hand and in code, read as the grammar's spelling (text
+#: only: nothing is evaluated): − · × ⊙ for - * * *, Xᵀ for X.T, σ(z) for sigmoid(z), and
+#: the np./numpy./torch. prefix of a call (np.sum(dz, axis=0))
+_SPELLINGS = (("−", "-"), ("·", "*"), ("×", "*"), ("⊙", "*"), ("ᵀ", ".T"),
+              ("σ(", "sigmoid("))
+_LIBRARY_CALL = re.compile(r"(?<![\w.])(?:np|numpy|torch)\.(?=[A-Za-z_]\w*\s*\()")
+
+
+def _as_written(text: str) -> str:
+    for written, read in _SPELLINGS:
+        text = text.replace(written, read)
+    return _LIBRARY_CALL.sub("", text)
+
+
 def parse_formula(text: str, known: list[str], *, file: str | None,
                   mark: Mark | None, tensor: bool = False) -> tuple:
     """A formula's tree; one located error (with its column) for anything else."""
     _check_size(text, "formula", file, mark)
     stripped = text.lstrip()
     mark = _shift(mark, len(text) - len(stripped))
-    text = stripped.rstrip().replace("−", "-").replace("·", "*").replace("×", "*")
+    text = _as_written(stripped.rstrip())
     if not text:
         raise BackcheckError("expected a formula, found nothing", file=file, mark=mark)
     try:
@@ -534,12 +548,24 @@ def _array(value: Any, B: Any) -> Any:
     return B.asarray(value)
 
 
+#: elements in any array a formula makes (an outer product of two long vectors would
+#: otherwise fill the memory): the tensor problems' limit over all steps
+MAX_FORMULA_ELEMENTS = 4_000_000
+
+
+def _bounded(shape: tuple[int, ...]) -> None:
+    if int(np.prod(shape, dtype=np.int64)) > MAX_FORMULA_ELEMENTS:
+        raise FormulaError(f"it makes an array of {'×'.join(map(str, shape))} elements "
+                           f"(at most {MAX_FORMULA_ELEMENTS:,})")
+
+
 def _fits(symbol: str, left: Any, right: Any) -> None:
     try:
-        np.broadcast_shapes(np.shape(left), np.shape(right))
+        shape = np.broadcast_shapes(np.shape(left), np.shape(right))
     except ValueError:
         raise FormulaError(f"the shapes don't fit: {_shape_of(left)} {symbol} "
                            f"{_shape_of(right)}") from None
+    _bounded(shape)
 
 
 def _shape_of(value: Any) -> str:
@@ -563,6 +589,7 @@ def _matmul(expr: tuple, left: Any, right: Any, B: Any) -> Any:
             hint = f" (a missing transpose? {sides[0]} @ {sides[1]}.T fits)"
         raise FormulaError(f"the shapes don't fit: {_shape_of(left)} @ {_shape_of(right)}"
                            + hint, "matmul_not_transposed" if hint else None)
+    _bounded(a[:-1] + b[1:])
     if B.name == "float64":
         return np.matmul(np.asarray(left, dtype=np.float64), np.asarray(right, dtype=np.float64))
     return OPS["matmul"].forward(B, B.asarray(left), B.asarray(right))
@@ -630,6 +657,11 @@ def _function(expr: tuple, env: dict[str, Any], layouts: dict[str, Any], B: Any)
         return OPS["reshape"].forward(B, _array(_walk(args[0], env, layouts, B), B),
                                       shape=shape)
     inputs = [_array(_walk(a, env, layouts, B), B) for a in args]
+    if name == "conv2d":
+        pad, shape = attrs["padding"], np.shape(inputs[0])
+        if len(shape) != 2 or np.ndim(inputs[1]) != 2:
+            raise FormulaError("conv2d takes a 2-D input and a 2-D kernel")
+        _bounded((shape[0] + 2 * pad, shape[1] + 2 * pad, max(1, np.size(inputs[1]))))
     if name == "where":
         return OPS["where"].forward(B, *inputs)
     x = inputs[0]
@@ -787,6 +819,8 @@ class FormulaChecker:
         simplified by SymPy under a time limit (False if it cannot show they are equal)."""
         if not _tame(answer.expr):
             return False  # a power tower (9**9**9) would take SymPy forever
+        if not self._small_enough():
+            return False  # the whole problem in symbols would take too long
         try:
             import sympy
 
@@ -805,13 +839,33 @@ class FormulaChecker:
             if value.shape != truth.shape and not (
                     sum(d != 1 for d in truth.shape) <= 1 and not self.is_matrix(answer)):
                 return False
+            import time
+
+            deadline = time.monotonic() + SYMPY_SECONDS
             for a, b in zip(value.reshape(-1), truth.reshape(-1), strict=True):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False  # undecided in the time given: not shown equal
                 difference = to_plain(sympy.sympify(a) - sympy.sympify(b))
-                if _simplify_limited(difference) != 0:
+                if _simplify_limited(difference, min(SIMPLIFY_SECONDS, left)) != 0:
                     return False
             return True
         except Exception:  # undecided: not shown equal
             return False
+
+    def _small_enough(self) -> bool:
+        """The SymPy layer solves the whole problem with every input a symbol: only for
+        problems the symbolic evaluator takes (FORMAT §8's work limits)."""
+        from .problem import MAX_SYMBOLIC_WORK
+
+        problem = self.ctx.problem
+        if problem.kind == "tensor":
+            from .tensor import MAX_SYMBOLIC_TENSOR_WORK
+
+            return problem.exact_work <= MAX_SYMBOLIC_TENSOR_WORK
+        if problem.kind == "network":
+            return problem.exact_work <= MAX_SYMBOLIC_WORK
+        return len(problem.steps) <= 100
 
     def variants(self) -> list[Any]:
         if self._variants is None:
@@ -857,7 +911,9 @@ class FormulaChecker:
         return _orient(point.problem, values.reshape(q.internal_shape), self._orient_of(name), q)
 
 
+#: SymPy's simplification of one element, and of one whole answer, at most (seconds)
 SIMPLIFY_SECONDS = 2
+SYMPY_SECONDS = 4
 
 
 def _tame(expr: tuple) -> bool:
@@ -877,7 +933,7 @@ def _tame(expr: tuple) -> bool:
     return True
 
 
-def _simplify_limited(expression: Any) -> Any:
+def _simplify_limited(expression: Any, seconds: float = SIMPLIFY_SECONDS) -> Any:
     """``sympy.simplify`` under a time limit (a SIGALRM in the main thread; elsewhere a
     cheaper ``cancel``), never hanging on a pathological formula."""
     import signal
@@ -893,7 +949,7 @@ def _simplify_limited(expression: Any) -> Any:
         raise TimeoutError
 
     previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, SIMPLIFY_SECONDS)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         return sympy.simplify(expression)
     except TimeoutError:

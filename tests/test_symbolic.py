@@ -551,6 +551,9 @@ def test_tensor_formula_sheets_right_and_slips() -> None:
     ("dL/db1", "dz.sum(0)", "correct"),
     ("dL/dz[2,3]", "dh[2,3] * h[2,3] * (1 - h[2,3])", "correct"),
     ("dL/dh", "dout * W2.T", "correct"),  # a column times a row broadcasts to the outer product
+    ("dL/dW1", "Xᵀ @ (dh ⊙ σ(z) ⊙ (1 − h))", "correct"),  # as printed in a textbook
+    ("dL/db1", "np.sum(dz, axis=0)", "correct"),  # as written in NumPy
+    ("dL/dW2", "h.T.dot(dout)", "correct"),
     ("dL/dout", "2*(out - y)", "wrong"),  # the mean's 1/3 forgotten
     ("dL/dW1", "X.T @ dz * 2", "wrong"),
 ])
@@ -692,3 +695,20 @@ def test_numbers_of_a_symbolic_problem_are_those_at_at(tmp_path: Path) -> None:
                                                if not line.startswith("at:")))
     with pytest.raises(BackcheckError, match="no at:"):
         solve_file(str(path))
+
+
+def test_a_formula_that_would_fill_the_memory_is_wrong_not_a_hang(tmp_path: Path) -> None:
+    problem = write(tmp_path, "long.yaml", """\
+        values: {v: [[1], [2], [3]], c: [[1], [2], [3]]}
+        constants: [c]
+        steps: ["L = sum(v * c)"]
+        """)
+    text = problem.read_text().replace("[[1], [2], [3]]", str([[k] for k in range(3000)]))
+    problem.write_text(text)
+    (tmp_path / "a.yaml").write_text('problem: long.yaml\nanswers:\n'
+                                     '  dL/dv: "sum(c * c.T, axis=1)"\n'
+                                     '  L: "sum(conv2d(v, c, padding=99999))"\n')
+    report = verify(str(tmp_path / "a.yaml"))
+    items = {r.name: r.items[0] for r in report.results}
+    assert items["dL/dv"].verdict == "wrong" and "at most" in items["dL/dv"].diagnosis
+    assert items["L"].verdict == "wrong" and "at most" in items["L"].diagnosis
