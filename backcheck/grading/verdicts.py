@@ -27,6 +27,7 @@ import numpy as np
 
 from ..backends import EXACT, FLOAT
 from ..evaluate import EvaluationError, evaluate
+from ..exact import Exact
 from ..mistakes import QuantityValues
 from .carried import CarriedCauses
 from .context import BOUNDARY_NUDGE, ProblemContext
@@ -35,6 +36,8 @@ from .reach import RoundingReach
 from .report import Item, QuantityResult
 from .sheet import Entry
 from .tolerance import bound, within
+
+_ZERO = Exact(Fraction(0))
 
 
 class SheetGrading:
@@ -51,6 +54,7 @@ class SheetGrading:
         self.reach = RoundingReach(self)
         self._float_all: QuantityValues | None = None
         self._bounds: dict[int, tuple[Fraction | None, Fraction | None]] = {}
+        self._exact_given: dict[tuple[str, int], Exact] = {}  # the numbers, as Exact once
         # the fused route (dL/dzN from aN): its evaluation and rounding reach, the
         # reach's columns, and the entries that follow by it
         self.fused: tuple[QuantityValues | None, Any] | None = None
@@ -78,16 +82,29 @@ class SheetGrading:
                 if keep is not None and not keep(name, i):
                     continue
                 mask[i] = True
-                values[i] = truth[i] if i in swapped else self.usable(name, i, given)
+                if i in swapped:
+                    values[i] = truth[i]
+                elif backend is FLOAT:
+                    values[i] = self.usable(name, i, given)
+                else:
+                    values[i] = self._exact(name, i, given)
             if not mask.any():
                 continue
             if backend is FLOAT:
                 values = np.array([0.0 if v is None else float(v) for v in values])
             else:
-                values = np.array([Fraction(0) if v is None else v for v in values],
-                                  dtype=object)
+                values = np.array([_ZERO if v is None else v for v in values], dtype=object)
             result[(q.kind, q.node)] = (q.to_internal(mask), q.to_internal(values))
         return result
+
+    def _exact(self, name: str, flat: int, given: Fraction) -> Exact:
+        """The student's number as the rules take it (:meth:`usable`), as an
+        :class:`Exact` (converted once per sheet, not once per evaluation)."""
+        key = (name, flat)
+        value = self._exact_given.get(key)
+        if value is None:
+            value = self._exact_given[key] = Exact.of(self.usable(name, flat, given))
+        return value
 
     def swaps(self, swaps: dict | None = None) -> dict:
         """Rules for evaluations from the student's numbers: ``swaps`` (a buggy rule)
