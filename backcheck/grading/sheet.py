@@ -236,11 +236,16 @@ def _shape_text(shape: tuple[int, ...]) -> str:
 
 def _holds_text(value: Any) -> bool:
     """Is there a string anywhere in a sheet value (only then can it be a formula)?"""
-    if isinstance(value, list):
-        return any(_holds_text(v) for v in value)
-    if isinstance(value, dict):
-        return _holds_text(value.get("value"))
-    return isinstance(value, str)
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            return True
+        elif isinstance(item, dict):
+            stack.append(item.get("value"))
+    return False
 
 
 def read_answers(doc: Document, ctx: ProblemContext, answers: dict, answers_path: tuple,
