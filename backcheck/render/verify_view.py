@@ -142,9 +142,11 @@ def quantity_table(result: QuantityResult, *, digits: int = 6,
     carried = any(item.verdict == "carried" for item in result.items)
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   show_edge=False, expand=False)
-    table.add_column("element")
+    formulas = any(getattr(item, "formula", False) for item in result.items)
+    table.add_column("element", no_wrap=formulas)
     table.add_column("exact", justify="right", no_wrap=True)
-    table.add_column("yours", justify="right", no_wrap=True)
+    # a formula answer may be long: it wraps, the element names never do
+    table.add_column("yours", justify="right", no_wrap=not formulas)
     table.add_column("verdict", no_wrap=True)
     if carried:
         table.add_column("from your answers", justify="right", style="dim", no_wrap=True)
