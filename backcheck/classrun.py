@@ -50,7 +50,7 @@ def grade_class(paths: list[str], *, jobs: int | None = None,
 
     Sheets with the same answers (:func:`answers_key`) are graded once and share the
     verdicts; the reports are the same whichever process grades which sheet."""
-    keys = [answers_key(path) for path in paths]
+    keys = _answers_keys(paths, jobs)
     first: dict[tuple[str, str], int] = {}
     todo: list[int] = []
     for i, key in enumerate(keys):
@@ -81,6 +81,21 @@ def grade_class(paths: list[str], *, jobs: int | None = None,
         if advance is not None:
             advance(1)
     return reports
+
+
+def _answers_keys(paths: list[str], jobs: int | None) -> list[Any]:
+    """:func:`answers_key` of every sheet; for a class that will use a pool, read on every
+    core (reading 10,000 sheets is seconds of one process before any grading starts)."""
+    cores = min(os.cpu_count() or 1, 8)
+    if jobs is not None:
+        cores = min(cores, jobs)
+    if cores <= 1 or len(paths) < POOL_AFTER:
+        return [answers_key(path) for path in paths]
+    import multiprocessing
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with multiprocessing.get_context(method).Pool(cores) as pool:
+        return pool.map(answers_key, paths, chunksize=max(1, len(paths) // (4 * cores)))
 
 
 def _grade_paths(paths: list[str], jobs: int,
@@ -153,18 +168,18 @@ def pack(report: Any, grader: Any) -> Any:
     from .grading import AUTO
 
     if report.error is not None or report.problem_file in (None, report.sheet):
-        return report
+        return _lighten(report)
     try:
         ctx = grader.context(report.problem_file)
     except Exception:  # noqa: BLE001 - whatever it is, the whole report still travels
-        return report
+        return _lighten(report)
     results = []
     for result in report.results:
         truth = ctx.truth_flat.get(result.name)
         quantity = ctx.graph.quantities.get(result.name)
         if truth is None or quantity is not result.quantity or any(
                 item.expected is not truth[item.flat] for item in result.items):
-            results.append(result)  # a formula answer, or anything else: as it is
+            results.append(_lighten_result(result))  # a formula answer, …: as it is
             continue
         items = tuple(
             (item.flat, None if item.given is None else (item.given.numerator,
@@ -175,6 +190,21 @@ def pack(report: Any, grader: Any) -> Any:
         results.append((result.name, result.written_as, result.finding, items))
     return ("packed", report.sheet, report.problem_file, report.title, report.student,
             report.notes, report.points, results)
+
+
+def _lighten(report: Any) -> Any:
+    """A report that travels whole, without what only the grader needed (the rounding
+    reach of entries that are not carried)."""
+    for result in report.results:
+        _lighten_result(result)
+    return report
+
+
+def _lighten_result(result: Any) -> Any:
+    for item in result.items:
+        if item.verdict != "carried":
+            item.follows = None
+    return result
 
 
 def unpack(packed: Any, grader: Any) -> Any:

@@ -121,7 +121,7 @@ class SheetGrading:
         :data:`~backcheck.grading.context.BOUNDARY_NUDGE` (0·log 0 = 0: the class adds
         nothing to the loss; for cross-entropy the loss rule itself does it)."""
         boundary = self.ctx.boundary
-        if boundary is None or name != boundary[0] or given not in (0, 1) or not boundary[2]:
+        if boundary is None or not boundary[2] or name != boundary[0] or given not in (0, 1):
             return given
         target = boundary[1][flat]
         if given == 0 and target == 0:
