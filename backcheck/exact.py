@@ -247,10 +247,6 @@ class Exact:
         return self._v
 
     @property
-    def is_rational(self) -> bool:
-        return self.q is not None
-
-    @property
     def accuracy_bits(self) -> int:
         """Bits of relative accuracy (a rational's is unlimited)."""
         if self.q is not None:

@@ -243,34 +243,21 @@ _BINARY_SYMBOL = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
 def integer_names(problem: TensorProblem) -> set[str]:
     """Values used as indices (inside ``[...]``, ``one_hot``'s labels, ``arange``'s
     bounds): integer arrays, never differentiated."""
-    from .array_steps import array_free_names
+    from .array_steps import array_free_names, subexpressions
 
     found: set[str] = set()
     for step in problem.steps:
         stack = [step.expr]
         while stack:
             node = stack.pop()
-            kind = node[0]
-            if kind == "index":
+            if node[0] == "index":
                 for part in node[2]:
                     if part[0] == "at":
                         found |= array_free_names(part[1])
-                stack.append(node[1])
-            elif kind == "fn" and node[1] in ("one_hot", "arange"):
+            elif node[0] == "fn" and node[1] in ("one_hot", "arange"):
                 for arg in node[2]:
                     found |= array_free_names(arg)
-            elif kind in ("neg", "T"):
-                stack.append(node[1])
-            elif kind == "call":
-                stack.append(node[2])
-            elif kind in ("add", "sub", "mul", "div", "pow", "matmul"):
-                stack.extend(node[1:])
-            elif kind == "cmp":
-                stack.extend(node[2:])
-            elif kind == "fn":
-                stack.extend(node[2])
-            elif kind == "list":
-                stack.extend(node[1])
+            stack.extend(subexpressions(node))
     return found & set(problem.values)
 
 
