@@ -348,7 +348,8 @@ def test_formula_with_huge_powers_is_wrong_not_a_crash(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("problem", ["problems/symbolic/neuron.yaml",
-                                     "problems/symbolic/mazur_2_2_2.yaml"])
+                                     "problems/symbolic/mazur_2_2_2.yaml",
+                                     "problems/symbolic/tensor_linear.yaml"])
 def test_explain_symbolic_prints_the_formula_solve_prints(problem: str) -> None:
     """explain --symbolic and solve agree on every formula: the same expression element by
     element, and its value at at: is explain's number."""
@@ -359,6 +360,8 @@ def test_explain_symbolic_prints_the_formula_solve_prints(problem: str) -> None:
     names = [n for n in solution.names if n.startswith("dL/")]
     if "2_2_2" in problem:
         names = ["dL/dz2", "dL/dW1", "dL/db1"]
+    if "tensor" in problem:
+        names = ["dL/dW"]
     at = {written.symbols[k]: sympy.Rational(v.numerator, v.denominator)
           for k, v in written.at.items()}
     for name in names:
@@ -504,7 +507,15 @@ def test_max_of_formulas_is_decided_at_at_and_needs_it(tmp_path: Path) -> None:
     assert result.returncode == 2 and "give at:" in result.stderr
 
 
-def test_symbol_in_an_index_or_clashing_with_a_value_is_refused(tmp_path: Path) -> None:
+def test_symbol_in_an_index_or_clashing_with_a_value_or_too_large_is_refused(
+        tmp_path: Path) -> None:
+    from backcheck.errors import BackcheckError
+
+    big = np.arange(60 * 60).reshape(60, 60) % 7 - 3
+    path = write(tmp_path, "big.yaml", f"symbols: [w]\nvalues:\n  X: {big.tolist()}\n"
+                 "steps: ['h = X * w', 'L = sum(h @ h)']\n")
+    with pytest.raises(BackcheckError, match="too large for formulas"):
+        load_problem(str(path))
     index = write(tmp_path, "i.yaml", """\
         symbols: [k]
         values: {A: [[1, 2]], i: [k]}

@@ -3,7 +3,7 @@
 A network runs its forward pass on the SymPy backend: every activation and the loss are
 their records' own rules (an activation whose record names a SymPy function, relu, is
 written with it, so it prints as relu(z)); a scalar problem's steps become SymPy through
-our parsed tree (:func:`expr_to_sympy`, the walker the formulas module can share). The
+our parsed tree (:func:`expr_to_sympy`, through the formulas module's one walker). The
 formula is checked at the problem's numbers against the engine before it is shown.
 """
 
