@@ -141,9 +141,12 @@ def quantity_table(result: QuantityResult, *, digits: int = 6,
     title.append(f"  {done}/{total}", style="green" if done == total else "bold")
     carried = any(item.verdict == "carried" for item in result.items)
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                  show_edge=False, expand=False)
-    table.add_column("element")
-    table.add_column("exact", justify="right", no_wrap=True)
+                  show_edge=False, expand=False, caption_justify="left")
+    # the element is what the row is about: never cut; a long exact value ("-23/300 =
+    # -0.0766667…") wraps after its "=" instead when the terminal is narrow
+    table.add_column("element", no_wrap=True,
+                     min_width=max((len(escape(i.element)) for i in result.items), default=7))
+    table.add_column("exact", justify="right")
     table.add_column("yours", justify="right", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     if carried:
@@ -166,8 +169,7 @@ def quantity_table(result: QuantityResult, *, digits: int = 6,
     if len(shown) < total:
         rest = total - len(shown)
         kind = "correct" if done == rest else "more"
-        table.add_row(Text(f"⋯ {rest} {kind} not listed", style="dim"),
-                      "", "", Text("(--json: all)", style="dim"))
+        table.caption = Text(f"⋯ {rest} {kind} not listed (--json: all)", style="dim")
     return table
 
 
