@@ -29,6 +29,9 @@ _LAZY = {
     "generate": ("generate", "generate"),
 }
 
+#: names whose results draw themselves in notebooks (``backcheck.display``)
+_DISPLAYED = {"solve", "Solution", "verify", "class_report"}
+
 __all__ = list(_LAZY) + ["__version__"]
 
 
@@ -38,5 +41,7 @@ def __getattr__(name: str) -> Any:
 
         module_name, attribute = _LAZY[name]
         module = importlib.import_module(f".{module_name}", __name__)
+        if name in _DISPLAYED:  # results shown in Jupyter: the front door loads their view
+            importlib.import_module(".render.notebook", __name__)
         return getattr(module, attribute)
     raise AttributeError(f"module 'backcheck' has no attribute {name!r}")

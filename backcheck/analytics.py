@@ -70,11 +70,12 @@ class ClassStats:
         return (f"<ClassStats {self.sheets} sheets: {self.all_correct} all correct{errors}, "
                 f"{len(self.quantities)} quantities, {len(self.mistakes)} mistake codes>")
 
-    def _repr_html_(self) -> str:
-        """Tables in Jupyter (per quantity the verdict shares; the mistakes by code)."""
-        from .render.notebook import class_html
+    def _repr_html_(self) -> str | None:
+        """Tables in Jupyter (per quantity the verdict shares; the mistakes by code), drawn
+        by the render layer (``backcheck.display``)."""
+        from .display import html
 
-        return class_html(self)
+        return html(self)
 
 
 class _Builder:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import BackcheckError
-from .problem import load_problem
+from .problem import load_problem, problem_from_text  # noqa: F401 - part of the API
+from .render import notebook as _notebook  # noqa: F401 - registers the Jupyter tables
 from .solution import Solution, solve
 
 
@@ -24,14 +25,6 @@ def solve_file(path: str, *, float_only: bool = False, problem: Any = None) -> S
         else:
             raise
     return solve(problem, float_only=float_only)
-
-
-def problem_from_text(text: str, file: str = "<string>"):  # noqa: ANN201
-    """A validated problem from YAML text (for notebooks and tests)."""
-    from .literals import parse_yaml
-    from .problem import problem_from_document
-
-    return problem_from_document(parse_yaml(text, file))
 
 
 def read_problem(path: str) -> Any:

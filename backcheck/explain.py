@@ -36,6 +36,7 @@ from .evaluate import _normalise
 from .exact import Exact
 from .graph import Graph, Node
 from .names import resolve, split_element
+from .numbers_text import compact, element_text
 from .ops import LOSS_NODE, LOSSES, OPS
 from .problem import ExpressionProblem, NetworkProblem
 from .solution import Solution
@@ -220,13 +221,6 @@ def latex_text(text: str) -> str:
     return "".join(_LATEX_CHARS.get(char, char) for char in text)
 
 
-def format_number(value: Any, digits: int) -> str:
-    """A number as explanations print it: exact when short, else rounded with "…"."""
-    from .render.dot import compact
-
-    return compact(value, digits)
-
-
 def paren(text: str) -> str:
     """A number inside a product: negative numbers in parentheses."""
     return f"({text})" if text.startswith("-") else text
@@ -339,12 +333,6 @@ def explain(solution: Solution, quantity: str, *, symbolic: bool = False) -> Exp
         except SymbolicTooLarge as error:
             explanation.symbolic_error = str(error)
     return explanation
-
-
-def _element_text(name: str, index: tuple[int, ...] | None) -> str:
-    if index is None or not index:
-        return name
-    return f"{name}[{','.join(str(i + 1) for i in index)}]"
 
 
 # ============================================================================ paths
@@ -631,7 +619,7 @@ class NetworkElements(ElementGraph):
             return Factor(top, bottom, formula, value)
         if parent.op == LOSS_NODE:
             if k >= 2:  # weight decay λ/2·ΣW²: ∂/∂W = λ·W
-                lam = format_number(Exact.of(parent.attrs["weight_decay"]), 6)
+                lam = compact(Exact.of(parent.attrs["weight_decay"]), 6)
                 return Factor(top, bottom, Formula(f"{lam}·{{0}}", (bottom,)), value,
                               why="weight decay λ/2·ΣW²")
             target = self.name((parent.inputs[1], c))
@@ -679,7 +667,7 @@ class NetworkElements(ElementGraph):
         if name not in self.graph.quantities:  # a parameter
             value = self.layout(name)
             value = value if index is None else value[index]
-            explanation = Explanation(_element_text(name, index), "given", value)
+            explanation = Explanation(element_text(name, index), "given", value)
             if name == "target":
                 explanation.summary.append(f"{explanation.quantity} is the target given in the "
                                            f"problem file (t in the formulas).")
@@ -693,7 +681,7 @@ class NetworkElements(ElementGraph):
         value = full if index is None else full[index]
         if isinstance(value, np.ndarray) and value.ndim == 0:
             value = value.item()
-        explanation = Explanation(_element_text(name, index), "", value, network=True)
+        explanation = Explanation(element_text(name, index), "", value, network=True)
         internal = None
         if index is not None or not quantity.shape:
             flat = int(np.ravel_multi_index(index or (), quantity.shape)) if quantity.shape else 0
@@ -801,7 +789,7 @@ class NetworkElements(ElementGraph):
                     operands = [(before, ex(before)), (dz, ex(dz))]
                     decay = self.loss.attrs.get("weight_decay")
                     if decay is not None:  # + λ·WK from λ/2·ΣW² in the loss
-                        lam = format_number(Exact.of(decay), 6)
+                        lam = compact(Exact.of(decay), 6)
                         rule = op(rule.template + f" + {lam}·{{2}}", rule.names + (base,))
                         result = np.asarray(result, dtype=object).reshape(
                             np.shape(ex(name))) + Exact.of(decay) * ex(base)
@@ -853,7 +841,7 @@ class NetworkElements(ElementGraph):
                     operands.insert(1, (z, ex(z)))
                     blocked = [i for i, v in np.ndenumerate(ex(z)) if v.sign() <= 0]
                     if blocked:
-                        where = ", ".join(_element_text(z, i) for i in blocked)
+                        where = ", ".join(element_text(z, i) for i in blocked)
                         explanation.notes.append(
                             f"the ReLU blocks the gradient where {z} ≤ 0 ({where}): those "
                             f"entries of {name} are 0 whatever {da} is; keeping them is the "
@@ -928,14 +916,14 @@ class NetworkElements(ElementGraph):
                 terms.append(f"{{{len(names) - 1}}}")
                 bias = values[node.inputs[2]][j]
             rule = Formula(" + ".join(terms), tuple(names))
-            text = " + ".join(f"{paren(format_number(w, digits))}·{paren(format_number(a, digits))}"
+            text = " + ".join(f"{paren(compact(w, digits))}·{paren(compact(a, digits))}"
                               for w, a in numbers)
             text_latex = " + ".join(
-                f"{paren(latex_number(format_number(w, digits)))} \\cdot "
-                f"{paren(latex_number(format_number(a, digits)))}" for w, a in numbers)
+                f"{paren(latex_number(compact(w, digits)))} \\cdot "
+                f"{paren(latex_number(compact(a, digits)))}" for w, a in numbers)
             if bias is not None:
-                text += " + " + paren(format_number(bias, digits))
-                text_latex += " + " + paren(latex_number(format_number(bias, digits)))
+                text += " + " + paren(compact(bias, digits))
+                text_latex += " + " + paren(latex_number(compact(bias, digits)))
             total = ZERO
             for w, a in numbers:
                 total = total + w * a
@@ -960,15 +948,15 @@ class NetworkElements(ElementGraph):
             names = tuple(self.name((node.inputs[0], (n, q))) for q in range(len(row)))
             denominator = " + ".join(f"exp({{{q}}})" for q in range(len(row)))
             rule = Formula(f"exp({{{internal[1]}}}) / ({denominator})", names)
-            numbers = (f"exp({format_number(zv, digits)}) / ("
-                       + " + ".join(f"exp({format_number(v, digits)})" for v in row) + ")")
+            numbers = (f"exp({compact(zv, digits)}) / ("
+                       + " + ".join(f"exp({compact(v, digits)})" for v in row) + ")")
             explanation.equation = Equation(explanation.quantity, rule, numbers,
                                             latex_text(numbers), result=value)
             explanation.summary.append("softmax: the exponential of this unit's "
                                        "pre-activation over the sum over all units.")
             return explanation
         rule = Formula(record.formula, (z,))
-        numbers = record.formula.format(format_number(zv, digits))
+        numbers = record.formula.format(compact(zv, digits))
         explanation.equation = Equation(explanation.quantity, rule, numbers, latex_text(numbers),
                                         result=value)
         extra = record.definition.format(**node.attrs)
@@ -990,8 +978,8 @@ class NetworkElements(ElementGraph):
             names += [self.name((p_node, index)), self.name((t_node, index))]
             i, j = len(names) - 2, len(names) - 1
             pieces.append(term.format(f"{{{i}}}", f"{{{j}}}"))
-            numbers.append(term.format(paren(format_number(values[p_node][index], 6)),
-                                       paren(format_number(values[t_node][index], 6))))
+            numbers.append(term.format(paren(compact(values[p_node][index], 6)),
+                                       paren(compact(values[t_node][index], 6))))
         inner, number_text = " + ".join(pieces), " + ".join(numbers)
         if record.negated_term:  # −Σ t·log p
             inner, number_text = f"−({inner})", f"−({number_text})"
@@ -1001,7 +989,7 @@ class NetworkElements(ElementGraph):
                            else f"({number_text}) / {divisor}")
         decay = self.loss.attrs.get("weight_decay")
         if decay is not None:
-            lam = format_number(Exact.of(decay), 6)
+            lam = compact(Exact.of(decay), 6)
             weights = [self.graph.nodes[i].name for i in self.loss.inputs[2:]]
             inner += f" + {lam}/2·(" + " + ".join(f"Σ{w}²" for w in weights) + ")"
             number_text += f" + {lam}/2·(" + " + ".join(f"Σ{w}²" for w in weights) + ")"
@@ -1061,17 +1049,17 @@ class NetworkElements(ElementGraph):
         grad = self.solution.exact(f"dL/d{base}")
         if index is not None:
             old, grad = old[index], grad[index]
-        element = _element_text(base, index)
+        element = element_text(base, index)
         rule = Formula("{0} − η·{1}", (element, f"∂L/∂{element}"))
-        numbers = (f"{format_number(old, 6) if index is not None else base} − "
-                   f"{format_number(Exact.of(rate), 6)}·"
-                   + (paren(format_number(grad, 6)) if index is not None else f"dL/d{base}"))
+        numbers = (f"{compact(old, 6) if index is not None else base} − "
+                   f"{compact(Exact.of(rate), 6)}·"
+                   + (paren(compact(grad, 6)) if index is not None else f"dL/d{base}"))
         operands = [] if index is not None else [(base, old), (f"dL/d{base}", grad)]
         explanation.equation = Equation(explanation.quantity, rule, numbers,
                                         latex_text(numbers), operands, explanation.value)
         explanation.summary.append(
             f"One gradient-descent step with learning rate η = "
-            f"{format_number(Exact.of(rate), 6)}: move against the gradient.")
+            f"{compact(Exact.of(rate), 6)}: move against the gradient.")
         if index is not None:
             _check_total(old - Exact.of(rate) * grad, explanation.value, explanation.quantity)
         return explanation
@@ -1153,8 +1141,8 @@ def activation_derivative(op: Any, z: str, a: str, z_value: Exact, attrs: dict
         return Formula("1"), ""
     if op.branches:
         above, below = op.branches
-        shown = format_number(z_value, 6)
-        params = {k: format_number(Exact.of(v), 6) for k, v in attrs.items()}
+        shown = compact(z_value, 6)
+        params = {k: compact(Exact.of(v), 6) for k, v in attrs.items()}
         why = (above if z_value.sign() > 0 else below).format(z=z, value=shown, **params)
         return Formula(f"{op.symbol}′({{0}})", (z,)), why
     return Formula(f"{op.symbol}′({{0}}) = " + op.derivative.replace("{z}", "{0}")
@@ -1349,9 +1337,9 @@ def expr_template(expr: tuple) -> tuple[str, tuple[str, ...]]:
 def substitute(expr: tuple, values: dict[str, Exact], digits: int) -> tuple[str, str]:
     """The step's expression with every name replaced by its number (text, LaTeX)."""
     template, names = expr_template(expr)
-    numbers = tuple(paren(format_number(values[n], digits)) for n in names)
+    numbers = tuple(paren(compact(values[n], digits)) for n in names)
     text = template.format(*numbers)
-    latex_numbers = tuple(paren(latex_number(format_number(values[n], digits))) for n in names)
+    latex_numbers = tuple(paren(latex_number(compact(values[n], digits))) for n in names)
     marks = [f"\x00{i}\x00" for i in range(len(names))]
     latex = latex_text(template.format(*marks))
     for i, number in enumerate(latex_numbers):

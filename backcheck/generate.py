@@ -46,6 +46,7 @@ from typing import Any
 
 from . import __version__
 from .errors import BackcheckError
+from .numbers_text import yaml_number
 from .ops import ACTIVATIONS, LOSSES, OPS
 
 DIFFICULTIES = ("easy", "medium", "hard")
@@ -310,7 +311,7 @@ def resolve(options: GenerateOptions, rng: random.Random | None = None) -> Spec:
     spec = Spec(difficulty, tuple(sizes), hidden, output, loss, batch, convention, rate)
     if spec.exact_family and rate is not None and (rate * 100).denominator != 1:
         raise _error(
-            f"--learning-rate {_decimal(rate)} would give updates with more than two decimals",
+            f"--learning-rate {yaml_number(rate)} would give updates with more than two decimals",
             hint="for hand-friendly updates use a multiple of 0.01, e.g. 0.1, 0.05 or 0.5")
     return spec
 
@@ -718,7 +719,7 @@ def _search(spec: Spec, rng: random.Random, file: str, seed: int,
             command: str) -> tuple[str, Any, Any, int]:
     """Draw networks until one is hand-friendly: (its YAML text, the problem read back
     from that text, its exact solution, how many networks were drawn)."""
-    from .api import problem_from_text
+    from .problem import problem_from_text
     from .solution import solve
 
     draw = _Draw(rng, spec)
@@ -808,27 +809,17 @@ def reproduce_command(options: GenerateOptions, seed: int) -> str:
         if value is not None:
             parts.append(f"{flag} {value}")
     if options.learning_rate is not None:
-        parts.append(f"--learning-rate {_decimal(parse_learning_rate(options.learning_rate))}")
+        parts.append(f"--learning-rate {yaml_number(parse_learning_rate(options.learning_rate))}")
     parts.append(f"--seed {seed}")
     return " ".join(parts)
 
 
 # ----- writing YAML -----------------------------------------------------------------
-def _decimal(q: Fraction) -> str:
-    from .render.numbers import terminating_decimal
-
-    q = Fraction(q)
-    if q.denominator == 1:
-        return str(q.numerator)
-    text = terminating_decimal(q, 60)
-    return text if text is not None else f'"{q.numerator}/{q.denominator}"'
-
-
-def _flow(values: list[Any], render: Any = _decimal) -> str:
+def _flow(values: list[Any], render: Any = yaml_number) -> str:
     return "[" + ", ".join(render(v) for v in values) + "]"
 
 
-def _matrix_lines(key: str, rows: list[list[Any]], indent: str, render: Any = _decimal,
+def _matrix_lines(key: str, rows: list[list[Any]], indent: str, render: Any = yaml_number,
                   comment: str = "") -> list[str]:
     flow = "[" + ", ".join(_flow(row, render) for row in rows) + "]"
     if len(rows) == 1 or len(indent) + len(key) + len(flow) + 2 <= 60:
@@ -866,9 +857,9 @@ def describe(spec: Spec) -> str:
 def grading_text(spec: Spec) -> str:
     if spec.exact_family:
         return ("every answer is exact here, an integer or at most two decimals: write it in "
-                f"full (graded to ±{_decimal(EXACT_TOLERANCE)})")
+                f"full (graded to ±{yaml_number(EXACT_TOLERANCE)})")
     return (f"answers are graded to {DECIMAL_PLACES} decimal places "
-            f"(±{_decimal(DECIMAL_TOLERANCE)}); values that are exact integers or short "
+            f"(±{yaml_number(DECIMAL_TOLERANCE)}); values that are exact integers or short "
             "decimals can be written as they are")
 
 
@@ -895,7 +886,7 @@ def _practises(spec: Spec) -> list[str]:
         lines.append("the ReLU derivative: gradient passes where z > 0 and is blocked where "
                      "z < 0")
     if "leaky_relu" in acts:
-        lines.append(f"the leaky ReLU derivative: 1 where z > 0, {_decimal(LEAKY_SLOPE)} "
+        lines.append(f"the leaky ReLU derivative: 1 where z > 0, {yaml_number(LEAKY_SLOPE)} "
                      "where z < 0")
     if "sigmoid" in acts:
         lines.append("σ′(z) = σ(z)·(1 − σ(z)), from the activations you already have")
@@ -914,7 +905,7 @@ def _practises(spec: Spec) -> list[str]:
     if spec.batch > 1:
         lines.append(f"a batch of {spec.batch}: dL/dW and dL/db add up over the examples")
     if spec.learning_rate is not None:
-        lines.append(f"one gradient-descent step W ← W − {_decimal(spec.learning_rate)}·dL/dW")
+        lines.append(f"one gradient-descent step W ← W − {yaml_number(spec.learning_rate)}·dL/dW")
     return lines
 
 
@@ -983,14 +974,14 @@ def problem_yaml(spec: Spec, network: _Network, seed: int, command: str) -> str:
         lines.append(f"    b: {_flow(b)}")
         lines.append(f"    activation: {activation}")
         for name, value in practice_params(activation).items():
-            lines.append(f"    {name}: {_decimal(value)}")
+            lines.append(f"    {name}: {yaml_number(value)}")
     if spec.batch == 1:
         lines.append(f"target: {_flow(network.target[0])}")
     else:
         lines += _matrix_lines("target", network.target, "", comment="   # one row per example")
     lines.append(f"loss: {spec.loss}")
     if spec.learning_rate is not None:
-        lines.append(f"learning_rate: {_decimal(spec.learning_rate)}")
+        lines.append(f"learning_rate: {yaml_number(spec.learning_rate)}")
     return "\n".join(lines) + "\n"
 
 
@@ -1012,7 +1003,7 @@ def quantity_description(spec: Spec, name: str, shape: tuple[int, ...]) -> str:
         return f"the loss, {LOSS_WORDS.get(spec.loss, LOSSES[spec.loss].title)} — a number"
     if name.endswith("_new"):
         param = name[: -len("_new")]
-        rate = _decimal(spec.learning_rate) if spec.learning_rate is not None else "lr"
+        rate = yaml_number(spec.learning_rate) if spec.learning_rate is not None else "lr"
         return f"{param} after one step: {param} − {rate}·dL/d{param} — {shape_text}"
     if name.startswith("dL/d"):
         of = name[len("dL/d"):]
@@ -1039,7 +1030,7 @@ def key_number(value: Any) -> str:
     """One exact value for a key: a YAML number, a "p/q" string, or 20 certain digits
     (trailing zeros kept, so an irrational never looks like a short exact decimal)."""
     if value.q is not None:
-        return _decimal(value.q)
+        return yaml_number(value.q)
     if value.undecided:  # zero to thousands of digits (solve warns): written as 0
         return "0"
     # fixed notation (as a learner writes), except for the tiniest values
@@ -1070,7 +1061,7 @@ def answers_yaml(spec: Spec, solution: Any, names: list[str], seed: int, problem
                   "Vectors are [..]; matrices are one row per line (- [..]), in the "
                   "problem's own layout.",
                   f"Check it: backcheck verify {own_name}"]
-        tolerance = "{abs: " + _decimal(spec.tolerance) + "}"
+        tolerance = "{abs: " + yaml_number(spec.tolerance) + "}"
     from .text import yaml_string
 
     lines = _comment_block(header)
@@ -1084,7 +1075,7 @@ def answers_yaml(spec: Spec, solution: Any, names: list[str], seed: int, problem
             section = quantity.section
             title = SECTIONS.get(section, section)
             if section == "update":
-                title += f" (learning rate {_decimal(spec.learning_rate)})"
+                title += f" (learning rate {yaml_number(spec.learning_rate)})"
             if lines[-1] != "answers:":
                 lines.append("")
             lines.append(f"  # ── {title} ──")

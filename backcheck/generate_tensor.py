@@ -167,8 +167,8 @@ def generate_tensor(kind: str, seed: int, problem_file: str = "practice.yaml"
     """One practice problem of ``kind`` (batch_norm, attention, rnn) and its sheet and key."""
     import os
 
-    from .api import problem_from_text
     from .generate import companion_names
+    from .problem import problem_from_text
     from .solution import solve
 
     if kind not in KINDS:

@@ -757,11 +757,12 @@ class Report:
     def __repr__(self) -> str:
         return f"<Report {self.sheet}: {self.summary()}>"
 
-    def _repr_html_(self) -> str:
-        """A table in Jupyter (element, exact, yours, verdict, diagnosis)."""
-        from .render.notebook import report_html
+    def _repr_html_(self) -> str | None:
+        """A table in Jupyter (element, exact, yours, verdict, diagnosis), drawn by the
+        render layer (``backcheck.display``)."""
+        from .display import html
 
-        return report_html(self)
+        return html(self)
 
 
 # ============================================================================ problems

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from .graph import Graph, Quantity
+from .numbers_text import format_exact
 from .ops import LOSSES, OPS
-from .render.numbers import format_exact
 
 # ----------------------------------------------------------------------------- structure
 

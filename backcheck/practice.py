@@ -138,7 +138,7 @@ def _rule_and_what(solution: Any, name: str) -> tuple[str, str]:
     if quantity.kind == "update":
         param = name[: -len("_new")] if name.endswith("_new") else node.name or name
         rate = getattr(solution.problem, "learning_rate", None)
-        from .render.numbers import format_value
+        from .numbers_text import format_value
 
         shown = format_value(rate) if rate is not None else "lr"
         return f"{name} = {param} − {shown}·{graph.grad_name(param)}", what
@@ -663,7 +663,7 @@ def path_hint(session: Session, step: Step) -> str:
 
 def answer_lines(session: Session, step: Step, digits: int = 6) -> list[str]:
     """The exact answer, as ``verify`` shows exact values (rounded ones end in …)."""
-    from .render.numbers import format_exact
+    from .numbers_text import format_exact
 
     values = session.solution.exact(step.name)
     if values.ndim == 0:
@@ -740,13 +740,9 @@ def tolerance_yaml(tolerance: Any) -> str:
     """A :class:`~backcheck.grading.Tolerance` as the YAML that reads back as it."""
     if tolerance.kind in ("auto", "exact"):
         return tolerance.kind
-    amount = tolerance.amount
-    from .render.numbers import terminating_decimal
+    from .numbers_text import yaml_number
 
-    text = terminating_decimal(amount, 60) if amount is not None else None
-    if text is None:
-        text = f'"{amount.numerator}/{amount.denominator}"'
-    return f"{{{tolerance.kind}: {text}}}"
+    return f"{{{tolerance.kind}: {yaml_number(tolerance.amount)}}}"
 
 
 _SHOWN_NOTE = re.compile(r"answers shown for \d+ of \d+ quantities \(([^)]*)\)")

@@ -192,6 +192,13 @@ def load_problem(path: str) -> Problem:
     return problem_from_document(load_yaml(path))
 
 
+def problem_from_text(text: str, file: str = "<string>") -> Problem:
+    """A validated problem from YAML text (``new`` reads back what it wrote; notebooks)."""
+    from .literals import parse_yaml
+
+    return problem_from_document(parse_yaml(text, file))
+
+
 def problem_from_document(doc: Document) -> Problem:
     data = doc.data
     if not isinstance(data, dict):

@@ -28,6 +28,7 @@ from .exact import (
     working_precision,
 )
 from .graph import Graph, Quantity, build_graph
+from .numbers_text import ROUNDED, UNDECIDED_ZERO, decimal_text, element_text
 from .problem import Problem
 
 CROSSCHECK_TOLERANCE = 1e-9  # relative, as the brief demands
@@ -69,11 +70,11 @@ class Solution:
         kind = "exact" if self.exact_evaluation is not None else "float64 only"
         return f"<Solution {title}: {len(self.graph.quantities)} quantities, {kind}>"
 
-    def _repr_html_(self) -> str:
-        """A table in Jupyter (quantity, shape, value)."""
-        from .render.notebook import solution_html
+    def _repr_html_(self) -> str | None:
+        """A table in Jupyter (quantity, shape, value), drawn by the render layer."""
+        from .display import html
 
-        return solution_html(self)
+        return html(self)
 
     def quantity(self, name: str) -> Quantity:
         return self.graph.quantities[name]
@@ -293,7 +294,7 @@ def _short(value: Any) -> str:
     if value is None:
         return "?"
     q = value.q if isinstance(value, Exact) else Exact.of(value).q
-    return str(value) if q is None else _decimal_text(q)
+    return str(value) if q is None else decimal_text(q)
 
 
 def element_name(graph: Graph, name: str, internal_index: tuple[int, ...]) -> str:
@@ -302,8 +303,7 @@ def element_name(graph: Graph, name: str, internal_index: tuple[int, ...]) -> st
     if quantity is None or not quantity.shape:
         return name
     flat = int(np.ravel_multi_index(internal_index, quantity.internal_shape))
-    layout = np.unravel_index(flat, quantity.shape)
-    return f"{name}[{','.join(str(int(i) + 1) for i in layout)}]"
+    return element_text(name, np.unravel_index(flat, quantity.shape))
 
 
 def _crosscheck(solution: Solution) -> CrossCheck:
@@ -423,31 +423,11 @@ def _short_decimal(q: Any) -> str:
     """A rational for a message: exactly when that is short, else 20 digits and …"""
     from fractions import Fraction
 
-    text = _decimal_text(q)
+    text = decimal_text(q)
     if len(text) <= 40:
         return text
     text = Exact(q).nstr(20)
-    return text if Fraction(text) == q else Exact(q).nstr(20, strip_zeros=False) + "…"
-
-
-def _decimal_text(q: Any) -> str:
-    """A written rational as a person wrote it: a decimal when it terminates."""
-    den = q.denominator
-    twos = fives = 0
-    while den % 2 == 0:
-        den //= 2
-        twos += 1
-    while den % 5 == 0:
-        den //= 5
-        fives += 1
-    if den != 1 or max(twos, fives) > 40:
-        return f"{q.numerator}/{q.denominator}"
-    places = max(twos, fives)
-    scaled = abs(q.numerator) * (10**places // q.denominator)
-    text = str(scaled).rjust(places + 1, "0")
-    sign = "-" if q < 0 else ""
-    whole, frac = text[: len(text) - places], text[len(text) - places:]
-    return f"{sign}{whole}.{frac}" if places else f"{sign}{whole}"
+    return text if Fraction(text) == q else Exact(q).nstr(20, strip_zeros=False) + ROUNDED
 
 
 def _first_divergence(solution: Solution) -> str | None:
@@ -491,14 +471,10 @@ def _first_divergence(solution: Solution) -> str | None:
     return None
 
 
-def _one_based(index: tuple) -> str:
-    return "[" + ",".join(str(int(i) + 1) for i in index) + "]" if index else "(scalar)"
-
-
 def _shown(value: Exact) -> str:
     if value.q is not None:
-        return _decimal_text(value.q)
-    return "≈0" if value.undecided else value.nstr(6, strip_zeros=False) + "…"
+        return decimal_text(value.q)
+    return UNDECIDED_ZERO if value.undecided else value.nstr(6, strip_zeros=False) + ROUNDED
 
 
 def _as_float(values: Any) -> np.ndarray:

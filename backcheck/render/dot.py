@@ -26,10 +26,10 @@ import numpy as np
 
 from ..errors import BackcheckError
 from ..graph import Graph, Node
+from ..numbers_text import compact
 from ..problem import NetworkProblem
 from ..solution import Solution
 from ..text import escape
-from .numbers import format_value
 
 #: a matrix is written out in a node when it is at most this big; otherwise summarised
 INLINE_MAX_ELEMENTS = 16
@@ -307,16 +307,6 @@ def summarise(value: Any, digits: int) -> str:
     mean = float(floats.mean())
     return (f"{shape}: min {compact(low, digits)}, max {compact(high, digits)}, "
             f"mean {compact(mean, digits)}")
-
-
-def compact(value: Any, digits: int) -> str:
-    """One number, short: an exact value when it is short ("1/3", "0.25"), otherwise a
-    rounded decimal marked with "…"."""
-    text = format_value(value, digits)
-    if " = " in text:  # "2421/98 = 24.7041…": keep one of the two
-        fraction, decimal = text.split(" = ", 1)
-        return fraction if len(fraction) <= 5 else decimal
-    return text
 
 
 def compact_array(value: Any, digits: int) -> str:

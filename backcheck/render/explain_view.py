@@ -20,20 +20,16 @@ from ..explain import (
     Factor,
     Formula,
     Path,
-    format_number,
     latex_name,
     latex_number,
     latex_text,
     paren,
 )
+from ..numbers_text import compact
 from ..text import escape
 from .dot import compact_array
 
 # ============================================================================ helpers
-
-
-def _number(value: Any, digits: int) -> str:
-    return format_number(value, digits)
 
 
 def _array(value: Any, digits: int) -> str:
@@ -62,7 +58,7 @@ def _title_text(explanation: Explanation, digits: int) -> str:
     parts = _quantity_parts(explanation)
     name = _partial_text(*parts) if parts else explanation.quantity
     value = explanation.value
-    shown = _array(value, digits) if np.ndim(value) else _number(value, digits)
+    shown = _array(value, digits) if np.ndim(value) else compact(value, digits)
     if "\n" in shown:
         return name
     return f"{name} = {shown}"
@@ -76,11 +72,11 @@ def _title_latex(explanation: Explanation) -> str:
 
 
 def _product_numbers(path: Path, digits: int) -> str:
-    return " · ".join(paren(_number(f.value, digits)) for f in path.factors)
+    return " · ".join(paren(compact(f.value, digits)) for f in path.factors)
 
 
 def _product_numbers_latex(path: Path, digits: int) -> str:
-    return r" \cdot ".join(paren(latex_number(_number(f.value, digits))) for f in path.factors)
+    return r" \cdot ".join(paren(latex_number(compact(f.value, digits))) for f in path.factors)
 
 
 def _factor_note(factor: Factor) -> str:
@@ -94,10 +90,10 @@ def _factor_note(factor: Factor) -> str:
 def _matrix_latex(value: Any, digits: int) -> str:
     array = np.asarray(value, dtype=object)
     if array.ndim == 0:
-        return latex_number(_number(array.item(), digits))
+        return latex_number(compact(array.item(), digits))
     if array.ndim == 1:
         array = array.reshape(1, -1)
-    rows = [" & ".join(latex_number(_number(v, digits)) for v in row) for row in array]
+    rows = [" & ".join(latex_number(compact(v, digits)) for v in row) for row in array]
     return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
 
 
@@ -136,7 +132,7 @@ def _rich_paths(explanation: Explanation, digits: int) -> list[Any]:
         names = " · ".join(f.name for f in path.factors)
         parts.append(Text(f"{_partial_text(*_quantity_parts(explanation))} = {names}"))
         parts.append(Text(f"  = {_product_numbers(path, digits)}"))
-        parts.append(Text(f"  = {_number(path.product, digits)}", style="bold"))
+        parts.append(Text(f"  = {compact(path.product, digits)}", style="bold"))
     else:
         parts.append(Text("\nthe local derivatives (each factor once):", style="cyan"))
         parts.append(_factor_table(explanation.factors, digits))
@@ -149,18 +145,18 @@ def _rich_paths(explanation: Explanation, digits: int) -> list[Any]:
         for number, path in enumerate(paths, start=1):
             route = Text(" → ".join(path.elements), style="dim")
             route.append("\n" + _product_numbers(path, digits), style="")
-            table.add_row(str(number), route, _number(path.product, digits))
+            table.add_row(str(number), route, compact(path.product, digits))
         parts.append(table)
         if explanation.hidden_paths:
             parts.append(Text(
                 f"… and {explanation.hidden_paths} more paths, together "
-                f"{_number(explanation.hidden_total, digits)}", style="dim"))
-        terms = " + ".join(paren(_number(p.product, digits)) for p in paths)
+                f"{compact(explanation.hidden_total, digits)}", style="dim"))
+        terms = " + ".join(paren(compact(p.product, digits)) for p in paths)
         if explanation.hidden_paths:
-            terms += f" + {paren(_number(explanation.hidden_total, digits))}"
+            terms += f" + {paren(compact(explanation.hidden_total, digits))}"
         parts.append(Text(f"{_partial_text(*_quantity_parts(explanation))} = sum over paths = "
                           f"{terms}"))
-        parts.append(Text(f"  = {_number(explanation.total, digits)}", style="bold"))
+        parts.append(Text(f"  = {compact(explanation.total, digits)}", style="bold"))
     parts.append(Text("✓ the sum over paths equals the backward pass's exact value",
                       style="green"))
     return parts
@@ -175,7 +171,7 @@ def _factor_table(factors: list[Factor], digits: int) -> Table:
     if notes:
         table.add_column("", style="dim")
     for factor in factors:
-        row = [factor.name, factor.formula.text(), _number(factor.value, digits)]
+        row = [factor.name, factor.formula.text(), compact(factor.value, digits)]
         table.add_row(*row, *([_factor_note(factor)] if notes else []))
     return table
 
@@ -229,7 +225,7 @@ def _rich_symbolic(explanation: Explanation, digits: int) -> list[Any]:
     if symbolic.symbols:
         parts.append(Text("symbols: " + _legend(symbolic.symbols), style="dim"))
     if symbolic.value is not None:
-        parts.append(Text(f"at the problem's numbers: {_number(symbolic.value, digits)} ✓ "
+        parts.append(Text(f"at the problem's numbers: {compact(symbolic.value, digits)} ✓ "
                           f"(agrees with the backward pass)", style="green"))
     return parts
 
@@ -258,7 +254,7 @@ def to_markdown(explanation: Explanation, *, digits: int = 6) -> str:
     value = explanation.value
     head = f"${_title_latex(explanation)}"
     if np.ndim(value) == 0:
-        head += " = " + latex_number(_number(value, digits))
+        head += " = " + latex_number(compact(value, digits))
     lines.append(f"### {head}$")
     if explanation.title:
         lines.append(f"*{_md_escape(explanation.title)}*")
@@ -280,7 +276,7 @@ def to_markdown(explanation: Explanation, *, digits: int = 6) -> str:
             note = f" {_md_escape(_factor_note(factor))} |" if notes else ""
             lines.append(f"| {_cell(_partial_latex(factor.top, factor.bottom, net))} | "
                          f"{_formula_cell(factor.formula)} | "
-                         f"{_cell(latex_number(_number(factor.value, digits)))} |{note}")
+                         f"{_cell(latex_number(compact(factor.value, digits)))} |{note}")
         lines.append("")
         title = _title_latex(explanation)
         if len(paths) == 1:
@@ -289,7 +285,7 @@ def to_markdown(explanation: Explanation, *, digits: int = 6) -> str:
             lines.append("$$")
             lines.append(rf"{title} = {names}")
             lines.append(rf"= {_product_numbers_latex(path, digits)}"
-                         rf" = {latex_number(_number(path.product, digits))}")
+                         rf" = {latex_number(compact(path.product, digits))}")
             lines.append("$$")
         else:
             lines.append("| # | path | product of the factors | |")
@@ -298,17 +294,17 @@ def to_markdown(explanation: Explanation, *, digits: int = 6) -> str:
                 route = r" \to ".join(latex_name(e, net) for e in path.elements)
                 lines.append(f"| {number} | {_cell(route)} | "
                              f"{_cell(_product_numbers_latex(path, digits))} | "
-                             f"{_cell(latex_number(_number(path.product, digits)))} |")
+                             f"{_cell(latex_number(compact(path.product, digits)))} |")
             if explanation.hidden_paths:
                 lines.append(f"| … | {explanation.hidden_paths} more paths | | "
-                             f"{_cell(latex_number(_number(explanation.hidden_total, digits)))} |")
+                             f"{_cell(latex_number(compact(explanation.hidden_total, digits)))} |")
             lines.append("")
-            terms = " + ".join(paren(latex_number(_number(p.product, digits))) for p in paths)
+            terms = " + ".join(paren(latex_number(compact(p.product, digits))) for p in paths)
             if explanation.hidden_paths:
-                terms += " + " + paren(latex_number(_number(explanation.hidden_total, digits)))
+                terms += " + " + paren(latex_number(compact(explanation.hidden_total, digits)))
             lines.append("$$")
             lines.append(rf"{title} = \sum_{{\text{{paths}}}} = {terms}"
-                         rf" = {latex_number(_number(explanation.total, digits))}")
+                         rf" = {latex_number(compact(explanation.total, digits))}")
             lines.append("$$")
         lines.append("")
         lines.append("The sum over paths equals the backward pass's exact value.")
@@ -400,7 +396,7 @@ def _md_symbolic(explanation: Explanation, digits: int) -> list[str]:
     if symbolic.value is not None:
         lines.append("")
         lines.append(f"At the problem's numbers this is "
-                     f"${latex_number(_number(symbolic.value, digits))}$.")
+                     f"${latex_number(compact(symbolic.value, digits))}$.")
     return lines
 
 
@@ -465,7 +461,7 @@ def to_latex(explanation: Explanation, *, digits: int = 6) -> str:
             lines.append(rf"{title} &= {names} \\")
             lines.append(rf"&= {formulas} \\")
             lines.append(rf"&= {_product_numbers_latex(path, digits)} \\")
-            lines.append(rf"&= {latex_number(_number(path.product, digits))}")
+            lines.append(rf"&= {latex_number(compact(path.product, digits))}")
             lines.append(r"\end{align*}")
             whys = [f for f in path.factors if f.why]
             for factor in whys:
@@ -478,7 +474,7 @@ def to_latex(explanation: Explanation, *, digits: int = 6) -> str:
             for factor in explanation.factors:
                 rows.append(rf"{_partial_latex(factor.top, factor.bottom, net)} &= "
                             rf"{_factor_formula_latex(factor, False)} = "
-                            rf"{latex_number(_number(factor.value, digits))}")
+                            rf"{latex_number(compact(factor.value, digits))}")
             lines.append(" \\\\\n".join(rows))
             lines.append(r"\end{align*}")
             lines.append(r"Paths and their products:")
@@ -488,17 +484,17 @@ def to_latex(explanation: Explanation, *, digits: int = 6) -> str:
                 route = r" \to ".join(latex_name(e, net) for e in path.elements)
                 rows.append(rf"&\text{{{number}. }} {route}: && "
                             rf"{_product_numbers_latex(path, digits)} = "
-                            rf"{latex_number(_number(path.product, digits))}")
+                            rf"{latex_number(compact(path.product, digits))}")
             lines.append(" \\\\\n".join(rows))
             lines.append(r"\end{align*}")
-            terms = " + ".join(paren(latex_number(_number(p.product, digits))) for p in paths)
+            terms = " + ".join(paren(latex_number(compact(p.product, digits))) for p in paths)
             if explanation.hidden_paths:
                 lines.append(latex_escape(f"(and {explanation.hidden_paths} more paths, "
-                                          f"together {_number(explanation.hidden_total, digits)})"))
-                terms += " + " + paren(latex_number(_number(explanation.hidden_total, digits)))
+                                          f"together {compact(explanation.hidden_total, digits)})"))
+                terms += " + " + paren(latex_number(compact(explanation.hidden_total, digits)))
             lines.append(r"\begin{align*}")
             lines.append(rf"{title} &= {terms} \\")
-            lines.append(rf"&= {latex_number(_number(explanation.total, digits))}")
+            lines.append(rf"&= {latex_number(compact(explanation.total, digits))}")
             lines.append(r"\end{align*}")
     elif explanation.equation is not None:
         equation = explanation.equation

@@ -1,5 +1,6 @@
-"""Jupyter display: :class:`~backcheck.solution.Solution` and
-:class:`~backcheck.grading.Report` as HTML tables (``_repr_html_``). Every name and text
+"""Jupyter display: :class:`~backcheck.solution.Solution`,
+:class:`~backcheck.grading.Report` and :class:`~backcheck.analytics.ClassStats` as HTML
+tables (``_repr_html_``, through the :mod:`backcheck.display` registry). Every name and text
 from a file is HTML-escaped; numbers are shown as ``solve`` and ``verify`` show them."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..display import register_html
 from .numbers import format_exact
 
 #: a quantity with more elements than this is summarised by its first ones
@@ -104,3 +106,8 @@ def class_html(stats: Any) -> str:
                    for sheet, message in stats.errors)
         out.append("</table>")
     return "".join(out) + "</div>"
+
+
+register_html("Solution", solution_html)
+register_html("Report", report_html)
+register_html("ClassStats", class_html)

@@ -1,89 +1,19 @@
-"""How numbers are shown: exact where short, honest decimals otherwise.
+"""Arrays of numbers as aligned text (vectors, matrices, stacks, corners of large ones).
 
-A value prints exactly when that is short (``5``, ``1/2``, ``-3/4``, ``0.125``);
-otherwise as a decimal with ``digits`` significant digits followed by ``…``, so a
-rounded number never looks exact. ``exact=True`` shows closed forms
-(``1/(1 + exp(-1/2))``) where backcheck kept them.
+One number is written by :mod:`backcheck.numbers_text` (exact where short, ``…`` after
+every rounded decimal), which core modules use too; this module lays many of them out.
 """
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-from ..exact import Exact
+from ..numbers_text import format_exact, format_value  # noqa: F401 - views import them here
 
-ROUNDED = "…"
-#: a value that even the highest precision tried cannot tell from 0 (solve warns)
-UNDECIDED_ZERO = "≈0"
-MAX_FRACTION_CHARS = 7
 #: with closed forms, a cell longer than this puts one element (or row) per line
 LONG_CELL = 24
-
-
-def terminating_decimal(q: Fraction, digits: int) -> str | None:
-    """``q`` as a decimal if that is exact within ``digits`` significant digits."""
-    den = q.denominator
-    twos = fives = 0
-    while den % 2 == 0:
-        den //= 2
-        twos += 1
-    while den % 5 == 0:
-        den //= 5
-        fives += 1
-    if den != 1:
-        return None
-    places = max(twos, fives)
-    scaled = abs(q.numerator) * (10**places // q.denominator)
-    text = str(scaled).rjust(places + 1, "0")
-    whole, frac = text[: len(text) - places], text[len(text) - places:]
-    significant = len((whole + frac).lstrip("0"))
-    if significant > digits:
-        return None
-    sign = "-" if q < 0 else ""
-    return f"{sign}{whole}.{frac}" if places else f"{sign}{whole}"
-
-
-def format_exact(value: Exact, digits: int = 6, exact: bool = False) -> str:
-    if value.q is not None:
-        q = value.q
-        if q.denominator == 1:
-            return str(q.numerator)
-        decimal = terminating_decimal(q, digits)
-        if decimal is not None:
-            return decimal
-        text = f"{q.numerator}/{q.denominator}"
-        if exact:
-            return text
-        if len(text) <= MAX_FRACTION_CHARS:
-            return f"{text} = {value.nstr(digits, strip_zeros=False)}{ROUNDED}"
-        return value.nstr(digits, strip_zeros=False) + ROUNDED
-    if value.undecided:
-        return UNDECIDED_ZERO
-    if exact and value.form is not None:
-        import sympy
-
-        return sympy.sstr(value.to_sympy())
-    # trailing zeros kept: 0.200488 to 3 digits is 0.200…, and -1.9999999 is -2.00000…,
-    # never a short -2.0… that reads like an exact -2
-    return value.nstr(digits, strip_zeros=False) + ROUNDED
-
-
-def format_float(value: float, digits: int = 6) -> str:
-    text = f"{value:.{digits}g}"
-    if float(text) != value:
-        text = f"{value:#.{digits}g}".replace(".e", "e").rstrip(".") + ROUNDED
-    return text
-
-
-def format_value(value: Any, digits: int = 6, exact: bool = False) -> str:
-    if isinstance(value, Exact):
-        return format_exact(value, digits, exact)
-    if isinstance(value, (int, Fraction)):
-        return format_exact(Exact.of(value), digits, exact)
-    return format_float(float(value), digits)
 
 
 def _corners(n: int, limit: int | None) -> list[int | None]:
