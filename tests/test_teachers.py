@@ -649,5 +649,9 @@ def test_the_class_table_tells_alike_paths_apart_at_any_width() -> None:
         assert len(set(fitted.values())) == 5, (width, fitted)
         assert all(len(v) <= width for v in fitted.values())
     wide = cli("verify", *sorted(str(p) for p in SHEETS.glob("*/honest_rounding.yaml")))
-    rows = [line.split()[0] for line in wide.stdout.splitlines() if "rounding" in line]
+    lines = wide.stdout.splitlines()
+    # one file name in five folders: said once in the title, the rows are the folders
+    assert lines[0].startswith("Answer sheets (each …/honest_rounding.yaml)")
+    rows = [line.split()[0] for line in lines[1:] if "honest rounding" in line]
     assert len(set(rows)) == 5
+    assert {"ai_by_hand_3layer", "mazur_2_2_2", "single_neuron"} <= set(rows)

@@ -304,7 +304,17 @@ def class_view(reports: list[Report], *, scores: list[Any] | None = None,
     from ..scoring import points_text
 
     names = _short_names([r.sheet for r in reports])
-    table = Table(title="Answer sheets", title_justify="left", title_style="bold cyan",
+    title = "Answer sheets"
+    bases = {os.path.basename(_shown(r.sheet)) for r in reports}
+    folders = {os.path.dirname(v) for v in names.values()}
+    if len(bases) == 1 and len(reports) > 1 and len(folders) == len(set(names.values())) \
+            and "" not in folders:
+        # one file name in many folders (five honest_rounding.yaml): the rows are the
+        # folders, the shared name is said once, in the title
+        (base,) = bases
+        title = f"Answer sheets (each …/{escape(base)})"
+        names = {key: os.path.dirname(value) for key, value in names.items()}
+    table = Table(title=title, title_justify="left", title_style="bold cyan",
                   box=box.SIMPLE_HEAD, pad_edge=False)
     students = any(r.student for r in reports)
     graded_reports = [r for r in reports if r.error is None]
@@ -316,7 +326,7 @@ def class_view(reports: list[Report], *, scores: list[Any] | None = None,
     others = score_width + 3 * 3 + first_width + (student_width if students else 0) + (
         9 if scores else 0)
     columns = 6 + bool(students) + bool(scores)
-    room = (width or 100) - others - 2 * columns - 6
+    room = (width or 100) - others - 2 * (columns - 1) - 6  # padding between, edges
     longest = max((len(v) for v in names.values()), default=5)
     sheet_width = max(12, min(longest, room))
     names = fit_names(names, sheet_width)
