@@ -103,6 +103,9 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("JUPYTER_PATH", str(work / "jupyter"))
+        # connection files and IPython's profile in the temporary folder: nothing in HOME
+        patch.setenv("JUPYTER_RUNTIME_DIR", str(work / "runtime"))
+        patch.setenv("IPYTHONDIR", str(work / "ipython"))
         # Generous bounds against a hung kernel only; a loaded machine is slow, not wrong.
         NotebookClient(notebook, kernel_name=KERNEL, timeout=600, startup_timeout=300,
                        resources={"metadata": {"path": str(work)}}).execute()
