@@ -323,16 +323,16 @@ def _from_formula(problem: Any, array: np.ndarray, orient: str, q: Any) -> np.nd
 
 
 def truth_internal(point: Point, name: str, overridden: Any = None) -> np.ndarray:
-    from .mistakes import Base
+    from .mistakes import QuantityValues
 
-    base = Base(point.graph, overridden or point.evaluation, "truth")
+    base = QuantityValues(point.graph, overridden or point.evaluation, "truth")
     return np.asarray(base.internal(name), dtype=np.float64)
 
 
 def environment(point: Point, aliases: dict, evaluation: Any = None) -> dict[str, Any]:
-    from .mistakes import Base
+    from .mistakes import QuantityValues
 
-    base = Base(point.graph, evaluation or point.evaluation, "truth")
+    base = QuantityValues(point.graph, evaluation or point.evaluation, "truth")
     env: dict[str, Any] = {}
     for alias, (name, orient) in aliases.items():
         if name == "__symbol__":
@@ -422,9 +422,9 @@ def evaluate_formula(expr: tuple, env: dict[str, Any], layouts: dict[str, Any],
 
 def layouts(point: Point, aliases: dict, evaluation: Any = None) -> dict[str, Any]:
     """Named quantities in the problem's §3 layout, for 1-based element indexing."""
-    from .mistakes import Base
+    from .mistakes import QuantityValues
 
-    base = Base(point.graph, evaluation or point.evaluation, "truth")
+    base = QuantityValues(point.graph, evaluation or point.evaluation, "truth")
     out: dict[str, Any] = {}
     for alias, (name, _) in aliases.items():
         if name in ("__symbol__",):
@@ -609,21 +609,21 @@ class FormulaChecker:
     def buggy(self, k: int, variant: Any, name: str, flat: int | None) -> np.ndarray | None:
         from .backends import FLOAT
         from .evaluate import evaluate
-        from .mistakes import Base
+        from .mistakes import QuantityValues
 
         point = self.points[k]
         cache = self._buggy[k]
         key = (variant.key, name)
         if key not in cache:
-            truth = Base(point.graph, point.evaluation, "truth")
+            truth = QuantityValues(point.graph, point.evaluation, "truth")
             try:
                 with np.errstate(all="ignore"):
                     if variant.transform is not None:
                         flat_values = variant.transform(point.graph.quantities[name], truth)
                     else:
                         swaps = variant.swaps(truth)
-                        run = Base(point.graph, evaluate(point.graph, FLOAT, swaps=swaps),
-                                   "truth")
+                        run = QuantityValues(
+                            point.graph, evaluate(point.graph, FLOAT, swaps=swaps), "truth")
                         flat_values = run.flat(name)
             except Exception:
                 flat_values = None
@@ -724,9 +724,9 @@ def _symbolic_point(checker: FormulaChecker) -> tuple[dict, dict, Any]:
             array = array.reshape(1, -1)
         return array.T if problem.convention == "Wx" else array
 
-    from .mistakes import Base
+    from .mistakes import QuantityValues
 
-    base = Base(graph, evaluation, "truth")
+    base = QuantityValues(graph, evaluation, "truth")
     env: dict[str, Any] = {}
     lay: dict[str, Any] = {}
     for alias, (name, orient) in checker.aliases.items():
@@ -969,9 +969,9 @@ def read_formula_answers(checker: FormulaChecker, doc: Any, answers: dict,
         if isinstance(value, str):
             flat = None
             if index is not None:
-                from .grading import _flat_index
+                from .grading import flat_index
 
-                flat = _flat_index(doc, q, index, answers_path + (key,))
+                flat = flat_index(doc, q, index, answers_path + (key,))
             out.append(FormulaAnswer(name, flat, value.strip(),
                                      checker.parse(value, doc, path), path))
             continue

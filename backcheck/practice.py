@@ -752,7 +752,7 @@ def resume_session(sheet_path: str, grader: Grader | None = None) -> Session:
     """A session from an answers file (one practice saved, or ``new``'s sheet): its
     answers read by the grader's own reader, its tolerances and student kept, the
     cursor on the first quantity with no number yet."""
-    from .grading import _read_answers, parse_tolerance
+    from .grading import parse_tolerance, read_answers
     from .literals import load_yaml
 
     doc = load_yaml(sheet_path)
@@ -790,8 +790,8 @@ def resume_session(sheet_path: str, grader: Grader | None = None) -> Session:
                              if n.strip() in session.index]
     answers = data.get("answers")
     if isinstance(answers, dict) and answers:
-        entries = _read_answers(doc, session.context, answers, ("answers",), tolerance,
-                                None, ("tolerances",))
+        entries = read_answers(doc, session.context, answers, ("answers",), tolerance,
+                               None, ("tolerances",))
         for entry in entries:
             if entry.name not in session.index or entry.unreadable:
                 continue

@@ -3,11 +3,13 @@
     python bench/bench_verify.py                 # 1,000 sheets of ai_by_hand_3layer
     python bench/bench_verify.py -n 300 --problem problems/mazur_2_2_2.yaml
 
-Writes the sheets to a temporary folder: a third fully right (4 decimals, honest
-rounding), a third with a known slip carried on (made with backcheck's own buggy rules),
-a third with one random wrong number (no known mistake: the slowest path, every buggy
-rule is tried from the student's own answers). Prints timings and the ratio to the
-issue's target (10 s for 1,000 sheets); it is a measurement, not a test.
+Writes the sheets to a temporary folder, every one different (a class grader cannot
+share work between copies): a third fully right (honest rounding, each quantity to 3–6
+decimals at random), a third with a known slip carried on (made with backcheck's own
+buggy rules, 5–6 decimals), a third with one random wrong number (no known mistake: the
+slowest path, every buggy rule is tried from the student's own answers). Prints timings
+and the ratio to the issue's target (10 s for 1,000 sheets); it is a measurement, not a
+test.
 """
 
 from __future__ import annotations
@@ -56,10 +58,11 @@ def make_sheets(problem_path: Path, folder: Path, count: int, seed: int = 1) -> 
     paths = []
     for i in range(count):
         kind = i % 3
-        values, decimals = dict(truth), 4
+        values = dict(truth)
+        decimals = {n: rng.randint(3, 6) for n in names}
         if kind == 1:
             variant = rng.choice(slips)
-            decimals = 6
+            decimals = {n: rng.randint(5, 6) for n in names}
             for n in names:
                 buggy = ctx.buggy(variant, n)
                 if buggy is not None:
@@ -72,7 +75,7 @@ def make_sheets(problem_path: Path, folder: Path, count: int, seed: int = 1) -> 
             values[n] = noisy
         lines = [f"problem: {os.path.relpath(problem_path, folder)}", f"student: s{i:04d}",
                  "answers:"]
-        lines += [f"  {n}: {_nested(values[n], decimals)}" for n in names]
+        lines += [f"  {n}: {_nested(values[n], decimals[n])}" for n in names]
         path = folder / f"sheet_{i:04d}.yaml"
         path.write_text("\n".join(lines) + "\n")
         paths.append(path)
@@ -126,7 +129,7 @@ def main() -> None:
         print(f"grade {len(sheets)} sheets, one Grader:              {grade:.2f} s "
               f"({grade / len(sheets) * 1e3:.2f} ms/sheet; {errors} errors, "
               f"{carried} carried, {wrong} wrong entries)")
-        for kind, label in ((0, "all right, 4 decimals"), (1, "a known slip carried on"),
+        for kind, label in ((0, "all right, 3-6 decimals"), (1, "a known slip carried on"),
                             (2, "one random wrong number")):
             times = per_kind[kind]
             print(f"   {label:28s} {sum(times) / len(times) * 1e3:6.2f} ms/sheet")

@@ -285,16 +285,16 @@ def test_a_symlink_loop_says_so(tmp_path: Path) -> None:
 def test_one_broken_sheet_never_stops_a_class_run(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Even a bug (an unexpected exception) in one sheet leaves the others graded."""
-    from backcheck import grading
+    from backcheck.grading import grader as grader_module
 
-    real = grading._grade_sheet
+    real = grader_module.grade_sheet
 
     def broken(grader, path):  # type: ignore[no-untyped-def]
         if path.endswith("factor_two_missing.yaml"):
             raise ZeroDivisionError("simulated bug")
         return real(grader, path)
 
-    monkeypatch.setattr(grading, "_grade_sheet", broken)
+    monkeypatch.setattr(grader_module, "grade_sheet", broken)
     sheets = ROOT / "problems" / "sheets" / "single_neuron"
     code, out, err, _ = run_main(["verify", str(sheets / "factor_two_missing.yaml"),
                                   str(sheets / "right.yaml"), "--csv", "g.csv"], tmp_path)

@@ -1,4 +1,4 @@
-"""Each known mistake (backcheck/mistakes.py): a sheet with exactly that mistake gets
+"""Each known mistake (backcheck/mistakes/): a sheet with exactly that mistake gets
 exactly that diagnosis, and a correct sheet gets none.
 
 The sheets are NOT made with backcheck. ``manual_backprop`` below is an independent

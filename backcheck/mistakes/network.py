@@ -1,266 +1,31 @@
-"""Known mistakes, each stated once as a buggy rule on the same graph.
-
-A :class:`Mistake` is one entry: a name, where it applies (``find`` lists its
-:class:`Variant` s on a graph: one per layer, node or path it can happen at), the buggy
-rule, and a message template. The buggy rule is either
-
-* an alternative *local rule* passed to the evaluator through ``swaps`` (a variant of a
-  rule in :mod:`backcheck.ops`: e.g. the ReLU's vjp without the mask), so everything
-  downstream of the slip follows from it exactly as the student's pen would have; or
-* a *transformation* of a whole quantity (the transpose, the other sign, an update with
-  ``+``), for slips made while writing one quantity down.
-
-The grader (:mod:`backcheck.grading`) runs each variant twice: from the truth (cached per
-problem) and from the student's own earlier answers (their numbers as overrides), and
-names the first variant, in the priority order of :data:`MISTAKES`, that reproduces a
-wrong entry at the precision it was written.
-
-Adding a mistake = one ``Mistake(...)`` entry below and a test with a sheet that makes it.
+"""The slips of layered networks and scalar expressions, each a :class:`Mistake`
+(:mod:`backcheck.mistakes.record`): the activation slips of the op records, the loss's,
+the linear layer's (z for a, W not transposed, bias not summed), a path missed where a
+value is used twice, the update's, and slips of writing a quantity down (transposed,
+sign flipped).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-from .graph import Graph, Quantity
-from .numbers_text import format_exact
-from .ops import LOSSES, OPS
-
-# ----------------------------------------------------------------------------- structure
-
-
-@dataclass
-class Structure:
-    """Who depends on whom in a graph (computed once per problem)."""
-
-    graph: Graph
-    ancestors: list[set[int]]
-    descendants: list[set[int]]
-    consumers: list[list[tuple[int, int]]]  # node → [(consumer, input position)]
-    position: dict[str, int]  # quantity → its place in the order a person works
-    deps: dict[str, set[str]]  # quantity → the quantities its value is computed from
-    values: list[Any] | None = None  # the true node values, once solved (for ``find``)
-
-    @staticmethod
-    def of(graph: Graph) -> Structure:
-        n = len(graph.nodes)
-        ancestors: list[set[int]] = [set() for _ in range(n)]
-        consumers: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-        for node in graph.nodes:
-            for k, i in enumerate(node.inputs):
-                ancestors[node.id] |= ancestors[i] | {i}
-                consumers[i].append((node.id, k))
-        descendants: list[set[int]] = [set() for _ in range(n)]
-        for node in reversed(graph.nodes):
-            for c, _ in consumers[node.id]:
-                descendants[node.id] |= descendants[c] | {c}
-        position: dict[str, int] = {}
-        for name, q in graph.quantities.items():
-            if q.kind == "value":
-                position[name] = q.node
-            elif q.kind == "grad":
-                position[name] = 2 * n - q.node
-            else:
-                position[name] = 3 * n + q.node
-        by_node: dict[tuple[str, int], str] = {(q.kind, q.node): name
-                                               for name, q in graph.quantities.items()}
-        deps: dict[str, set[str]] = {}
-        values_used = {name for name, q in graph.quantities.items()
-                       if q.kind == "value" and q.node != graph.output}
-        for name, q in graph.quantities.items():
-            if q.kind == "value":
-                deps[name] = {by_node[("value", a)] for a in ancestors[q.node]
-                              if ("value", a) in by_node}
-            elif q.kind == "grad":
-                deps[name] = set(values_used) | {
-                    by_node[("grad", d)] for d in descendants[q.node] if ("grad", d) in by_node}
-        for name, q in graph.quantities.items():
-            if q.kind == "update":
-                grad = by_node[("grad", q.node)]
-                deps[name] = {grad} | deps[grad]
-        return Structure(graph, ancestors, descendants, consumers, position, deps)
-
-
-# ----------------------------------------------------------------------------- bases
-
-
-class Base:
-    """One evaluation seen as quantities: the truth, what follows from a student's
-    answers, or either of them with a buggy rule swapped in.
-
-    ``flat(name)`` is what the graph computed for a quantity *before* the student's own
-    numbers were put in its place (flat, in the problem's layout order); ``value`` and
-    ``grad`` give node arrays *after* them (what flowed on).
-    """
-
-    def __init__(self, graph: Graph, evaluation: Any, origin: str) -> None:
-        self.graph = graph
-        self.evaluation = evaluation
-        self.backend = evaluation.backend
-        self.origin = origin  # "truth" | "yours"
-        self._flat: dict[str, list[Any]] = {}
-
-    @property
-    def exact(self) -> bool:
-        return self.backend.name == "exact"
-
-    def node(self, name: str) -> int:
-        return self.graph.by_name[name]
-
-    def value(self, name: str) -> np.ndarray:
-        return self.evaluation.values[self.node(name)]
-
-    def grad(self, name: str) -> np.ndarray:
-        node = self.node(name)
-        grad = self.evaluation.grads.get(node)
-        if grad is None:
-            grad = self.backend.asarray(np.zeros(np.shape(self.evaluation.values[node]),
-                                                 dtype=int))
-        return grad
-
-    def rate(self) -> Any:
-        rate = self.graph.problem.learning_rate  # type: ignore[union-attr]
-        return rate if self.exact else float(rate)
-
-    def internal(self, name: str) -> np.ndarray:
-        q = self.graph.quantities[name]
-        ev = self.evaluation
-        if q.kind == "value":
-            return ev.computed_values.get(q.node, ev.values[q.node])
-        grad = ev.computed_grads.get(q.node, ev.grads.get(q.node))
-        if grad is None:
-            grad = self.backend.asarray(np.zeros(q.internal_shape, dtype=int))
-        if q.kind == "grad":
-            return grad
-        return ev.values[q.node] - self.rate() * ev.grads.get(q.node, grad)
-
-    def flat(self, name: str) -> list[Any]:
-        if name not in self._flat:
-            self._flat[name] = list(np.ravel(np.asarray(self.internal(name), dtype=object)))
-        return self._flat[name]
-
-
-# ----------------------------------------------------------------------------- entries
-
-Swaps = dict[int, dict[Any, Callable[..., Any]]]
-
-
-@dataclass
-class Variant:
-    """One place a mistake can happen (a layer, a node, a path)."""
-
-    mistake: Mistake
-    key: str
-    entry: str | None = None  # the quantity where the slip first shows
-    swaps: Callable[[Base], Swaps] | None = None  # buggy local rules (may read the base)
-    transform: Callable[[Quantity, Base], list[Any] | None] | None = None
-    affects: frozenset[str] = frozenset()
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.mistake.name
-
-    @property
-    def code(self) -> str:
-        """The stable mistake code (``relu-mask-missing``, ``transposed``, …)."""
-        return self.mistake.code_for(self.info)
-
-
-@dataclass
-class Finding:
-    """What a message template gets: the entry, the buggy value, and both bases."""
-
-    variant: Variant
-    quantity: Quantity
-    flat: int  # element position (flat, layout order)
-    element: str  # "dL/dz1[3]"
-    given: str  # as the student wrote it
-    buggy: Any  # the value the buggy rule gives there
-    right: Any  # the right value (from the truth, or from the student's own answers)
-    base: Base  # the base the right value comes from
-    structure: Structure
-
-    @property
-    def lead(self) -> str:
-        return f"{self.element}: you wrote {self.given}"
-
-    @property
-    def info(self) -> dict[str, Any]:
-        return self.variant.info
-
-    @property
-    def at_entry(self) -> bool:
-        return self.quantity.name == self.variant.entry
-
-    @property
-    def suffix(self) -> str:
-        return " (worked from your own earlier answers)" if self.base.origin == "yours" else ""
-
-    def idx(self, name: str | None = None) -> str:
-        """This element's index, as written after a name of the same shape."""
-        shape = self.quantity.shape
-        if name is not None:
-            shape = self.base.graph.quantities[name].shape
-        if not shape:
-            return ""
-        index = np.unravel_index(self.flat, shape)
-        return "[" + ",".join(str(int(i) + 1) for i in index) + "]"
-
-    def at(self, name: str, *, grad: bool = False) -> Any:
-        """A node's value (or gradient) at this element's position, from the base."""
-        array = self.base.grad(name) if grad else self.base.value(name)
-        return np.ravel(np.asarray(array, dtype=object))[self.flat]
-
-
-@dataclass(frozen=True)
-class Mistake:
-    name: str
-    summary: str
-    find: Callable[[Graph, Structure], list[Variant]]
-    explain: Callable[[Finding], str]
-    #: a whole answer of the wrong shape this mistake explains: (quantity, their array,
-    #: truth base, answers so far) → message, or None
-    shape: Callable[[Quantity, np.ndarray, Base, dict[str, np.ndarray]], str | None] | None = None
-    #: a stable, kebab-case code for gradebooks and analytics (never renamed once shipped)
-    code: str = ""
-    #: a more specific code per activation, where the slip has its own name (``relu``:
-    #: the missing derivative is the missing mask)
-    codes: tuple[tuple[str, str], ...] = ()
-
-    def code_for(self, info: dict[str, Any] | None = None) -> str:
-        """The stable code of this mistake at one variant (``info`` of the variant): the
-        op record's slip may carry its own (``relu-mask-missing``)."""
-        if (info or {}).get("code"):
-            return info["code"]  # type: ignore[index]
-        act = (info or {}).get("act")
-        for name, code in self.codes:
-            if name == act:
-                return code
-        return self.code or self.name.replace("_", "-")
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    """A number for a message: exact when short, else 4 significant digits and …"""
-    from .exact import Exact
-
-    if value is None:
-        return "?"
-    if isinstance(value, (int, Fraction)):
-        value = Exact.of(value)
-    if isinstance(value, Exact):
-        return format_exact(value, digits)
-    number = float(value)
-    text = f"{number:.{digits}g}"
-    return text if float(text) == number else text + "…"
-
-
-# ----------------------------------------------------------------------------- helpers
+from ..graph import Graph, Quantity
+from ..ops import LOSSES, OPS
+from .record import (
+    Finding,
+    Mistake,
+    QuantityValues,
+    Structure,
+    Swaps,
+    Variant,
+    fmt,
+    forward_affects,
+    grad_affects,
+    rule_variant,
+)
 
 
 def _layers(graph: Graph) -> int:
@@ -272,26 +37,6 @@ def _act(graph: Graph, k: int) -> str:
     return graph.nodes[graph.by_name[f"a{k}"]].op
 
 
-def _grad_affects(graph: Graph, structure: Structure, nodes: set[int]) -> frozenset[str]:
-    """Quantities changed when the gradient of ``nodes`` changes: their grads and those
-    of everything upstream of them, and the updates of those parameters."""
-    upstream: set[int] = set(nodes)
-    for node in nodes:
-        upstream |= structure.ancestors[node]
-    return frozenset(name for name, q in graph.quantities.items()
-                     if q.kind in ("grad", "update") and q.node in upstream)
-
-
-def _forward_affects(graph: Graph, structure: Structure, node: int) -> frozenset[str]:
-    downstream = structure.descendants[node] | {node}
-    return frozenset(name for name, q in graph.quantities.items()
-                     if q.kind != "value" or q.node in downstream)
-
-
-def _g(graph: Graph, name: str) -> str:
-    return graph.grad_name(name)
-
-
 # ----------------------------------------------------------------------------- 1. forward
 #
 # The activation mistakes are the slips of the op records (``OPS[act].slips``): each
@@ -299,54 +44,48 @@ def _g(graph: Graph, name: str) -> str:
 # its own buggy rules and a new activation needs no change here.
 
 
-def _slip_finder(mistake_name: str) -> Callable[[Graph, Structure], list[Variant]]:
-    """Every place an activation slip reported as ``mistake_name`` can happen."""
-    def find(graph: Graph, structure: Structure) -> list[Variant]:
-        mistake = BY_NAME[mistake_name]
-        variants = []
-        if _layers(graph):
-            for k in range(1, _layers(graph) + 1):
-                node = graph.by_name[f"a{k}"]
-                z = graph.by_name[f"z{k}"]
-                record = OPS[graph.nodes[node].op]
-                for slip, rule in record.slip_rules(mistake_name):
-                    if slip.forward:
-                        variants.append(Variant(
-                            mistake, f"{mistake_name}@a{k}", entry=f"a{k}",
-                            swaps=lambda base, node=node, rule=rule: {node: {"forward": rule}},
-                            affects=_forward_affects(graph, structure, node),
-                            info={"k": k, "act": record.name, "code": slip.code}))
-                    elif _kink_reached(slip, record, structure, z):
-                        variants.append(Variant(
-                            mistake, _slip_key(mistake_name, slip, f"a{k}"),
-                            entry=_g(graph, f"z{k}"),
-                            swaps=lambda base, node=node, rule=rule: {node: {0: rule}},
-                            affects=_grad_affects(graph, structure, {z}),
-                            info={"k": k, "act": record.name, "z": f"z{k}", "taken": slip.label,
-                                  "written": slip.written, "code": slip.code}))
-            return variants
-        # scalar expressions: every activation node (vjp slips only)
-        for node in graph.nodes:
-            record = OPS.get(node.op)
-            if record is None or record.kind != "activation":
-                continue
-            source = graph.nodes[node.inputs[0]]
+def _find_slips(mistake: Mistake, graph: Graph, structure: Structure) -> list[Variant]:
+    """Every place an activation slip reported as ``mistake`` can happen."""
+    mistake_name = mistake.name
+    variants = []
+    if _layers(graph):
+        for k in range(1, _layers(graph) + 1):
+            node = graph.by_name[f"a{k}"]
+            z = graph.by_name[f"z{k}"]
+            record = OPS[graph.nodes[node].op]
             for slip, rule in record.slip_rules(mistake_name):
-                if slip.forward or not _kink_reached(slip, record, structure, source.id):
-                    continue
-                if node.name is None and not slip.label:
-                    continue
-                entry = _g(graph, source.name) if source.name else None
-                variants.append(Variant(
-                    mistake, _slip_key(mistake_name, slip, node.name or str(node.id)),
-                    entry=entry, swaps=lambda base, n=node.id, rule=rule: {n: {0: rule}},
-                    affects=_grad_affects(graph, structure, {source.id}),
-                    info={"node": node.name, "source": source.name or source.label,
-                          "act": node.op, "z": source.name or source.label,
-                          "taken": slip.label, "written": slip.written, "code": slip.code}))
+                if slip.forward:
+                    variants.append(rule_variant(
+                        mistake, f"{mistake_name}@a{k}", node, "forward", rule, entry=f"a{k}",
+                        affects=forward_affects(graph, structure, node),
+                        info={"k": k, "act": record.name, "code": slip.code}))
+                elif _kink_reached(slip, record, structure, z):
+                    variants.append(rule_variant(
+                        mistake, _slip_key(mistake_name, slip, f"a{k}"), node, 0, rule,
+                        entry=graph.grad_name(f"z{k}"),
+                        affects=grad_affects(graph, structure, {z}),
+                        info={"k": k, "act": record.name, "z": f"z{k}", "taken": slip.label,
+                              "written": slip.written, "code": slip.code}))
         return variants
-
-    return find
+    # scalar expressions: every activation node (vjp slips only)
+    for node in graph.nodes:
+        record = OPS.get(node.op)
+        if record is None or record.kind != "activation":
+            continue
+        source = graph.nodes[node.inputs[0]]
+        for slip, rule in record.slip_rules(mistake_name):
+            if slip.forward or not _kink_reached(slip, record, structure, source.id):
+                continue
+            if node.name is None and not slip.label:
+                continue
+            entry = graph.grad_name(source.name) if source.name else None
+            variants.append(rule_variant(
+                mistake, _slip_key(mistake_name, slip, node.name or str(node.id)), node.id, 0,
+                rule, entry=entry, affects=grad_affects(graph, structure, {source.id}),
+                info={"node": node.name, "source": source.name or source.label,
+                      "act": node.op, "z": source.name or source.label,
+                      "taken": slip.label, "written": slip.written, "code": slip.code}))
+    return variants
 
 
 def _slip_key(mistake_name: str, slip: Any, where: str) -> str:
@@ -378,7 +117,7 @@ def _explain_not_applied(f: Finding) -> str:
 
 ACTIVATION_NOT_APPLIED = Mistake(
     "activation_not_applied", "the activation was not applied (aK written as zK)",
-    _slip_finder("activation_not_applied"), _explain_not_applied, code="activation-not-applied")
+    _find_slips, _explain_not_applied, code="activation-not-applied")
 
 
 # ----------------------------------------------------------------------------- 2. σ′ etc.
@@ -463,7 +202,7 @@ def _explain_no_derivative(f: Finding) -> str:
 FORGOT_ACTIVATION_DERIVATIVE = Mistake(
     "forgot_activation_derivative",
     "forgot the activation derivative (dL/dzK written as dL/daK)",
-    _slip_finder("forgot_activation_derivative"),
+    _find_slips,
     _explain_no_derivative, code="activation-derivative-missing",
     codes=tuple((op.name, slip.code) for op in OPS.values() for slip in op.slips
                 if slip.mistake == "forgot_activation_derivative" and slip.code))
@@ -485,7 +224,7 @@ def _explain_prime_at_a(f: Finding) -> str:
 
 SIGMA_PRIME_AT_A = Mistake(
     "derivative_at_activation", "σ′ (or tanh′) taken at aK instead of zK",
-    _slip_finder("derivative_at_activation"), _explain_prime_at_a,
+    _find_slips, _explain_prime_at_a,
     code="derivative-at-activation")
 
 
@@ -511,7 +250,7 @@ def _explain_prime_from_z(f: Finding) -> str:
 
 DERIVATIVE_FROM_Z = Mistake(
     "derivative_from_z", "σ′ written z(1 − z) instead of a(1 − a)",
-    _slip_finder("derivative_from_z"), _explain_prime_from_z, code="derivative-from-z")
+    _find_slips, _explain_prime_from_z, code="derivative-from-z")
 
 
 def _explain_kink(f: Finding) -> str:
@@ -523,7 +262,7 @@ def _explain_kink(f: Finding) -> str:
 
 RELU_AT_ZERO = Mistake(
     "relu_derivative_at_zero", "relu′(0) taken as 1 or ½ (backcheck uses 0)",
-    _slip_finder("relu_derivative_at_zero"), _explain_kink, code="relu-derivative-at-zero")
+    _find_slips, _explain_kink, code="relu-derivative-at-zero")
 
 
 # ----------------------------------------------------------------------------- 3. the loss
@@ -539,11 +278,11 @@ def _loss_variant(mistake: Mistake, graph: Graph, structure: Structure,
     if forward is not None:
         swap["forward"] = forward
     prediction = graph.nodes[loss].inputs[0]
-    affects = _grad_affects(graph, structure, {prediction}) if vjp is not None else frozenset()
+    affects = grad_affects(graph, structure, {prediction}) if vjp is not None else frozenset()
     if forward is not None:
         affects = affects | {graph.output_name}
     n = _layers(graph)
-    return Variant(mistake, f"{mistake.name}@L", entry=_g(graph, f"a{n}"),
+    return Variant(mistake, f"{mistake.name}@L", entry=graph.grad_name(f"a{n}"),
                    swaps=lambda base: {loss: dict(swap)}, affects=frozenset(affects),
                    info={"n": n, **info})
 
@@ -555,14 +294,14 @@ def _loss_info(graph: Graph) -> tuple[str, int] | None:
     return node.attrs["kind"], node.attrs["divisor"]
 
 
-def _find_reversed(graph: Graph, structure: Structure) -> list[Variant]:
+def _find_reversed(mistake: Mistake, graph: Graph, structure: Structure) -> list[Variant]:
     if _loss_info(graph) is None:
         return []
     base_vjp = OPS["loss"].vjps[0]
     n = _layers(graph)
     kind = _loss_info(graph)[0]
     fused = LOSSES[kind].cancels_with == _act(graph, n)
-    return [_loss_variant(OUTPUT_REVERSED, graph, structure,
+    return [_loss_variant(mistake, graph, structure,
                           lambda B, *a, **kw: -base_vjp(B, *a, **kw), None, fused=fused)]
 
 
@@ -595,20 +334,17 @@ OUTPUT_REVERSED = Mistake(
     _find_reversed, _explain_reversed, code="output-error-reversed")
 
 
-def _loss_slips(mistake_name: str) -> Callable[[Graph, Structure], list[Variant]]:
-    """The loss record's own slips reported as ``mistake_name`` (the factor 2 of a
-    squared error left out, the ½ of half_sse ignored)."""
-    def find(graph: Graph, structure: Structure) -> list[Variant]:
-        info = _loss_info(graph)
-        if info is None:
-            return []
-        record = LOSSES[info[0]]
-        return [_loss_variant(BY_NAME[mistake_name], graph, structure, rule,
-                              slip.make_forward(record) if slip.make_forward else None,
-                              kind=info[0], divisor=info[1])
-                for slip, rule in record.slip_rules(mistake_name)]
-
-    return find
+def _find_loss_slips(mistake: Mistake, graph: Graph, structure: Structure) -> list[Variant]:
+    """The loss record's own slips reported as ``mistake`` (the factor 2 of a squared
+    error left out, the ½ of half_sse ignored)."""
+    info = _loss_info(graph)
+    if info is None:
+        return []
+    record = LOSSES[info[0]]
+    return [_loss_variant(mistake, graph, structure, rule,
+                          slip.make_forward(record) if slip.make_forward else None,
+                          kind=info[0], divisor=info[1])
+            for slip, rule in record.slip_rules(mistake.name)]
 
 
 def _explain_factor_missing(f: Finding) -> str:
@@ -623,7 +359,7 @@ def _explain_factor_missing(f: Finding) -> str:
 
 FACTOR_TWO_MISSING = Mistake(
     "factor_two_missing", "factor 2 of the squared error missing",
-    _loss_slips("factor_two_missing"), _explain_factor_missing, code="factor-two-missing")
+    _find_loss_slips, _explain_factor_missing, code="factor-two-missing")
 
 
 def _explain_factor_extra(f: Finding) -> str:
@@ -640,17 +376,17 @@ def _explain_factor_extra(f: Finding) -> str:
 
 FACTOR_TWO_EXTRA = Mistake(
     "factor_two_extra", "extra factor 2 (the ½ of half_sse ignored)",
-    _loss_slips("factor_two_extra"), _explain_factor_extra, code="factor-two-extra")
+    _find_loss_slips, _explain_factor_extra, code="factor-two-extra")
 
 
-def _find_mean(graph: Graph, structure: Structure) -> list[Variant]:
+def _find_mean(mistake: Mistake, graph: Graph, structure: Structure) -> list[Variant]:
     info = _loss_info(graph)
     if info is None or info[1] == 1:
         return []
     kind = info[0]
     record = LOSSES[kind]
     return [_loss_variant(
-        MEAN_FORGOTTEN, graph, structure,
+        mistake, graph, structure,
         lambda B, g, ans, p, t, *w, kind, divisor, **kw: record.vjp(0)(
             B, g, ans, p, t, *w, kind=kind, divisor=1, **kw),
         lambda B, p, t, *w, kind, divisor, **kw: record.forward(
@@ -688,7 +424,7 @@ MEAN_FORGOTTEN = Mistake(
 # ----------------------------------------------------------------------------- 4. linear
 
 
-def _find_z_for_a(graph: Graph, structure: Structure) -> list[Variant]:
+def _find_z_for_a(mistake: Mistake, graph: Graph, structure: Structure) -> list[Variant]:
     variants = []
     for k in range(2, _layers(graph) + 1):
         if _act(graph, k - 1) == "identity":
@@ -697,7 +433,7 @@ def _find_z_for_a(graph: Graph, structure: Structure) -> list[Variant]:
         W = graph.by_name[f"W{k}"]
         previous = f"z{k - 1}"
 
-        def swaps(base: Base, node: int = node, previous: str = previous) -> Swaps:
+        def swaps(base: QuantityValues, node: int = node, previous: str = previous) -> Swaps:
             zprev = base.value(previous)
 
             def vjp(B: Any, g: Any, ans: Any, a: Any, W: Any, b: Any = None, *,
@@ -706,8 +442,8 @@ def _find_z_for_a(graph: Graph, structure: Structure) -> list[Variant]:
 
             return {node: {1: vjp}}
 
-        variants.append(Variant(Z_FOR_A, f"z_for_a@W{k}", entry=_g(graph, f"W{k}"),
-                                swaps=swaps, affects=_grad_affects(graph, structure, {W}),
+        variants.append(Variant(mistake, f"z_for_a@W{k}", entry=graph.grad_name(f"W{k}"),
+                                swaps=swaps, affects=grad_affects(graph, structure, {W}),
                                 info={"k": k}))
     return variants
 
@@ -731,7 +467,8 @@ Z_FOR_A = Mistake(
     code="z-for-a")
 
 
-def _find_not_transposed(graph: Graph, structure: Structure) -> list[Variant]:
+def _find_not_transposed(mistake: Mistake, graph: Graph, structure: Structure
+                         ) -> list[Variant]:
     variants = []
     for k in range(1, _layers(graph) + 1):
         W = graph.leaves[graph.by_name[f"W{k}"]]
@@ -746,10 +483,9 @@ def _find_not_transposed(graph: Graph, structure: Structure) -> list[Variant]:
             return B.matmul(g, W.T if convention == "Wx" else W)
 
         name = graph.nodes[source].name
-        variants.append(Variant(
-            WEIGHTS_NOT_TRANSPOSED, f"weights_not_transposed@W{k}", entry=_g(graph, name),
-            swaps=lambda base, node=node, vjp=vjp: {node: {0: vjp}},
-            affects=_grad_affects(graph, structure, {source}), info={"k": k, "input": name}))
+        variants.append(rule_variant(
+            mistake, f"weights_not_transposed@W{k}", node, 0, vjp, entry=graph.grad_name(name),
+            affects=grad_affects(graph, structure, {source}), info={"k": k, "input": name}))
     return variants
 
 
@@ -771,7 +507,7 @@ WEIGHTS_NOT_TRANSPOSED = Mistake(
     _find_not_transposed, _explain_not_transposed, code="weights-not-transposed")
 
 
-def _find_bias(graph: Graph, structure: Structure) -> list[Variant]:
+def _find_bias(mistake: Mistake, graph: Graph, structure: Structure) -> list[Variant]:
     problem = graph.problem
     if _layers(graph) == 0 or problem.examples < 2:  # type: ignore[union-attr]
         return []
@@ -785,10 +521,9 @@ def _find_bias(graph: Graph, structure: Structure) -> list[Variant]:
         for how, rule in (
                 ("first", lambda B, g, ans, a, W, b=None, *, convention: g[0]),
                 ("mean", lambda B, g, ans, a, W, b=None, *, convention, n=n: B.sum(g, axis=0) / n)):
-            variants.append(Variant(
-                BIAS_NOT_SUMMED, f"bias_not_summed_{how}@b{k}", entry=_g(graph, f"b{k}"),
-                swaps=lambda base, node=node, rule=rule: {node: {2: rule}},
-                affects=_grad_affects(graph, structure, {b}),
+            variants.append(rule_variant(
+                mistake, f"bias_not_summed_{how}@b{k}", node, 2, rule,
+                entry=graph.grad_name(f"b{k}"), affects=grad_affects(graph, structure, {b}),
                 info={"k": k, "how": how, "n": n}))
     return variants
 
@@ -807,7 +542,7 @@ def _explain_bias(f: Finding) -> str:
             f"{f.element} = {fmt(f.right)}{f.suffix}.")
 
 
-def _shape_bias(q: Quantity, given: np.ndarray, truth: Base,
+def _shape_bias(q: Quantity, given: np.ndarray, truth: QuantityValues,
                 answers: dict[str, np.ndarray]) -> str | None:
     graph = truth.graph
     out = graph.output_name
@@ -839,7 +574,7 @@ BIAS_NOT_SUMMED = Mistake(
 # ----------------------------------------------------------------------------- 5. scalar
 
 
-def _find_missed_path(graph: Graph, structure: Structure) -> list[Variant]:
+def _find_missed_path(mistake: Mistake, graph: Graph, structure: Structure) -> list[Variant]:
     if _layers(graph) != 0:
         return []
     variants = []
@@ -849,13 +584,15 @@ def _find_missed_path(graph: Graph, structure: Structure) -> list[Variant]:
         if len(uses) < 2 or not node.requires_grad or node.name is None:
             continue
         for c, k in uses:
-            def swaps(base: Base, c: int = c, k: int = k) -> Swaps:
-                # zeros of the input's shape (an array input of a tensor step too)
-                return {c: {k: lambda B, g, ans, *inputs, k=k, **kw: inputs[k] * 0}}
+            # this use's gradient left out: zeros of the input's shape (an array input
+            # of a tensor step too)
+            def left_out(B: Any, g: Any, ans: Any, *inputs: Any, k: int = k, **kw: Any) -> Any:
+                return inputs[k] * 0
 
-            variants.append(Variant(
-                MISSED_PATH, f"missed_path@{node.name}:{c}.{k}", entry=_g(graph, node.name),
-                swaps=swaps, affects=_grad_affects(graph, structure, {node.id}),
+            variants.append(rule_variant(
+                mistake, f"missed_path@{node.name}:{c}.{k}", c, k, left_out,
+                entry=graph.grad_name(node.name),
+                affects=grad_affects(graph, structure, {node.id}),
                 info={"name": node.name, "uses": len(uses),
                       "through": graph.nodes[c].text or graph.nodes[c].label}))
     return variants
@@ -880,8 +617,9 @@ MISSED_PATH = Mistake(
 # ----------------------------------------------------------------------------- 6. updates
 
 
-def _update_transform(sign: int, with_rate: bool) -> Callable[[Quantity, Base], list[Any] | None]:
-    def transform(q: Quantity, base: Base) -> list[Any] | None:
+def _update_transform(sign: int, with_rate: bool
+                      ) -> Callable[[Quantity, QuantityValues], list[Any] | None]:
+    def transform(q: Quantity, base: QuantityValues) -> list[Any] | None:
         if q.kind != "update":
             return None
         ev = base.evaluation
@@ -895,9 +633,9 @@ def _update_transform(sign: int, with_rate: bool) -> Callable[[Quantity, Base], 
     return transform
 
 
-def _find_updates(mistake: Mistake, sign: int, with_rate: bool
-                  ) -> Callable[[Graph, Structure], list[Variant]]:
-    def find(graph: Graph, structure: Structure) -> list[Variant]:
+def _find_updates(sign: int, with_rate: bool
+                  ) -> Callable[[Mistake, Graph, Structure], list[Variant]]:
+    def find(mistake: Mistake, graph: Graph, structure: Structure) -> list[Variant]:
         updates = frozenset(n for n, q in graph.quantities.items() if q.kind == "update")
         if not updates:
             return []
@@ -926,28 +664,28 @@ def _explain_update_rate(f: Finding) -> str:
 
 UPDATE_WRONG_SIGN = Mistake(
     "update_wrong_sign", "update with the wrong sign (W + lr·dW)",
-    lambda g, s: _find_updates(UPDATE_WRONG_SIGN, +1, True)(g, s), _explain_update_sign,
+    _find_updates(+1, True), _explain_update_sign,
     code="update-wrong-sign")
 UPDATE_WITHOUT_RATE = Mistake(
     "update_without_learning_rate", "update without the learning rate (W − dW)",
-    lambda g, s: _find_updates(UPDATE_WITHOUT_RATE, -1, False)(g, s), _explain_update_rate,
+    _find_updates(-1, False), _explain_update_rate,
     code="update-without-learning-rate")
 
 
 # ----------------------------------------------------------------------------- 7. writing
 
 
-def _transpose(q: Quantity, base: Base) -> list[Any] | None:
+def _transpose(q: Quantity, base: QuantityValues) -> list[Any] | None:
     if len(q.shape) != 2 or q.shape[0] != q.shape[1] or q.shape[0] < 2:
         return None
     array = np.asarray(base.flat(q.name), dtype=object).reshape(q.shape)
     return list(array.T.ravel())
 
 
-def _find_transposed(graph: Graph, structure: Structure) -> list[Variant]:
+def _find_transposed(mistake: Mistake, graph: Graph, structure: Structure) -> list[Variant]:
     names = frozenset(n for n, q in graph.quantities.items()
                       if len(q.shape) == 2 and min(q.shape) >= 2)
-    return [Variant(TRANSPOSED, "transposed", transform=_transpose, affects=names)] if names else []
+    return [Variant(mistake, "transposed", transform=_transpose, affects=names)] if names else []
 
 
 def _transposed_rule(graph: Graph, name: str) -> str:
@@ -972,7 +710,7 @@ def _explain_transposed(f: Finding) -> str:
             f"{fmt(f.right)}{f.suffix}.")
 
 
-def _shape_transposed(q: Quantity, given: np.ndarray, truth: Base,
+def _shape_transposed(q: Quantity, given: np.ndarray, truth: QuantityValues,
                       answers: dict[str, np.ndarray]) -> str | None:
     if len(q.shape) != 2 or given.shape != q.shape[::-1] or q.shape[0] == q.shape[1]:
         return None
@@ -986,12 +724,12 @@ TRANSPOSED = Mistake(
     _find_transposed, _explain_transposed, shape=_shape_transposed, code="transposed")
 
 
-def _negate(q: Quantity, base: Base) -> list[Any] | None:
+def _negate(q: Quantity, base: QuantityValues) -> list[Any] | None:
     return [-v for v in base.flat(q.name)]
 
 
-def _find_sign(graph: Graph, structure: Structure) -> list[Variant]:
-    return [Variant(SIGN_FLIPPED, "sign_flipped", transform=_negate,
+def _find_sign(mistake: Mistake, graph: Graph, structure: Structure) -> list[Variant]:
+    return [Variant(mistake, "sign_flipped", transform=_negate,
                     affects=frozenset(graph.quantities))]
 
 
@@ -1002,38 +740,3 @@ def _explain_sign(f: Finding) -> str:
 
 SIGN_FLIPPED = Mistake("sign_flipped", "sign flipped", _find_sign, _explain_sign,
                        code="sign-flipped")
-
-
-from .array_mistakes import ARRAY_MISTAKES  # noqa: E402  (tensor slips, FORMAT §7)
-
-#: Every known mistake, most specific first (the first that reproduces an entry names it).
-MISTAKES: tuple[Mistake, ...] = (
-    ACTIVATION_NOT_APPLIED,
-    RELU_AT_ZERO,
-    FORGOT_ACTIVATION_DERIVATIVE,
-    SIGMA_PRIME_AT_A,
-    DERIVATIVE_FROM_Z,
-    OUTPUT_REVERSED,
-    FACTOR_TWO_MISSING,
-    FACTOR_TWO_EXTRA,
-    MEAN_FORGOTTEN,
-    Z_FOR_A,
-    WEIGHTS_NOT_TRANSPOSED,
-    BIAS_NOT_SUMMED,
-    MISSED_PATH,
-    *ARRAY_MISTAKES,
-    UPDATE_WRONG_SIGN,
-    UPDATE_WITHOUT_RATE,
-    TRANSPOSED,
-    SIGN_FLIPPED,
-)
-
-BY_NAME = {m.name: m for m in MISTAKES}
-
-
-def variants(graph: Graph, structure: Structure) -> list[Variant]:
-    """Every place a known mistake can happen in this graph, in priority order."""
-    found: list[Variant] = []
-    for mistake in MISTAKES:
-        found.extend(mistake.find(graph, structure))
-    return found

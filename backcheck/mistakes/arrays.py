@@ -1,8 +1,8 @@
 """The slips of tensor exercises (FORMAT §7), as buggy variants of the array op records.
 
-Each is a :class:`~backcheck.mistakes.Mistake` like the network ones: a buggy local rule
-swapped into the same graph (so everything downstream follows from it as the student's
-pen would), or a transformation of one quantity.
+Each is a :class:`~backcheck.mistakes.record.Mistake` of the same shape as the network
+ones: a buggy local rule swapped into the same graph (so everything downstream follows
+from it as the student's pen would), or a transformation of one quantity.
 
 * the gradient of a broadcast operand not summed over the broadcast axes (one slice
   taken, or the mean), or written with the broadcast shape;
@@ -22,20 +22,20 @@ from typing import Any
 
 import numpy as np
 
-from .graph import Graph, Quantity
-from .mistakes import (
-    Base,
+from ..graph import Graph, Quantity
+from ..ops import OPS
+from ..ops.arrays import _is_ball, take
+from .record import (
     Finding,
     Mistake,
+    QuantityValues,
     Structure,
     Variant,
-    _forward_affects,
-    _g,
-    _grad_affects,
     fmt,
+    forward_affects,
+    grad_affects,
+    rule_variant,
 )
-from .ops import OPS
-from .ops.arrays import _is_ball, take
 
 
 def _tensor(graph: Graph) -> bool:
@@ -49,8 +49,8 @@ def _shape(graph: Graph, node: int) -> tuple[int, ...]:
 def _shapes(graph: Graph) -> dict[int, tuple[int, ...]]:
     cached = getattr(graph, "_tensor_shapes", None)
     if cached is None:
-        from .backends import FLOAT
-        from .evaluate import forward
+        from ..backends import FLOAT
+        from ..evaluate import forward
 
         with np.errstate(all="ignore"):
             values = forward(graph, FLOAT).values
@@ -71,7 +71,7 @@ def _named_input(graph: Graph, node: Any, k: int) -> str | None:
     source = graph.nodes[node.inputs[k]]
     if source.name is None or not source.requires_grad:
         return None
-    if _g(graph, source.name) not in graph.quantities:
+    if graph.grad_name(source.name) not in graph.quantities:
         return None
     return source.name
 
@@ -89,7 +89,7 @@ def _broadcast_rule(op: str, k: int, in_shape: tuple[int, ...], how: str) -> Any
                 slice(0, 1) if want == 1 and have != 1 else slice(None)
                 for want, have in zip(in_shape, full_shape[extra:], strict=True))
             return take(full, key).reshape(in_shape)
-        from .evaluate import _unbroadcast
+        from ..evaluate import _unbroadcast
 
         count = int(np.prod(full_shape)) // max(int(np.prod(in_shape)), 1)
         return _unbroadcast(full, in_shape) / count
@@ -97,7 +97,7 @@ def _broadcast_rule(op: str, k: int, in_shape: tuple[int, ...], how: str) -> Any
     return rule
 
 
-def _find_broadcast(graph: Graph, structure: Structure) -> list[Variant]:
+def _find_broadcast(mistake: Mistake, graph: Graph, structure: Structure) -> list[Variant]:
     if not _tensor(graph):
         return []
     variants = []
@@ -113,12 +113,10 @@ def _find_broadcast(graph: Graph, structure: Structure) -> list[Variant]:
             if in_shape == out_shape or int(np.prod(in_shape)) == int(np.prod(out_shape)):
                 continue
             for how in ("first", "mean"):
-                variants.append(Variant(
-                    BROADCAST_NOT_SUMMED, f"broadcast_not_summed_{how}@{node.id}.{k}",
-                    entry=_g(graph, name),
-                    swaps=lambda base, n=node.id, k=k, r=_broadcast_rule(
-                        node.op, k, in_shape, how): {n: {k: r}},
-                    affects=_grad_affects(graph, structure, {node.inputs[k]}),
+                variants.append(rule_variant(
+                    mistake, f"broadcast_not_summed_{how}@{node.id}.{k}", node.id, k,
+                    _broadcast_rule(node.op, k, in_shape, how), entry=graph.grad_name(name),
+                    affects=grad_affects(graph, structure, {node.inputs[k]}),
                     info={"name": name, "how": how, "step": _step_of(graph, node.id),
                           "count": int(np.prod(out_shape)) // max(int(np.prod(in_shape)), 1),
                           "out_shape": out_shape, "in_shape": in_shape}))
@@ -148,7 +146,7 @@ def _explain_broadcast(f: Finding) -> str:
             f"broadcast along in {step!r}; {f.element} = {fmt(f.right)}{f.suffix}.")
 
 
-def _shape_broadcast(q: Quantity, given: np.ndarray, truth: Base,
+def _shape_broadcast(q: Quantity, given: np.ndarray, truth: QuantityValues,
                      answers: dict[str, np.ndarray]) -> str | None:
     graph = truth.graph
     if not _tensor(graph) or q.kind != "grad":
@@ -223,7 +221,7 @@ def _var_rule(ddof: int, forward: bool) -> Any:
                                                                             "ddof": ddof})
 
 
-def _find_bessel(graph: Graph, structure: Structure) -> list[Variant]:
+def _find_bessel(mistake: Mistake, graph: Graph, structure: Structure) -> list[Variant]:
     if not _tensor(graph):
         return []
     variants = []
@@ -266,25 +264,26 @@ def _find_bessel(graph: Graph, structure: Structure) -> list[Variant]:
         for where, swap, used, right, m in cases:
             if where == "forward":
                 entry = named
-                affects = _forward_affects(graph, structure, node.id)
+                affects = forward_affects(graph, structure, node.id)
             else:
                 source = node.inputs[0] if node.op == "var" else next(
                     i for k, i in enumerate(node.inputs) if k in swap)
                 entry_node = _named_above(graph, source)
                 if entry_node is None:
                     continue
-                entry = _g(graph, graph.nodes[entry_node].name)
-                affects = _grad_affects(graph, structure, {source})
-            variants.append(Variant(
-                BESSEL, f"variance_n@{node.id}:{where}", entry=entry,
-                swaps=lambda base, n=node.id, s=swap: {n: s}, affects=affects,
+                entry = graph.grad_name(graph.nodes[entry_node].name)
+                affects = grad_affects(graph, structure, {source})
+            (slot, rule), = swap.items()
+            variants.append(rule_variant(
+                mistake, f"variance_n@{node.id}:{where}", node.id, slot, rule, entry=entry,
+                affects=affects,
                 info={"where": where, "used": used, "right": right, "m": m,
                       "step": _step_of(graph, node.id)}))
     return variants
 
 
 def _summed_count_var(graph: Graph, node: Any) -> int | None:
-    from .ops.arrays import _count
+    from ..ops.arrays import _count
 
     return _count(_shape(graph, node.inputs[0]), node.attrs.get("axis"))
 
@@ -328,7 +327,7 @@ BESSEL = Mistake("variance_n_vs_n_minus_1", "n and n − 1 swapped in a variance
 # ---------------------------------------------------------------- 3. repeated index
 def _scatter_set(B: Any, shape: tuple[int, ...], key: tuple, g: Any) -> Any:
     """``out[key] = g`` (a repeated position keeps the last write: not accumulated)."""
-    from .ops.arrays import zeros
+    from ..ops.arrays import zeros
 
     out = zeros(B, shape)
     if _is_ball(out) or _is_ball(g):
@@ -344,20 +343,20 @@ def _scatter_set(B: Any, shape: tuple[int, ...], key: tuple, g: Any) -> Any:
 
 
 def _overwrite_vjp(B: Any, g: Any, ans: Any, x: Any, *index_values: Any, key: tuple) -> Any:
-    from .ops.arrays import index_key
+    from ..ops.arrays import index_key
 
     return _scatter_set(B, x.shape, index_key(key), g)
 
 
 def _repeats(key: tuple, shape: tuple[int, ...]) -> bool:
-    from .ops.arrays import index_key
+    from ..ops.arrays import index_key
 
     counts = np.zeros(shape, dtype=np.int64)
     np.add.at(counts, index_key(key), 1)
     return bool((counts > 1).any())
 
 
-def _find_repeated(graph: Graph, structure: Structure) -> list[Variant]:
+def _find_repeated(mistake: Mistake, graph: Graph, structure: Structure) -> list[Variant]:
     if not _tensor(graph):
         return []
     variants = []
@@ -367,10 +366,9 @@ def _find_repeated(graph: Graph, structure: Structure) -> list[Variant]:
         name = _named_input(graph, node, 0)
         if name is None or not _repeats(node.attrs["key"], _shape(graph, node.inputs[0])):
             continue
-        variants.append(Variant(
-            REPEATED_INDEX, f"repeated_index@{node.id}", entry=_g(graph, name),
-            swaps=lambda base, n=node.id: {n: {0: _overwrite_vjp}},
-            affects=_grad_affects(graph, structure, {node.inputs[0]}),
+        variants.append(rule_variant(
+            mistake, f"repeated_index@{node.id}", node.id, 0, _overwrite_vjp,
+            entry=graph.grad_name(name), affects=grad_affects(graph, structure, {node.inputs[0]}),
             info={"name": name, "step": _step_of(graph, node.id)}))
     return variants
 
@@ -403,7 +401,7 @@ def _stability_max(graph: Graph, node: Any) -> bool:
     return False
 
 
-def _given_gradient(q: Quantity, base: Base) -> list[Any] | None:
+def _given_gradient(q: Quantity, base: QuantityValues) -> list[Any] | None:
     """At a stability max the true gradient is 0; a nonzero answer gave it one."""
     if q.kind != "grad" or not _stability_max(base.graph, base.graph.nodes[q.node]):
         return None
@@ -418,14 +416,14 @@ def _given_gradient(q: Quantity, base: Base) -> list[Any] | None:
     return values
 
 
-def _find_stability(graph: Graph, structure: Structure) -> list[Variant]:
+def _find_stability(mistake: Mistake, graph: Graph, structure: Structure) -> list[Variant]:
     if not _tensor(graph):
         return []
-    names = frozenset(_g(graph, n.name) for n in graph.nodes
-                      if _stability_max(graph, n) and _g(graph, n.name) in graph.quantities)
+    names = frozenset(graph.grad_name(n.name) for n in graph.nodes
+                      if _stability_max(graph, n) and graph.grad_name(n.name) in graph.quantities)
     if not names:
         return []
-    return [Variant(STABILITY_MAX, "stability_max_given_gradient", transform=_given_gradient,
+    return [Variant(mistake, "stability_max_given_gradient", transform=_given_gradient,
                     affects=names)]
 
 
@@ -442,7 +440,7 @@ STABILITY_MAX = Mistake("stability_max_given_gradient",
 
 
 # ---------------------------------------------------------------- 5. matmul transposes
-def _find_matmul(graph: Graph, structure: Structure) -> list[Variant]:
+def _find_matmul(mistake: Mistake, graph: Graph, structure: Structure) -> list[Variant]:
     if not _tensor(graph):
         return []
     variants = []
@@ -459,10 +457,10 @@ def _find_matmul(graph: Graph, structure: Structure) -> list[Variant]:
             rule = ((lambda B, g, ans, x, y: B.matmul(g, y)) if k == 0
                     else (lambda B, g, ans, x, y: B.matmul(x, g)))
             other = graph.nodes[node.inputs[1 - k]]
-            variants.append(Variant(
-                MATMUL_NOT_TRANSPOSED, f"matmul_not_transposed@{node.id}.{k}",
-                entry=_g(graph, name), swaps=lambda base, n=node.id, k=k, r=rule: {n: {k: r}},
-                affects=_grad_affects(graph, structure, {node.inputs[k]}),
+            variants.append(rule_variant(
+                mistake, f"matmul_not_transposed@{node.id}.{k}", node.id, k, rule,
+                entry=graph.grad_name(name),
+                affects=grad_affects(graph, structure, {node.inputs[k]}),
                 info={"name": name, "k": k, "other": other.name or other.label,
                       "step": _step_of(graph, node.id)}))
     return variants
@@ -498,7 +496,7 @@ def _is_mask(graph: Graph, node: int, values: list[Any] | None) -> bool:
     return len(flat) > 1 and set(flat) <= {0.0, 1.0} and 0.0 in flat
 
 
-def _find_mask(graph: Graph, structure: Structure) -> list[Variant]:
+def _find_mask(mistake: Mistake, graph: Graph, structure: Structure) -> list[Variant]:
     if not _tensor(graph):
         return []
     variants = []
@@ -520,13 +518,13 @@ def _find_mask(graph: Graph, structure: Structure) -> list[Variant]:
                           f"the mask {mask.name or mask.label} of where"))
         for k, rule, what in cases:
             below = _named_above(graph, node.inputs[k])
-            if below is None or _g(graph, graph.nodes[below].name) not in graph.quantities:
+            if below is None or graph.grad_name(graph.nodes[below].name) not in graph.quantities:
                 continue
             name = graph.nodes[below].name
-            variants.append(Variant(
-                DROPPED_MASK, f"dropped_mask@{node.id}.{k}", entry=_g(graph, name),
-                swaps=lambda base, n=node.id, k=k, r=rule: {n: {k: r}},
-                affects=_grad_affects(graph, structure, {node.inputs[k]}),
+            variants.append(rule_variant(
+                mistake, f"dropped_mask@{node.id}.{k}", node.id, k, rule,
+                entry=graph.grad_name(name),
+                affects=grad_affects(graph, structure, {node.inputs[k]}),
                 info={"name": name, "what": what, "step": _step_of(graph, node.id)}))
     return variants
 
