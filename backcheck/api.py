@@ -24,6 +24,15 @@ def solve_file(path: str, *, float_only: bool = False, problem: Any = None) -> S
             problem = error.problem  # type: ignore[attr-defined]
         else:
             raise
+    if getattr(problem, "symbols", None):  # FORMAT §8: the numbers are those at at:
+        if problem.at is None:
+            raise BackcheckError("this problem has symbols and no at:, so it has no numbers "
+                                 "to show here", file=path,
+                                 hint="add at: {symbol: number, ...}; `backcheck solve` "
+                                      "prints its formulas without it")
+        from .symbolic import numeric_problem
+
+        problem = numeric_problem(problem, problem.at)
     return solve(problem, float_only=float_only)
 
 

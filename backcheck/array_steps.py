@@ -435,34 +435,40 @@ def _atom(expr: Expr, right: bool = False, parent: str = "") -> str:
     return f"({text})"
 
 
+def subexpressions(node: Expr) -> list[Expr]:
+    """The sub-trees of one node of a tensor-step tree (a name or a number has none):
+    the one place that knows each node's layout, for every walk over the tree."""
+    kind = node[0]
+    if kind in ("neg", "T", "dim"):
+        return [node[1]]
+    if kind == "call":
+        return [node[2]]
+    if kind in ("add", "sub", "mul", "div", "pow", "matmul"):
+        return list(node[1:])
+    if kind == "cmp":
+        return list(node[2:])
+    if kind == "shape":
+        return [v for v in node[1] if isinstance(v, tuple)]
+    if kind == "index":
+        return [node[1]] + [part[1] for part in node[2] if part[0] == "at"]
+    if kind == "fn":
+        return list(node[2])
+    if kind == "list":
+        return list(node[1])
+    return []
+
+
 def array_free_names(expr: Expr) -> set[str]:
     """The value and step names a tensor-step tree refers to."""
     names: set[str] = set()
     stack = [expr]
     while stack:
         node = stack.pop()
-        kind = node[0]
-        if kind == "name":
+        if node[0] == "name":
             names.add(node[1])
-        elif kind in ("neg", "T", "dim"):
-            stack.append(node[1])
-        elif kind == "call":
-            stack.append(node[2])
-        elif kind in ("add", "sub", "mul", "div", "pow", "matmul"):
-            stack.extend(node[1:])
-        elif kind == "cmp":
-            stack.extend(node[2:])
-        elif kind == "shape":
-            stack.extend(v for v in node[1] if isinstance(v, tuple))
-        elif kind == "index":
-            stack.append(node[1])
-            stack.extend(part[1] for part in node[2] if part[0] == "at")
-        elif kind == "fn":
-            stack.extend(node[2])
-        elif kind == "list":
-            stack.extend(node[1])
+        stack.extend(subexpressions(node))
     return names
 
 
-__all__ = ["ARRAY_FUNCTIONS", "array_expr_to_text", "array_free_names",
+__all__ = ["ARRAY_FUNCTIONS", "array_expr_to_text", "array_free_names", "subexpressions",
            "parse_array_expression", "parse_array_steps", "_listing"]

@@ -1,8 +1,10 @@
-"""The two number systems the rules in :mod:`backcheck.ops` run on.
+"""The number systems the rules in :mod:`backcheck.ops` run on.
 
 ``FLOAT``: NumPy float64, vectorised. ``EXACT``: NumPy object arrays whose elements are
-:class:`~backcheck.exact.Exact` numbers (rationals stay rationals). Both expose the same
-few functions, so every rule is written once.
+:class:`~backcheck.exact.Exact` numbers (rationals stay rationals). ``SYMPY``: object
+arrays of SymPy expressions (formulas; ``--symbolic``). All expose the same few
+functions (``where``, ``exp``, ``sigmoid``, ``sum``, ``asarray``, …), so every rule is
+written once; the ball backend of ``verify`` (rounding reach) is a fourth.
 """
 
 from __future__ import annotations
@@ -136,8 +138,27 @@ def _float_erf(x: Any) -> Any:
     return np.asarray(_erf_elements(x), dtype=np.float64)
 
 
+#: the elementary functions a backend of object arrays makes element by element; the
+#: others (softplus, Φ, φ, softmax) are composed from them
+ELEMENTARY = ("exp", "log", "tanh", "sqrt", "sin", "cos", "abs", "sigmoid", "erf")
+
+
+def _elementwise(function: Any, names: tuple[str, ...] = ELEMENTARY) -> Any:
+    """Class decorator: ``function(name)`` (a whole-array function) as the backend's
+    staticmethod ``name`` for each elementary function, and softplus = log(1 + exp(x))
+    composed from them, kept in that closed form. One table for the exact and the SymPy
+    backends (float64 uses NumPy's own functions and a stable softplus)."""
+    def decorate(cls: Any) -> Any:
+        for name in names:
+            setattr(cls, name, staticmethod(function(name)))
+        cls.softplus = staticmethod(lambda x: cls.log(1 + cls.exp(x)))
+        return cls
+
+    return decorate
+
+
 def _exact_function(method: str) -> Any:
-    unbound = getattr(Exact, method)
+    unbound = getattr(Exact, {"abs": "__abs__"}.get(method, method))
     vectorised = np.frompyfunc(lambda x: unbound(Exact.of(x)), 1, 1)
 
     def apply(x: Any) -> Any:
@@ -151,24 +172,11 @@ def _exact_function(method: str) -> Any:
 _SOFTMAX_SHIFT_ABOVE = 100_000
 
 
+@_elementwise(_exact_function)
 class ExactBackend:
     name = "exact"
 
     where = staticmethod(np.where)
-    exp = staticmethod(_exact_function("exp"))
-    log = staticmethod(_exact_function("log"))
-    tanh = staticmethod(_exact_function("tanh"))
-    sqrt = staticmethod(_exact_function("sqrt"))
-    sin = staticmethod(_exact_function("sin"))
-    cos = staticmethod(_exact_function("cos"))
-    sigmoid = staticmethod(_exact_function("sigmoid"))
-    abs = staticmethod(_exact_function("__abs__"))
-    erf = staticmethod(_exact_function("erf"))
-
-    @staticmethod
-    def softplus(x: Any) -> Any:
-        """log(1 + exp(x)), kept in that closed form."""
-        return ExactBackend.log(1 + ExactBackend.exp(x))
 
     @staticmethod
     def normal_cdf(x: Any) -> Any:
@@ -391,6 +399,7 @@ def _sympy_function(name: str) -> Any:
     return apply
 
 
+@_elementwise(_sympy_function, ELEMENTARY + ("sign",))
 class SympyBackend:
     """NumPy object arrays of SymPy expressions: the op table's rules build formulas.
 
@@ -403,22 +412,6 @@ class SympyBackend:
 
     name = "sympy"
     objects = True  # values are object arrays (evaluate.normalise keeps them)
-
-    exp = staticmethod(_sympy_function("exp"))
-    log = staticmethod(_sympy_function("log"))
-    tanh = staticmethod(_sympy_function("tanh"))
-    sqrt = staticmethod(_sympy_function("sqrt"))
-    sin = staticmethod(_sympy_function("sin"))
-    cos = staticmethod(_sympy_function("cos"))
-    abs = staticmethod(_sympy_function("abs"))
-    sign = staticmethod(_sympy_function("sign"))
-    sigmoid = staticmethod(_sympy_function("sigmoid"))
-    erf = staticmethod(_sympy_function("erf"))
-
-    @staticmethod
-    def softplus(x: Any) -> Any:
-        """log(1 + eˣ), as written."""
-        return SympyBackend.log(1 + SympyBackend.exp(x))
 
     @staticmethod
     def normal_cdf(x: Any) -> Any:

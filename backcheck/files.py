@@ -49,13 +49,18 @@ def _umask() -> int:
     return mask
 
 
-def _kind(mode: int) -> str:
+def not_a_regular_file(mode: int) -> str | None:
+    """What a path of this ``st_mode`` is when it is not a regular file ("a directory",
+    "a device (or a terminal)", …); None for a regular file. Reading (a problem or sheet)
+    and writing (never over anything but a regular file) refuse the same things."""
+    if stat.S_ISREG(mode):
+        return None
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):
         return "a FIFO (named pipe)"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
+        return "a device (or a terminal)"
     if stat.S_ISSOCK(mode):
         return "a socket"
     return "not a regular file"
@@ -82,7 +87,7 @@ def _replaceable(path: str, found: os.stat_result) -> os.stat_result:
             raise BackcheckError("will not replace a symbolic link that leads nowhere "
                                  "(or in a loop)", file=path) from None
     if not stat.S_ISREG(target.st_mode):
-        raise BackcheckError(f"will not write over {_kind(target.st_mode)}, even with "
+        raise BackcheckError(f"will not write over {not_a_regular_file(target.st_mode)}, even with "
                              "--force; only a regular file is ever replaced", file=path)
     return target
 

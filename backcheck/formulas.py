@@ -94,13 +94,52 @@ class _FormulaReader(_Reader):
         return error
 
 
+def _tensor_reader() -> type:
+    from .array_steps import _ArrayReader
+
+    class _TensorFormulaReader(_ArrayReader):
+        """A tensor problem's formulas: the step grammar of FORMAT §7 (``@``, ``.T``,
+        ``sum(x, axis=0)``, ``softmax(z, axis=1)``, ``one_hot(y, 3)``, comparisons for
+        masks), with elements written 1-based as in answers (``dW[1,2]``)."""
+
+        subscript = _FormulaReader.subscript
+
+        def forbidden(self, what: str, node: ast.AST, hint: str | None = None
+                      ) -> BackcheckError:
+            return self.fail(
+                f"{what} is not allowed in a formula (found {_short(self.segment(node))!r})",
+                node, hint or "a formula uses the step grammar: names, numbers, + - * / ** @, "
+                ".T, elements [i, j] (1-based), and the step functions")
+
+        def unknown(self, name: str, node: ast.AST) -> BackcheckError:
+            error = super().unknown(name, node)
+            error.message = error.message.replace("unknown name", "unknown name in a formula")
+            return error
+
+    return _TensorFormulaReader
+
+
+#: how formulas are written by hand and in code, read as the grammar's spelling (text
+#: only: nothing is evaluated): − · × ⊙ for - * * *, Xᵀ for X.T, σ(z) for sigmoid(z), and
+#: the np./numpy./torch. prefix of a call (np.sum(dz, axis=0))
+_SPELLINGS = (("−", "-"), ("·", "*"), ("×", "*"), ("⊙", "*"), ("ᵀ", ".T"),
+              ("σ(", "sigmoid("))
+_LIBRARY_CALL = re.compile(r"(?<![\w.])(?:np|numpy|torch)\.(?=[A-Za-z_]\w*\s*\()")
+
+
+def _as_written(text: str) -> str:
+    for written, read in _SPELLINGS:
+        text = text.replace(written, read)
+    return _LIBRARY_CALL.sub("", text)
+
+
 def parse_formula(text: str, known: list[str], *, file: str | None,
-                  mark: Mark | None) -> tuple:
+                  mark: Mark | None, tensor: bool = False) -> tuple:
     """A formula's tree; one located error (with its column) for anything else."""
     _check_size(text, "formula", file, mark)
     stripped = text.lstrip()
     mark = _shift(mark, len(text) - len(stripped))
-    text = stripped.rstrip().replace("−", "-").replace("·", "*").replace("×", "*")
+    text = _as_written(stripped.rstrip())
     if not text:
         raise BackcheckError("expected a formula, found nothing", file=file, mark=mark)
     try:
@@ -118,7 +157,7 @@ def parse_formula(text: str, known: list[str], *, file: str | None,
     if count > MAX_NODES:
         raise BackcheckError(f"formula too long ({count} terms; at most {MAX_NODES})",
                              file=file, mark=mark)
-    reader = _FormulaReader(text, known, file, mark)
+    reader = (_tensor_reader() if tensor else _FormulaReader)(text, known, file, mark)
     try:
         return reader.read(tree.body)
     except RecursionError:
@@ -140,6 +179,12 @@ def formula_names(expr: tuple) -> set[str]:
             stack.append(node[1])
         elif node[0] in ("add", "sub", "mul", "div", "pow", "matmul"):
             stack.extend(node[1:3])
+        elif node[0] == "cmp":
+            stack.extend(node[2:4])
+        elif node[0] == "fn":
+            stack.extend(a for a in node[2] if a[0] not in ("shape",))
+        elif node[0] == "list":
+            stack.extend(node[1])
     return out
 
 
@@ -176,12 +221,13 @@ def _aliases(graph: Any) -> dict[str, tuple[str, str]]:
         out["y_hat"] = (f"a{last}", "vector")
         out["t"] = ("__target__", "vector")
         out.setdefault("y", ("__target__", "vector"))
-    else:
+    else:  # a scalar or tensor problem: its values and steps, dv for dOUT/dv
         for name, q in quantities.items():
             if q.kind == "value":
                 out[name] = (name, "as_is")
-            elif q.kind == "grad":
-                out["d" + name[len(f"d{output}/d"):]] = (name, "as_is")
+        for name, q in quantities.items():
+            if q.kind == "grad":
+                out.setdefault("d" + name[len(f"d{output}/d"):], (name, "as_is"))
     for symbol in getattr(problem, "symbols", {}) or {}:
         out[symbol] = ("__symbol__", "as_is")
     return out
@@ -242,6 +288,33 @@ def _random_expression(problem: Any, rng: random.Random) -> Any:
     return clone
 
 
+def _random_tensor(problem: Any, rng: random.Random) -> Any:
+    """Every value that is not an index at new numbers: each entry scaled by its own
+    random factor (signs kept, so a log's argument stays positive; a symmetric matrix
+    stops being symmetric, so a missing transpose shows), a zero replaced."""
+    import copy
+
+    from .tensor import build_tensor_graph
+
+    clone = copy.copy(problem)
+    values = {}
+    for name, value in problem.values.items():
+        if name in problem.integer_names:
+            values[name] = value
+            continue
+        array = np.asarray(value, dtype=object)
+        out = np.empty(array.shape, dtype=object)
+        for index, v in np.ndenumerate(array):
+            v = Fraction(v)
+            out[index] = (v * Fraction(rng.randint(600, 1400), 1000) if v != 0 else
+                          Fraction(rng.randint(-500, 500), 1000))
+        values[name] = out
+    clone.values = values
+    clone.graph = None
+    clone.graph = build_tensor_graph(clone)
+    return clone
+
+
 def _random_symbols(problem: Any, rng: random.Random) -> dict[str, Fraction]:
     at = problem.at or {}
     out = {}
@@ -288,9 +361,11 @@ def make_points(problem: Any, numeric: Any, count: int = POINTS) -> list[Point]:
                 points.append(_solve_at(numeric_problem(problem, values), values))
             elif problem.kind == "network":
                 points.append(_solve_at(_random_network(numeric, rng), {}))
+            elif problem.kind == "tensor":
+                points.append(_solve_at(_random_tensor(numeric, rng), {}))
             else:
                 points.append(_solve_at(_random_expression(numeric, rng), {}))
-        except (EvaluationError, ArithmeticError, ValueError, TypeError):
+        except (EvaluationError, ArithmeticError, ValueError, TypeError, BackcheckError):
             continue
     return points
 
@@ -299,7 +374,12 @@ def make_points(problem: Any, numeric: Any, count: int = POINTS) -> list[Point]:
 
 
 class FormulaError(Exception):
-    """The formula cannot be evaluated (shapes that don't fit): a wrong answer."""
+    """The formula cannot be evaluated (shapes that don't fit): a wrong answer.
+    ``mistake`` names a known slip the failure shows (a missing transpose)."""
+
+    def __init__(self, message: str, mistake: str | None = None) -> None:
+        super().__init__(message)
+        self.mistake = mistake
 
 
 def _orient(problem: Any, array: np.ndarray, orient: str, q: Any) -> np.ndarray:
@@ -348,76 +428,250 @@ def environment(point: Point, aliases: dict, evaluation: Any = None) -> dict[str
     return env
 
 
-def _sigmoid(v: Any) -> Any:
-    return 0.5 * (1 + np.tanh(np.asarray(v, dtype=np.float64) / 2))
+#: array functions a formula may call (the step grammar's, FORMAT §7), with their records
+_RECORDS = {"softmax": "softmax_axis", "log_softmax": "log_softmax", "sum": "sum",
+            "mean": "mean", "max": "max", "min": "min", "var": "var", "where": "where",
+            "transpose": "transpose", "reshape": "reshape", "conv2d": "conv2d",
+            "maxpool2d": "maxpool2d"}
+_SYMBOL = {"matmul": "@", "add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
 
 
-_NUMPY = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh, "sigmoid": _sigmoid,
-          "relu": lambda v: np.maximum(v, 0), "sin": np.sin, "cos": np.cos, "abs": np.abs,
-          "sum": lambda v: np.sum(v)}
+def evaluate_formula(expr: tuple, env: Any, layouts: dict[str, Any],
+                     backend: Any = None, functions: dict[str, Any] | None = None) -> Any:
+    """A formula's (or a step's) value in an environment of named arrays, every operation
+    run by its op record (:mod:`backcheck.ops`) on ``backend``: float64 (the default), or
+    SymPy for the formula as a function of the inputs. The one walker of step-grammar
+    trees (scalar steps, tensor steps, formula answers); ``functions`` (SymPy only) puts
+    display functions in place of elementwise records (explain's σ and relu)."""
+    from .backends import FLOAT
+
+    B = backend or FLOAT
+    if functions:
+        B = _WithFunctions(B, functions)
+    try:
+        return _walk(expr, env, layouts, B)
+    except FormulaError:
+        raise
+    except (ValueError, IndexError, TypeError) as error:
+        raise FormulaError(f"it cannot be computed ({_short_error(error)})") from None
 
 
-def evaluate_formula(expr: tuple, env: dict[str, Any], layouts: dict[str, Any],
-                     functions: dict[str, Any] | None = None) -> np.ndarray:
-    """A formula's value (float64, NumPy semantics) in an environment of named arrays;
-    with SymPy ``functions`` and object arrays, its SymPy form."""
+class _WithFunctions:
+    """The SymPy backend with some elementwise functions given by the caller."""
+
+    def __init__(self, backend: Any, functions: dict[str, Any]) -> None:
+        self._backend = backend
+        self.functions = functions
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+
+def sympy_of(expr: tuple, names: dict[str, Any] | None = None,
+             symbols: dict[str, Any] | None = None,
+             functions: dict[str, Any] | None = None) -> Any:
+    """A scalar step tree as one SymPy expression (built by SymPy's constructors through
+    the walker above, never from text). ``names`` maps a name to an expression to put in
+    (earlier steps); any other name becomes a real symbol, collected in ``symbols``."""
+    import sympy
+
+    from .backends import SYMPY
+
+    names = names or {}
+    symbols = {} if symbols is None else symbols
+
+    class Env(dict):
+        def __missing__(self, key: str) -> Any:
+            if key in names:
+                return SYMPY.asarray(np.asarray(names[key], dtype=object))
+            if key not in symbols:
+                symbols[key] = sympy.Symbol(key, real=True)
+            return SYMPY.asarray(np.asarray(symbols[key], dtype=object))
+
+    value = evaluate_formula(expr, Env(), {}, SYMPY, functions)
+    array = np.asarray(value, dtype=object)
+    return array.reshape(-1)[0] if array.size == 1 else array
+
+
+def _short_error(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _constant(value: Fraction, B: Any) -> Any:
+    if B.name == "float64":
+        return np.float64(float(value))
+    return B.asarray(np.asarray(value, dtype=object))
+
+
+def _walk(expr: tuple, env: dict[str, Any], layouts: dict[str, Any], B: Any) -> Any:
+    from .ops import OPS
+
     kind = expr[0]
-    if kind == "num" and functions is not None:
-        import sympy
-
-        return sympy.Rational(expr[1].numerator, expr[1].denominator)
     if kind == "num":
-        return np.float64(float(expr[1]))
+        return _constant(expr[1], B)
     if kind == "name":
         return env[expr[1]]
     if kind == "neg":
-        return -evaluate_formula(expr[1], env, layouts, functions)
+        return OPS["neg"].forward(B, _walk(expr[1], env, layouts, B))
     if kind == "T":
-        return np.asarray(evaluate_formula(expr[1], env, layouts, functions)).T
+        return np.asarray(_walk(expr[1], env, layouts, B)).T if B.name == "float64" else (
+            B.asarray(np.asarray(_walk(expr[1], env, layouts, B), dtype=object).T))
     if kind == "call":
-        return (functions or _NUMPY)[expr[1]](evaluate_formula(expr[2], env, layouts, functions))
+        inner = _walk(expr[2], env, layouts, B)
+        if expr[1] == "sum":  # the sum of every element
+            return OPS["sum"].forward(B, _array(inner, B))
+        given = getattr(B, "functions", {}).get(expr[1])
+        if given is not None:
+            return B.asarray(np.frompyfunc(given, 1, 1)(_array(inner, B)))
+        return OPS[expr[1]].forward(B, _array(inner, B))
     if kind == "index":
-        inner = expr[1]
-        index = tuple(i - 1 for i in expr[2])
-        if inner[0] == "name" and inner[1] in layouts:
-            array = np.asarray(layouts[inner[1]])
-        else:
-            array = np.asarray(evaluate_formula(inner, env, layouts, functions))
-        try:
-            if len(index) == 1 and array.ndim == 2 and 1 in array.shape:
-                return array.reshape(-1)[index[0]]
-            if len(index) == 1 and array.ndim == 0 and index[0] == 0:
-                return array
-            return array[index]
-        except IndexError:
-            raise FormulaError(f"index {list(expr[2])} is outside an array of shape "
-                               f"{'×'.join(map(str, array.shape)) or 'scalar'}") from None
-    left = evaluate_formula(expr[1], env, layouts, functions)
-    right = evaluate_formula(expr[2], env, layouts, functions)
-    try:
-        if kind == "matmul":
-            left, right = np.asarray(left), np.asarray(right)
-            if left.ndim == 0 or right.ndim == 0:
-                raise FormulaError("@ needs arrays on both sides (use * for a number)")
-            if functions is not None:
-                from .backends import SYMPY
+        return _index(expr, env, layouts, B)
+    if kind == "fn":
+        return _function(expr, env, layouts, B)
+    if kind == "cmp":
+        left = _array(_walk(expr[2], env, layouts, B), B)
+        right = _array(_walk(expr[3], env, layouts, B), B)
+        _fits(expr[1], left, right)
+        return OPS["compare"].forward(B, left, right, relation=expr[1])
+    left = _walk(expr[1], env, layouts, B)
+    right = _walk(expr[2], env, layouts, B)
+    if kind == "matmul":
+        return _matmul(expr, left, right, B)
+    _fits(_SYMBOL.get(kind, "**"), left, right)
+    return OPS[kind].forward(B, left, right)
 
-                return SYMPY.matmul(left, right)
-            return np.matmul(left, right)
-        if kind == "add":
-            return left + right
-        if kind == "sub":
-            return left - right
-        if kind == "mul":
-            return left * right
-        if kind == "div":
-            return left / right
-        return np.power(left, right)
+
+def _array(value: Any, B: Any) -> Any:
+    if B.name == "float64":
+        return np.asarray(value, dtype=np.float64)
+    return B.asarray(value)
+
+
+#: elements in any array a formula makes (an outer product of two long vectors would
+#: otherwise fill the memory): the tensor problems' limit over all steps
+MAX_FORMULA_ELEMENTS = 4_000_000
+
+
+def _bounded(shape: tuple[int, ...]) -> None:
+    if int(np.prod(shape, dtype=np.int64)) > MAX_FORMULA_ELEMENTS:
+        raise FormulaError(f"it makes an array of {'×'.join(map(str, shape))} elements "
+                           f"(at most {MAX_FORMULA_ELEMENTS:,})")
+
+
+def _fits(symbol: str, left: Any, right: Any) -> None:
+    try:
+        shape = np.broadcast_shapes(np.shape(left), np.shape(right))
     except ValueError:
-        shapes = " and ".join("×".join(map(str, np.shape(v))) or "scalar" for v in (left, right))
-        symbol = {"matmul": "@", "add": "+", "sub": "-", "mul": "*", "div": "/"}.get(kind, "**")
-        raise FormulaError(f"the shapes don't fit: {shapes.replace(' and ', f' {symbol} ')}"
-                           ) from None
+        raise FormulaError(f"the shapes don't fit: {_shape_of(left)} {symbol} "
+                           f"{_shape_of(right)}") from None
+    _bounded(shape)
+
+
+def _shape_of(value: Any) -> str:
+    return "×".join(map(str, np.shape(value))) or "scalar"
+
+
+def _matmul(expr: tuple, left: Any, right: Any, B: Any) -> Any:
+    from .ops import OPS
+
+    a, b = np.shape(left), np.shape(right)
+    if not a or not b:
+        raise FormulaError("@ needs arrays on both sides (use * for a number)")
+    if a[-1] != b[0]:
+        hint = ""
+        from .array_steps import array_expr_to_text
+
+        sides = [array_expr_to_text(e) for e in expr[1:3]]
+        if len(a) == 2 and a[0] == b[0]:
+            hint = f" (a missing transpose? {sides[0]}.T @ {sides[1]} fits)"
+        elif len(b) == 2 and a[-1] == b[1]:
+            hint = f" (a missing transpose? {sides[0]} @ {sides[1]}.T fits)"
+        raise FormulaError(f"the shapes don't fit: {_shape_of(left)} @ {_shape_of(right)}"
+                           + hint, "matmul_not_transposed" if hint else None)
+    _bounded(a[:-1] + b[1:])
+    if B.name == "float64":
+        return np.matmul(np.asarray(left, dtype=np.float64), np.asarray(right, dtype=np.float64))
+    return OPS["matmul"].forward(B, B.asarray(left), B.asarray(right))
+
+
+def _index(expr: tuple, env: dict[str, Any], layouts: dict[str, Any], B: Any) -> Any:
+    inner = expr[1]
+    index = tuple(i - 1 for i in expr[2])
+    if inner[0] == "name" and inner[1] in layouts:
+        array = np.asarray(layouts[inner[1]])
+    else:
+        array = np.asarray(_walk(inner, env, layouts, B))
+    try:
+        if len(index) == 1 and array.ndim == 2 and 1 in array.shape:
+            return array.reshape(-1)[index[0]]
+        if len(index) == 1 and array.ndim == 0 and index[0] == 0:
+            return array
+        return array[index]
+    except IndexError:
+        raise FormulaError(f"index {list(expr[2])} is outside an array of shape "
+                           f"{'×'.join(map(str, array.shape)) or 'scalar'}") from None
+
+
+def _whole(value: Any) -> np.ndarray:
+    numbers = np.asarray(value, dtype=object)
+    out = np.empty(numbers.shape, dtype=np.int64)
+    for position, v in np.ndenumerate(numbers):
+        number = float(v)
+        if number != int(number):
+            raise FormulaError(f"{number:g} is used as a whole number (a class or a size)")
+        out[position] = int(number)
+    return out
+
+
+def _function(expr: tuple, env: dict[str, Any], layouts: dict[str, Any], B: Any) -> Any:
+    """An array function of the step grammar (``sum(x, axis=0)``, ``softmax(z, axis=1)``,
+    ``one_hot(y, 3)``), by its record."""
+    from .array_steps import ARRAY_FUNCTIONS
+    from .ops import OPS
+
+    name, args, keywords = expr[1], expr[2], dict(expr[3])
+    attrs = {k: v for k, v in ARRAY_FUNCTIONS[name][1].items()}
+    attrs.update(keywords)
+    if name == "one_hot":
+        labels = _whole(_walk(args[0], env, layouts, B))
+        classes = int(_whole(_walk(args[1], env, layouts, B)))
+        if not 0 < classes <= 10_000 or labels.size and (labels.min() < 0 or
+                                                          labels.max() >= classes):
+            raise FormulaError(f"one_hot: labels outside 0 … {classes - 1}")
+        return _array((labels[..., None] == np.arange(classes)).astype(int), B)
+    if name == "arange":
+        bounds = [int(_whole(_walk(a, env, layouts, B))) for a in args]
+        bounds = [0] + bounds if len(bounds) == 1 else bounds
+        if not 0 < bounds[1] - bounds[0] <= 10_000:
+            raise FormulaError("arange: empty or too long")
+        return _array(np.arange(*bounds), B)
+    if name == "matmul":
+        return _matmul(("matmul",) + tuple(args), _walk(args[0], env, layouts, B),
+                       _walk(args[1], env, layouts, B), B)
+    if name == "concat":
+        parts = [_array(_walk(e, env, layouts, B), B) for e in args[0][1]]
+        return OPS["concat"].forward(B, *parts, axis=attrs["axis"])
+    if name == "reshape":
+        shape = tuple(v if isinstance(v, int) else -1 for v in args[1][1])
+        return OPS["reshape"].forward(B, _array(_walk(args[0], env, layouts, B), B),
+                                      shape=shape)
+    inputs = [_array(_walk(a, env, layouts, B), B) for a in args]
+    if name == "conv2d":
+        pad, shape = attrs["padding"], np.shape(inputs[0])
+        if len(shape) != 2 or np.ndim(inputs[1]) != 2:
+            raise FormulaError("conv2d takes a 2-D input and a 2-D kernel")
+        _bounded((shape[0] + 2 * pad, shape[1] + 2 * pad, max(1, np.size(inputs[1]))))
+    if name == "where":
+        return OPS["where"].forward(B, *inputs)
+    x = inputs[0]
+    axis = attrs.get("axis")
+    for a in axis if isinstance(axis, tuple) else (axis,):
+        if a is not None and not -max(x.ndim, 1) <= a < max(x.ndim, 1):
+            raise FormulaError(f"{name}: axis {a} is out of range for a {_shape_of(x)} array")
+    if name in ("softmax", "log_softmax") and x.ndim == 0:
+        raise FormulaError(f"{name} needs an array")
+    return OPS[_RECORDS[name]].forward(B, *inputs, **attrs)
 
 
 def layouts(point: Point, aliases: dict, evaluation: Any = None) -> dict[str, Any]:
@@ -512,7 +766,8 @@ class FormulaChecker:
         return list(self.aliases)
 
     def parse(self, text: str, doc: Any, path: tuple) -> tuple:
-        return parse_formula(text, self.known, file=doc.file, mark=doc.mark(path))
+        return parse_formula(text, self.known, file=doc.file, mark=doc.mark(path),
+                             tensor=self.problem.kind == "tensor")
 
     def truth(self, k: int, name: str, flat: int | None) -> np.ndarray:
         point = self.points[k]
@@ -564,20 +819,18 @@ class FormulaChecker:
         simplified by SymPy under a time limit (False if it cannot show they are equal)."""
         if not _tame(answer.expr):
             return False  # a power tower (9**9**9) would take SymPy forever
+        if not self._small_enough():
+            return False  # the whole problem in symbols would take too long
         try:
             import sympy
 
-            from .symfuncs import sigmoid, to_plain
+            from .backends import SYMPY
+            from .symfuncs import to_plain
 
             if self._sym is None:
                 self._sym = _symbolic_point(self)
             env, lay, truths = self._sym
-            functions = {name: _sympy_elementwise(f) for name, f in {
-                "exp": sympy.exp, "log": sympy.log, "sqrt": sympy.sqrt, "tanh": sympy.tanh,
-                "sigmoid": sigmoid, "relu": lambda v: sympy.Max(v, 0), "sin": sympy.sin,
-                "cos": sympy.cos, "abs": sympy.Abs}.items()}
-            functions["sum"] = lambda v: sympy.Add(*np.asarray(v, dtype=object).flat)
-            value = np.asarray(evaluate_formula(answer.expr, env, lay, functions), dtype=object)
+            value = np.asarray(evaluate_formula(answer.expr, env, lay, SYMPY), dtype=object)
             truth = truths(answer)
             if value.size == 1:
                 value = np.full(truth.shape, value.reshape(-1)[0], dtype=object)
@@ -586,13 +839,33 @@ class FormulaChecker:
             if value.shape != truth.shape and not (
                     sum(d != 1 for d in truth.shape) <= 1 and not self.is_matrix(answer)):
                 return False
+            import time
+
+            deadline = time.monotonic() + SYMPY_SECONDS
             for a, b in zip(value.reshape(-1), truth.reshape(-1), strict=True):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False  # undecided in the time given: not shown equal
                 difference = to_plain(sympy.sympify(a) - sympy.sympify(b))
-                if _simplify_limited(difference) != 0:
+                if _simplify_limited(difference, min(SIMPLIFY_SECONDS, left)) != 0:
                     return False
             return True
         except Exception:  # undecided: not shown equal
             return False
+
+    def _small_enough(self) -> bool:
+        """The SymPy layer solves the whole problem with every input a symbol: only for
+        problems the symbolic evaluator takes (FORMAT §8's work limits)."""
+        from .problem import MAX_SYMBOLIC_WORK
+
+        problem = self.ctx.problem
+        if problem.kind == "tensor":
+            from .tensor import MAX_SYMBOLIC_TENSOR_WORK
+
+            return problem.exact_work <= MAX_SYMBOLIC_TENSOR_WORK
+        if problem.kind == "network":
+            return problem.exact_work <= MAX_SYMBOLIC_WORK
+        return len(problem.steps) <= 100
 
     def variants(self) -> list[Any]:
         if self._variants is None:
@@ -638,7 +911,9 @@ class FormulaChecker:
         return _orient(point.problem, values.reshape(q.internal_shape), self._orient_of(name), q)
 
 
+#: SymPy's simplification of one element, and of one whole answer, at most (seconds)
 SIMPLIFY_SECONDS = 2
+SYMPY_SECONDS = 4
 
 
 def _tame(expr: tuple) -> bool:
@@ -658,7 +933,7 @@ def _tame(expr: tuple) -> bool:
     return True
 
 
-def _simplify_limited(expression: Any) -> Any:
+def _simplify_limited(expression: Any, seconds: float = SIMPLIFY_SECONDS) -> Any:
     """``sympy.simplify`` under a time limit (a SIGALRM in the main thread; elsewhere a
     cheaper ``cancel``), never hanging on a pathological formula."""
     import signal
@@ -674,7 +949,7 @@ def _simplify_limited(expression: Any) -> Any:
         raise TimeoutError
 
     previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, SIMPLIFY_SECONDS)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         return sympy.simplify(expression)
     except TimeoutError:
@@ -682,16 +957,6 @@ def _simplify_limited(expression: Any) -> Any:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-def _sympy_elementwise(function: Any) -> Any:
-    def apply(v: Any) -> Any:
-        array = np.asarray(v, dtype=object)
-        if array.ndim == 0:
-            return function(array.item())
-        return np.asarray(np.frompyfunc(function, 1, 1)(array), dtype=object)
-
-    return apply
 
 
 def _symbolic_point(checker: FormulaChecker) -> tuple[dict, dict, Any]:
@@ -708,10 +973,17 @@ def _symbolic_point(checker: FormulaChecker) -> tuple[dict, dict, Any]:
     if getattr(problem, "symbols", None):
         graph = build_graph(problem)
     else:
-        graph = build_graph(checker.ctx.problem)
+        import copy
+
+        graph = copy.copy(build_graph(checker.ctx.problem))  # a tensor graph is cached
+        graph.leaves = dict(graph.leaves)
+        integers = getattr(checker.ctx.problem, "integer_names", set())
         for node_id, value in list(graph.leaves.items()):
             node = graph.nodes[node_id]
-            if node.op in ("input", "param", "target") and node.name:
+            if problem.kind == "tensor":
+                if node.name and node.name not in integers:  # a value (not an index)
+                    graph.leaves[node_id] = symbol_array(node.name, np.shape(value))
+            elif node.op in ("input", "param", "target") and node.name:
                 label = "t" if node.op == "target" else node.name
                 graph.leaves[node_id] = symbol_array(label, np.shape(value))
     evaluation = evaluate(graph, SYMPY)
@@ -769,8 +1041,10 @@ def _graph_with_symbols(graph: Any, problem: Any) -> Any:
     return view
 
 
-def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer]) -> list[Any]:
-    """Verdicts for formula answers, as grading ``Item`` s grouped by quantity."""
+def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer],
+                          numbers: list[Any] | None = None) -> list[Any]:
+    """Verdicts for formula answers, as grading ``Item`` s grouped by quantity.
+    ``numbers``: the sheet's number answers, graded (their values feed ``carried``)."""
     from .grading import Item, QuantityResult
 
     graph = checker.graph
@@ -785,7 +1059,9 @@ def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer])
                 with np.errstate(all="ignore"):
                     row.append(np.asarray(checker.value(k, answer), dtype=np.float64))
             except FormulaError as error:
-                errors[i] = str(error)
+                errors[i] = (f"[{error.mistake}] a matrix product without the transpose: "
+                             if error.mistake else "[formula_shapes] the formula cannot be "
+                             "evaluated: ") + str(error)
                 row = [None] * npoints
                 break
         values[i] = row
@@ -803,7 +1079,8 @@ def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer])
     for i, answer in enumerate(answers):
         if i in verdicts:
             continue
-        verdict = None if i in errors else _carried(checker, answers, values, verdicts, i)
+        verdict = None if i in errors else _carried(checker, answers, values, verdicts, i,
+                                                    numbers or [])
         if verdict is not None:
             verdicts[i] = verdict
             continue
@@ -812,7 +1089,8 @@ def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer])
     by_name: dict[str, list[Any]] = {}
     order: list[str] = []
     for i, answer in enumerate(answers):
-        verdict, diagnosis, cause, origin = verdicts[i]
+        verdict, diagnosis, cause, origin = verdicts[i][:4]
+        follows = verdicts[i][4] if len(verdicts[i]) > 4 else None
         q = graph.quantities[answer.name]
         truth = ctx.truth_flat[answer.name]
         flats = [answer.flat] if answer.flat is not None else list(range(len(truth)))
@@ -832,6 +1110,8 @@ def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer])
             item.diagnosis = diagnosis
             item.cause = cause
             item.origin = origin
+            if follows is not None:
+                item.follows = follows[position if answer.flat is None else 0]
             item.formula = True  # type: ignore[attr-defined]
             if verdict == "wrong" and diagnosis and diagnosis.startswith("["):
                 item.mistake, item.diagnosis = diagnosis[1:].split("] ", 1)
@@ -842,10 +1122,39 @@ def grade_formula_answers(checker: FormulaChecker, answers: list[FormulaAnswer])
     return [QuantityResult(name, graph.quantities[name], by_name[name], name) for name in order]
 
 
+def _number_overrides(checker: FormulaChecker, numbers: list[Any], deps: set[str]
+                      ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
+    """The sheet's number answers of the quantities a formula rests on, as overrides
+    (quantity → (mask, values), internal shape; the same numbers at every point: a number
+    is not a function of the inputs), and the names of those not correct."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    wrong: list[str] = []
+    for result in numbers:
+        q = checker.graph.quantities.get(result.name)
+        if q is None or q.kind == "update" or result.name not in deps:
+            continue
+        if all(item.verdict == "correct" for item in result.items):
+            continue  # a right number feeds nothing a formula could carry
+        size = int(np.prod(q.shape or (1,)))
+        given = np.zeros(size, dtype=object)
+        mask = np.zeros(size, dtype=bool)
+        for item in result.items:
+            if item.given is not None and 0 <= item.flat < size:
+                given[item.flat], mask[item.flat] = Fraction(item.given), True
+        if not mask.any():
+            continue
+        out[result.name] = (np.asarray(q.to_internal(mask.reshape(q.shape)), dtype=bool),
+                            np.asarray(q.to_internal(given.reshape(q.shape)), dtype=object))
+        wrong.append(result.name)
+    return out, wrong
+
+
 def _carried(checker: FormulaChecker, answers: list[FormulaAnswer], values: dict,
-             verdicts: dict, i: int) -> tuple | None:
-    """``carried`` when the answer follows from the student's other (whole-quantity)
-    formulas at every point, and one of the quantities it rests on was wrong."""
+             verdicts: dict, i: int, numbers: list[Any]) -> tuple | None:
+    """``carried`` when the answer follows at every point from the student's other
+    (whole-quantity) formulas and number answers put in their places, and one of the
+    quantities it rests on was not correct. The 5th element is what follows, at the
+    problem's own point, element by element (the verify view's "from your answers")."""
     from .backends import FLOAT
     from .evaluate import evaluate
     from .mistakes import Structure
@@ -857,12 +1166,17 @@ def _carried(checker: FormulaChecker, answers: list[FormulaAnswer], values: dict
     deps = structure.deps.get(answer.name, set())
     others = [j for j, a in enumerate(answers)
               if j != i and a.flat is None and a.name in deps and values[j][0] is not None]
-    wrong = [j for j in others if verdicts.get(j, ("wrong",))[0] != "correct"]
-    if not wrong:
+    wrong = [answers[j].name for j in others if verdicts.get(j, ("wrong",))[0] != "correct"]
+    from_numbers, wrong_numbers = _number_overrides(checker, numbers, deps)
+    if not wrong and not wrong_numbers:
         return None
     targets = []
     for k, point in enumerate(checker.points):
         overrides = {}
+        for name, (mask, given) in from_numbers.items():
+            q = point.graph.quantities[name]
+            overrides[(q.kind, q.node)] = (mask, np.vectorize(float, otypes=[np.float64])(
+                given))
         for j in others:
             other = answers[j]
             q = point.graph.quantities[other.name]
@@ -885,20 +1199,57 @@ def _carried(checker: FormulaChecker, answers: list[FormulaAnswer], values: dict
             targets.append(np.asarray(np.ravel(internal)[answer.flat]))
         else:
             targets.append(_orient(point.problem, internal, checker._orient_of(answer.name), q))
-    if checker.matches(answer, targets, values[i]):
-        position = structure.position
-        names = sorted({answers[j].name for j in wrong}, key=lambda n: position.get(n, 0))
-        cause = names[-1]  # the nearest earlier answer; the first is the original slip
-        origin = next((answers[j].name for j in wrong
-                       if verdicts.get(j, ("wrong",))[0] == "wrong"), names[0])
-        return ("carried", f"follows from your formula for {cause}", cause, origin)
-    return None
+    if not checker.matches(answer, targets, values[i]):
+        return None
+    position = structure.position
+    names = sorted(set(wrong) | set(wrong_numbers), key=lambda n: position.get(n, 0))
+    cause = names[-1]  # the nearest earlier answer; the first is the original slip
+    origin = next((answers[j].name for j in others
+                   if verdicts.get(j, ("wrong",))[0] == "wrong"),
+                  names[0])
+    what = "formula" if cause in wrong else "answer"
+    follows = _follows(checker, answer, from_numbers, targets[0], exact=not wrong)
+    return ("carried", f"follows from your {what} for {cause}", cause, origin, follows)
+
+
+def _follows(checker: FormulaChecker, answer: FormulaAnswer, from_numbers: dict,
+             target: np.ndarray, exact: bool) -> list[Any]:
+    """What follows at the problem's own point, flat in layout order: exactly when only
+    number answers feed it (the exact evaluator with the same overrides), else the
+    float64 value (shown with its honest digits)."""
+    from .exact import Exact
+
+    q = checker.graph.quantities[answer.name]
+    if exact:
+        try:
+            from .backends import EXACT
+            from .evaluate import evaluate
+            from .mistakes import QuantityValues
+
+            graph = checker.points[0].graph
+            overrides = {}
+            for name, (mask, given) in from_numbers.items():
+                other = graph.quantities[name]
+                overrides[(other.kind, other.node)] = (mask, given)
+            run = evaluate(graph, EXACT, overrides=overrides)
+            flat = list(QuantityValues(graph, run, "truth").flat(answer.name))
+            return flat if answer.flat is None else [flat[answer.flat]]
+        except Exception:  # noqa: BLE001 - fall back to the float64 value
+            pass
+    values = np.asarray(target, dtype=np.float64)
+    if answer.flat is None and checker._orient_of(answer.name) == "vector" \
+            and checker.problem.kind == "network":
+        values = _from_formula(checker.points[0].problem, values,
+                               checker._orient_of(answer.name), q)
+        values = q.to_layout(values)
+    return [Exact.of(Fraction(float(v))) if np.isfinite(v) else None
+            for v in np.ravel(values)]
 
 
 def _diagnose(checker: FormulaChecker, answer: FormulaAnswer, values: list[Any],
               error: str | None) -> str | None:
     if error is not None:
-        return f"[formula_shapes] the formula cannot be evaluated: {error}"
+        return error
     if values[0] is None:
         return None
     truth0 = checker.truth(0, answer.name, answer.flat)
@@ -910,6 +1261,11 @@ def _diagnose(checker: FormulaChecker, answer: FormulaAnswer, values: list[Any],
             return "[transposed] transposed: the formula gives the transpose of " + answer.name
         return (f"[formula_shapes] the formula gives a {_shape(np.asarray(values[0]))} "
                 f"array; {answer.name} is {_shape(truth0)}")
+    value0 = np.asarray(values[0])
+    if why is not None and value0.ndim == truth0.ndim + 1 and value0.shape[1:] == truth0.shape:
+        return ("[broadcast_not_summed] not summed over the examples: the formula gives one "
+                f"row per example ({_shape(value0)}); {answer.name} is their sum over axis 0 "
+                f"({_shape(truth0)})")
     if why is not None:
         return "[formula_shapes] " + why
     for variant in checker.variants():
@@ -998,20 +1354,16 @@ def numeric_point(problem: Any) -> Any:
     return numeric_problem(problem, at)
 
 
-def grade_sheet_formulas(ctx: Any, doc: Any, answers: dict, answers_path: tuple) -> list[Any]:
-    """The formula answers of one sheet (grading calls this)."""
-    problem = getattr(ctx, "written", ctx.problem)
-    if problem.kind not in ("network", "expression"):
-        key = next(iter(answers))
-        raise doc.error(f"{key}: formula answers are graded for networks and scalar problems; "
-                        f"a {problem.kind} problem takes numbers", answers_path + (key,),
-                        hint="write the numbers, e.g. [0.25, -1]")
+def grade_sheet_formulas(ctx: Any, doc: Any, answers: dict, answers_path: tuple,
+                         numbers: list[Any] | None = None) -> list[Any]:
+    """The formula answers of one sheet (grading calls this, with the sheet's graded
+    number answers: they feed the formulas' carried check)."""
     checker = getattr(ctx, "formula_checker", None)
     if checker is None:
         checker = FormulaChecker(ctx, getattr(ctx, "written", ctx.problem))
         ctx.formula_checker = checker
     parsed = read_formula_answers(checker, doc, answers, answers_path)
-    return grade_formula_answers(checker, parsed)
+    return grade_formula_answers(checker, parsed, numbers)
 
 
 __all__ = ["FormulaChecker", "grade_formula_answers", "is_formula_value", "parse_formula",

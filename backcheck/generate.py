@@ -565,7 +565,7 @@ def _violations(values: dict[str, Any], spec: Spec) -> list[str]:
                 relu_off = True
         limit = record.practice_limit
         if limit is not None and not record.couples and any(abs(v) > limit for v in z):
-            problems.append(f"z{k} saturates {'the ' * (activation == 'sigmoid')}{activation}")
+            problems.append(f"z{k} saturates the {record.title}")
         if record.couples:
             low, high = SOFTMAX_RANGE
             if any(not low <= float(v) <= high for v in _flat(values[f"a{k}"])):
@@ -573,7 +573,7 @@ def _violations(values: dict[str, Any], spec: Spec) -> list[str]:
         delta = values[f"dL/dz{k}"]
         rows = values[f"z{k}"]
         for j in range(len(delta[0])):
-            if activation == "relu" and all(row[j] < 0 for row in rows):
+            if record.gates and all(row[j] < 0 for row in rows):
                 continue  # blocked by the mask in every example: said in the file
             if not any(abs(row[j]) > threshold for row in delta):
                 problems.append(f"unit {j + 1} of layer {k} gets no gradient")
@@ -588,7 +588,7 @@ def _violations(values: dict[str, Any], spec: Spec) -> list[str]:
 def teaches_relu_mask(spec: Spec) -> bool:
     """Does the file say it practises the ReLU mask ("blocked where z < 0")? Then some
     ReLU input in it is negative."""
-    return "relu" in spec.activations and len(spec.activations) > 1
+    return any(OPS[a].gates for a in spec.activations) and len(spec.activations) > 1
 
 
 def zero_gradient_notes(spec: Spec, network: _Network) -> tuple[list[str], bool]:
@@ -602,7 +602,7 @@ def zero_gradient_notes(spec: Spec, network: _Network) -> tuple[list[str], bool]
     for k, activation in enumerate(spec.activations, start=1):
         z = values[f"z{k}"]
         for j in range(len(z[0])):
-            if activation == "relu" and all(row[j] < 0 for row in z):
+            if OPS[activation].gates and all(row[j] < 0 for row in z):
                 explained |= {("W", k, j, i) for i in range(len(inputs[k - 1][0]))}
                 explained.add(("b", k, j, 0))
         for i in range(len(inputs[k - 1][0])):
@@ -632,7 +632,7 @@ def blocked_units(spec: Spec, network: _Network, values: dict[str, Any]) -> list
     gradient it zeroes, and which weights get a zero gradient because of it."""
     lines = []
     for k, activation in enumerate(spec.activations, start=1):
-        if activation != "relu":
+        if not OPS[activation].gates:
             continue
         z = values[f"z{k}"]
         for j in range(len(z[0])):
@@ -838,20 +838,11 @@ def _activations_text(spec: Spec) -> str:
     return f"{spec.hidden_activation} → {spec.output_activation}"
 
 
-LOSS_WORDS = {
-    "mse": "mean squared error",
-    "sse": "sum of squared errors",
-    "half_sse": "half the sum of squared errors",
-    "cross_entropy": "cross-entropy",
-    "bce": "binary cross-entropy",
-}
-
-
 def describe(spec: Spec) -> str:
     """``2-2-1 network, relu → identity, mean squared error, one example``."""
     batch = "one example" if spec.batch == 1 else f"a batch of {spec.batch}"
     return (f"{_sizes_text(spec.sizes)} network, {_activations_text(spec)}, "
-            f"{LOSS_WORDS.get(spec.loss, LOSSES[spec.loss].title)}, {batch}")
+            f"{LOSSES[spec.loss].description}, {batch}")
 
 
 def grading_text(spec: Spec) -> str:
@@ -867,35 +858,30 @@ def _practises(spec: Spec) -> list[str]:
     L = len(spec.activations)
     mult = "W·a + b" if spec.convention == "Wx" else "a·W + b"
     lines = [f"the forward pass, layer by layer: z = {mult}, then the activation"]
-    acts = set(spec.activations)
-    if spec.output_activation == "softmax" and spec.loss == "cross_entropy":
-        lines.append(f"softmax with cross-entropy: dL/dz{L} = ŷ − y directly"
-                     + ("" if spec.batch == 1 else f" (divided by the {spec.batch} examples)"))
-    elif spec.output_activation == "sigmoid" and spec.loss == "bce":
-        lines.append(f"sigmoid with binary cross-entropy: dL/dz{L} = (ŷ − y)/N")
-    elif spec.loss == "mse":
-        n = spec.batch * spec.sizes[-1]
-        lines.append(f"the mse gradient dL/dŷ = 2(ŷ − y)/{n} (the mean is over all {n} "
-                     f"output{'s' if n > 1 else ''})" if n > 1 else
-                     "the squared-error gradient dL/dŷ = 2(ŷ − y)")
-    elif spec.loss == "sse":
-        lines.append("the squared-error gradient dL/dŷ = 2(ŷ − y)")
-    elif spec.loss == "half_sse":
-        lines.append("the half squared error: dL/dŷ = ŷ − y")
-    if "relu" in acts and L > 1:
-        lines.append("the ReLU derivative: gradient passes where z > 0 and is blocked where "
-                     "z < 0")
-    if "leaky_relu" in acts:
-        lines.append(f"the leaky ReLU derivative: 1 where z > 0, {yaml_number(LEAKY_SLOPE)} "
-                     "where z < 0")
-    if "sigmoid" in acts:
-        lines.append("σ′(z) = σ(z)·(1 − σ(z)), from the activations you already have")
-    if "tanh" in acts:
-        lines.append("tanh′(z) = 1 − tanh²(z), from the activations you already have")
-    for name in sorted(acts - {"relu", "leaky_relu", "sigmoid", "tanh", "softmax", "identity"}):
-        record = OPS[name]  # any other activation: its derivative as its record writes it
-        lines.append(f"{record.symbol}′(z) = "
-                     f"{record.derivative.replace('{z}', 'z').replace('{a}', 'a')}")
+    loss = LOSSES[spec.loss]
+    divisor = loss.divisor(loss.default_reduction, spec.batch, spec.sizes[-1])
+    divided = "" if divisor == 1 else f" / {divisor}"
+    if spec.output_activation == loss.cancels_with:  # softmax + CE, sigmoid + BCE
+        lines.append(f"{spec.output_activation} with {loss.description}: dL/dz{L} = ŷ − y "
+                     f"directly{divided}")
+    else:
+        lines.append(f"the {loss.description} gradient dL/dŷ = "
+                     f"{loss.derivative.format('ŷ', 'y')}{divided}")
+    for name in dict.fromkeys(spec.activations):  # each once, in layer order
+        record = OPS[name]
+        if record.gates:
+            if teaches_relu_mask(spec):
+                lines.append(f"the {record.title} derivative: gradient passes where z > 0 and "
+                             f"is blocked where z < 0")
+            continue
+        if record.couples or record.derivative == "1":
+            continue  # softmax: folded into the loss above; identity: nothing to practise
+        derivative = record.derivative.replace("{z}", "z").replace("{a}", "a")
+        params = ", ".join(f"{p.name} {yaml_number(PRACTICE_PARAMS.get(p.name, p.default))}"
+                           for p in record.params)
+        from_a = "{a}" in record.derivative and "{z}" not in record.derivative
+        lines.append(f"{record.symbol}′(z) = {derivative}" + (f" ({params})" if params else "")
+                     + (", from the activations you already have" if from_a else ""))
     if spec.convention == "Wx":
         lines.append("dL/dW = dL/dz·(layer input)ᵀ, dL/db = dL/dz, and dL/da = Wᵀ·dL/dz for "
                      "the layer below")
@@ -1000,7 +986,7 @@ def quantity_description(spec: Spec, name: str, shape: tuple[int, ...]) -> str:
     w_layout = "out × in" if spec.convention == "Wx" else "in × out"
     shape_text = _shape_text(shape)
     if name == "L":
-        return f"the loss, {LOSS_WORDS.get(spec.loss, LOSSES[spec.loss].title)} — a number"
+        return f"the loss, {LOSSES[spec.loss].description} — a number"
     if name.endswith("_new"):
         param = name[: -len("_new")]
         rate = yaml_number(spec.learning_rate) if spec.learning_rate is not None else "lr"
@@ -1022,7 +1008,7 @@ def quantity_description(spec: Spec, name: str, shape: tuple[int, ...]) -> str:
         return f"pre-activation of layer {k}, {name} = {formula} — {shape_text}{batch_rows}"
     activation = spec.activations[k - 1]
     output = " = ŷ, the network's output" if k == L else ""
-    formula = f"z{k} (identity)" if activation == "identity" else f"{activation}(z{k})"
+    formula = OPS[activation].formula.format(f"z{k}")
     return f"activation of layer {k}, {name} = {formula}{output} — {shape_text}{batch_rows}"
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -202,17 +201,10 @@ def not_a_number_reason(text: str) -> str | None:
 
 def _not_a_file(mode: int) -> str | None:
     """What a path is when it is not a regular file (None when it is one)."""
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "is a directory, expected a YAML file"
-    if stat.S_ISFIFO(mode):
-        return "is a FIFO (named pipe), expected a YAML file"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "is a device (or a terminal), expected a YAML file"
-    if stat.S_ISSOCK(mode):
-        return "is a socket, expected a YAML file"
-    return "is not a regular file, expected a YAML file"
+    from .files import not_a_regular_file
+
+    kind = not_a_regular_file(mode)
+    return None if kind is None else f"is {kind}, expected a YAML file"
 
 
 def check_input_path(path: str) -> None:

@@ -513,7 +513,8 @@ def _expression(doc: Document, data: dict) -> ExpressionProblem:
         raw_steps.append((step, doc.mark(("steps", i))))
     for name, symbol in doc.symbols.items():
         # a declared symbol used in the steps without a value is an input of its own
-        if name not in values and any(name in text for text, _ in raw_steps):
+        if name not in values and any(re.search(rf"(?<![\w.]){name}(?!\w)", text)
+                                      for text, _ in raw_steps):
             values[name] = symbol
             value_marks[name] = doc.mark(("symbols",))
     steps = parse_steps(raw_steps, value_marks, file=doc.file)

@@ -275,20 +275,26 @@ def score_report(report: Any, course: Course | None = None, graph: Any = None,
             quantities.append(QuantityScore(name, Fraction(0), possible, {}, [
                 f"{name}: not on the sheet (0 of {points_text(possible)} points)"]))
             continue
-        credits: list[Fraction] = []
+        # credit per entry: 1 (correct), the carried share (carried, not resting on an
+        # all-zero answer), else 0; counted, not summed entry by entry (a class of
+        # 10,000 sheets scores in the parent process)
+        counts = {"correct": 0, "carried": 0, "wrong": 0, "missing": 0}
+        credited = zero = 0
         lines: list[str] = []
         sources_seen: list[str] = []
         for item in result.items:
-            credit = Fraction(0)
-            if item.verdict == "correct":
-                credit = Fraction(1)
-            elif item.verdict == "carried":
-                sources = _rests_on(item, degenerate)
+            verdict = item.verdict
+            if verdict in counts:
+                counts[verdict] += 1
+            if verdict == "carried":
+                sources = _rests_on(item, degenerate) if degenerate else []
                 if sources:
                     sources_seen += [s for s in sources if s not in sources_seen]
+                    zero += 1
                 else:
-                    credit = course.carried_credit
-            credits.append(credit)
+                    credited += 1
+            elif verdict != "correct":
+                zero += 1
             if not detail:
                 continue
             symbol = SYMBOLS.get(item.verdict, "?")
@@ -303,20 +309,21 @@ def score_report(report: Any, course: Course | None = None, graph: Any = None,
                              f"{code}")
         if result.finding and not any(result.finding in line for line in lines):
             lines.insert(0, result.finding)
-        if not credits:
+        entries = len(result.items)
+        if not entries:
             earned = Fraction(0)
         elif course.partial_credit:
-            earned = possible * sum(credits, Fraction(0)) / len(credits)
+            earned = possible * (counts["correct"] + credited * course.carried_credit) / entries
         else:
-            earned = possible * min(credits)
+            present = ([Fraction(1)] if counts["correct"] else []) + (
+                [Fraction(0)] if zero else []) + ([course.carried_credit] if credited else [])
+            earned = possible * min(present)
         if sources_seen:
             shown = ", ".join(sources_seen)
             flag = (f"{name}: carried entries rest on an all-zero answer ({shown}); "
                     "no carried credit for them")
             flags.append(flag)
             lines.insert(0, flag)
-        counts = {verdict: result.count(verdict)
-                  for verdict in ("correct", "carried", "wrong", "missing")}
         quantities.append(QuantityScore(
             name, earned, possible, counts, lines, sources_seen,
             result.written_as if result.written_as != name else None))

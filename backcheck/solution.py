@@ -29,6 +29,7 @@ from .exact import (
 )
 from .graph import Graph, Quantity, build_graph
 from .numbers_text import ROUNDED, UNDECIDED_ZERO, decimal_text, element_text
+from .ops import LOSS_NODE, LOSSES, OPS
 from .problem import Problem
 
 CROSSCHECK_TOLERANCE = 1e-9  # relative, as the brief demands
@@ -234,9 +235,12 @@ def _domain_error(problem: Problem, graph: Graph, error: EvaluationError) -> Bac
     where = node.name or node.label
     hint = None
     mark = None
-    if node.op == "loss" and node.attrs.get("kind") in ("cross_entropy", "bce"):
-        hint = (f"{node.attrs['kind']} takes the log of the network's output: the last "
-                f"layer's activation must give values in (0, 1) (softmax or sigmoid)")
+    record = LOSSES.get(node.attrs.get("kind", "")) if node.op == LOSS_NODE else None
+    if record is not None and record.logs_output:
+        into_unit = " or ".join(dict.fromkeys(r.cancels_with for r in LOSSES.values()
+                                              if r.logs_output and r.cancels_with))
+        hint = (f"{record.name} takes the log of the network's output: the last layer's "
+                f"activation must give values in (0, 1)" + (f" ({into_unit})" if into_unit else ""))
     step = _step_of(problem, graph, node)
     if step is not None:
         mark = step.mark
@@ -270,23 +274,35 @@ def _kink_warnings(graph: Graph, evaluation: Evaluation) -> list[str]:
     """A kink input that is exactly 0: say which derivative is used there (PyTorch's)."""
     warnings = []
     for node in graph.nodes:
-        if node.op not in ("relu", "leaky_relu", "abs"):
+        record = OPS.get(node.op)
+        if record is None or not record.kinks or not record.elementwise:
             continue
         source = graph.nodes[node.inputs[0]]
         values = evaluation.values[source.id]
-        zeros = [index for index, v in np.ndenumerate(values) if v.q == 0]
-        for index in zeros:
+        for index, v in np.ndenumerate(values):
+            if v.q is None or v.q not in record.kinks:
+                continue
             name = element_name(graph, source.name or source.label, index)
-            if node.op == "relu":
-                rule = "relu′(0) is taken as 0 (PyTorch's choice); some texts use 1 or ½ there"
-            elif node.op == "leaky_relu":
-                slope = node.attrs.get("slope")
-                rule = (f"leaky_relu′(0) is taken as the slope {_short(slope)} (PyTorch's "
-                        f"choice: the negative side's); some texts use 1 there")
-            else:
-                rule = "|·|′(0) is taken as 0 (sign(0) = 0, PyTorch's choice)"
-            warnings.append(f"{name} is exactly 0: {rule}, so hand answers may differ")
+            rule = _kink_rule(record, v.q, node.attrs)
+            warnings.append(f"{name} is exactly {decimal_text(v.q)}: {rule}, so hand answers "
+                            f"may differ")
     return warnings
+
+
+def _kink_rule(record: Any, kink: Any, attrs: dict) -> str:
+    """``relu′(0) is taken as 0 (PyTorch's choice); some texts use 1 or ½ there``: the
+    value the record's own vjp takes at the kink (named after a parameter when it is
+    one: the slope), and the other values its kink slips stand for."""
+    x = EXACT.asarray(kink)
+    slope = record.vjp(0)(EXACT, EXACT.asarray(1), record.forward(EXACT, x, **attrs), x, **attrs)
+    derivative = Exact.of(np.asarray(slope, dtype=object).item())
+    taken = _short(derivative)
+    named = next((p.name for p in record.params if derivative.q is not None
+                  and attrs.get(p.name) == derivative.q), None)
+    rule = (f"{record.symbol}′({decimal_text(kink)}) is taken as "
+            f"{f'the {named} ' if named else ''}{taken} (PyTorch's choice)")
+    others = record.kink_slips()
+    return rule + (f"; some texts use {' or '.join(others)} there" if others else "")
 
 
 def _short(value: Any) -> str:
@@ -453,17 +469,20 @@ def _first_divergence(solution: Solution) -> str | None:
             continue
         index, exact_value, float_value = element
         name = element_name(graph, node.name or node.label, index)
-        consumers = {graph.nodes[c].op for c in graph.consumers(node.id)}
+        consumers = [OPS.get(graph.nodes[c].op) for c in graph.consumers(node.id)]
         shown = (f"{graph.grad_name(name)} is {_shown(exact_value)}, float64 gets "
                  f"{float_value!r}")
-        if consumers & {"sigmoid", "tanh"}:
-            why = ("the derivative of a saturated sigmoid or tanh there is below what "
-                   "float64 can resolve next to 1")
-        elif "loss" in consumers:
+        saturating = [r.title for r in consumers if r is not None and r.saturates]
+        kinked = [r for r in consumers if r is not None and r.kinks]
+        if saturating:
+            why = (f"the derivative of a saturated {' or '.join(sorted(set(saturating)))} "
+                   f"there is below what float64 can resolve next to its limit")
+        elif any(r is not None and r.name == LOSS_NODE for r in consumers):
             why = ("the loss's derivative at an output float64 has rounded to 0 or 1 is "
                    "beyond float64's range or has lost its digits")
-        elif consumers & {"relu", "leaky_relu", "abs"}:
-            why = "its input is within float64 rounding of the kink at 0"
+        elif kinked:
+            why = (f"its input is within float64 rounding of the kink at "
+                   f"{decimal_text(kinked[0].kinks[0])}")
         else:
             why = ("the terms of the chain rule cancel there, so float64's rounding of them "
                    "dominates")
@@ -501,11 +520,12 @@ def _explain_node(graph: Graph, node: Any, index: tuple, exact_value: Exact,
                   float_value: float) -> str:
     name = element_name(graph, node.name or node.label, index)
     shown = f"{name} is {_shown(exact_value)}, float64 gets {float_value!r}"
-    kind = node.attrs.get("kind")
-    if node.op in ("sigmoid", "tanh"):
-        return (f"{shown}: the {node.op} saturates, so float64 rounds it to ±1 and the "
-                f"difference from 1 that follows is lost")
-    if node.op == "loss" and kind in ("bce", "cross_entropy"):
+    record = OPS.get(node.op)
+    loss = LOSSES.get(node.attrs.get("kind", "")) if node.op == LOSS_NODE else None
+    if record is not None and record.saturates:
+        return (f"{shown}: the {record.title} saturates, so float64 rounds it to its limit "
+                f"and the difference from that limit that follows is lost")
+    if loss is not None and loss.logs_output:
         return (f"{shown}: the loss takes the log of an output that float64 has rounded "
                 f"to 0 or 1 (a saturated output)")
     if node.op in ("add", "sub", "linear", "loss"):
@@ -514,8 +534,9 @@ def _explain_node(graph: Graph, node: Any, index: tuple, exact_value: Exact,
     if node.op in ("sin", "cos", "exp", "pow"):
         return (f"{shown}: {node.op} of a large argument amplifies float64's rounding of "
                 f"its input")
-    if node.op in ("relu", "leaky_relu", "abs"):
-        return f"{shown}: its input is within float64 rounding of the kink at 0"
+    if record is not None and record.kinks:
+        return (f"{shown}: its input is within float64 rounding of the kink at "
+                f"{decimal_text(record.kinks[0])}")
     return f"{shown}: float64's rounding is amplified by {node.op} here"
 
 

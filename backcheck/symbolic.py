@@ -120,6 +120,18 @@ class SymbolicSolution:
             return zform
         return self.local[name]
 
+    def exact_at(self, name: str, index: tuple[int, ...], value: Any) -> Any:
+        """The value at ``at:`` of one element: a Fraction when the formula is rational
+        there (a formula that is 0 shows 0, not a ball around it), else ``value``."""
+        point = _point(self.problem)
+        element = np.asarray(self.full[name], dtype=object)[index]
+        if point is None or not _nodes_at_most(sympy.sympify(element), SIMPLIFY_NODES):
+            return value
+        there = sympy.sympify(element).xreplace(point)
+        if there.is_Rational:
+            return Fraction(int(there.p), int(there.q))
+        return value
+
     def uses_names(self, name: str) -> bool:
         return self.shown(name) is not self.full[name]
 
@@ -208,10 +220,14 @@ def solve_symbolic(problem: Problem, *, with_numeric: bool = True) -> SymbolicSo
                              file=problem.file) from None
     full = {name: _simplified(_layout(graph, evaluation, q, backend, rate))
             for name, q in graph.quantities.items()}
-    local = _named_forms(graph, named_overrides(graph), point, rate)
-    z_overrides = {key: value for key, value in named_overrides(graph).items()
+    overrides = named_overrides(graph)
+    # the named forms decide their branches (ReLU, max) where the full ones did: at the
+    # point, with every named quantity at its value there
+    named_point = None if point is None else _named_point(evaluation, overrides, point)
+    local = _named_forms(graph, overrides, named_point, rate)
+    z_overrides = {key: value for key, value in overrides.items()
                    if key[0] == "value" and re.fullmatch(r"z\d+", graph.nodes[key[1]].name or "")}
-    zform = _named_forms(graph, z_overrides, point, rate) if z_overrides else full
+    zform = _named_forms(graph, z_overrides, named_point, rate) if z_overrides else full
     decisions = list(backend.decisions)
     numeric = None
     if with_numeric and problem.at is not None:
@@ -219,6 +235,19 @@ def solve_symbolic(problem: Problem, *, with_numeric: bool = True) -> SymbolicSo
 
         numeric = solve(numeric_problem(problem, problem.at))
     return SymbolicSolution(problem, graph, full, local, zform, decisions, numeric)
+
+
+def _named_point(evaluation: Evaluation, overrides: dict, point: dict) -> dict:
+    """The point, plus each named quantity's symbols (``h[1,2]``) at their values there."""
+    out = dict(point)
+    for (kind, node), (_, symbols) in overrides.items():
+        source = evaluation.values[node] if kind == "value" else evaluation.grads.get(node)
+        if source is None:
+            continue
+        for symbol, expression in zip(np.asarray(symbols).flat, np.asarray(source).flat,
+                                      strict=True):
+            out[symbol] = sympy.sympify(expression).xreplace(point)
+    return out
 
 
 def _named_forms(graph: Graph, overrides: dict, point: Any, rate: Any) -> dict[str, np.ndarray]:
@@ -295,7 +324,22 @@ def numeric_problem(problem: Problem, at: dict[str, Fraction]) -> Problem:
             clone.learning_rate = number(problem.learning_rate)
     elif isinstance(problem, ExpressionProblem):
         clone.values = {k: number(v) for k, v in problem.values.items()}
+    elif problem.kind == "tensor":
+        from .tensor import build_tensor_graph
+
+        clone.values = {k: _number_array(v, number) for k, v in problem.values.items()}
+        clone.probe = {}
+        clone.graph = None
+        clone.graph = build_tensor_graph(clone)
     return clone
+
+
+def _number_array(value: Any, number: Any) -> np.ndarray:
+    array = np.asarray(value, dtype=object)
+    out = np.empty(array.shape, dtype=object)
+    for index, v in np.ndenumerate(array):
+        out[index] = number(v)
+    return out
 
 
 _ELEMENT = re.compile(r"^(?P<d>d?)(?P<base>[A-Za-z_]+?)(?P<layer>\d*)(?:\[(?P<index>[\d,]+)\])?$")

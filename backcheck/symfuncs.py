@@ -61,6 +61,48 @@ class sigmoid(sympy.Function):  # noqa: N801 - SymPy's naming for functions
         return prettyForm(*argument.left("σ"))
 
 
+class relu(sympy.Function):  # noqa: N801
+    """max(0, x), written relu(x); its derivative is :class:`relu_prime` (explain
+    --symbolic keeps the formula the way it is taught). ``plain()``: plain SymPy."""
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        return relu_prime(self.args[0])
+
+    def plain(self) -> Any:
+        return sympy.Max(self.args[0], 0)
+
+    def _latex(self, printer: Any, exp: Any = None) -> str:
+        body = rf"\operatorname{{relu}}\left({printer._print(self.args[0])}\right)"
+        return body if exp is None else rf"{body}^{{{exp}}}"
+
+
+class relu_prime(sympy.Function):  # noqa: N801
+    """relu′(x): 1 for x > 0, else 0 (PyTorch's value at 0)."""
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        return sympy.S.Zero
+
+    def plain(self) -> Any:
+        return sympy.Piecewise((1, self.args[0] > 0), (0, True))
+
+    def _latex(self, printer: Any, exp: Any = None) -> str:
+        body = rf"\operatorname{{relu}}'\left({printer._print(self.args[0])}\right)"
+        return body if exp is None else rf"{body}^{{{exp}}}"
+
+    def _sympystr(self, printer: Any) -> str:
+        return f"relu′({printer._print(self.args[0])})"
+
+    def _pretty(self, printer: Any) -> Any:
+        from sympy.printing.pretty.stringpict import prettyForm
+
+        argument = prettyForm(*printer._print(self.args[0]).parens())
+        return prettyForm(*argument.left("relu′"))
+
+
 def to_plain(expression: Any) -> Any:
     """The expression in plain SymPy (σ written with exp), for readers without our
     functions: ``sympy.sympify(str(to_plain(e)))`` gives ``e`` back."""
@@ -69,4 +111,4 @@ def to_plain(expression: Any) -> Any:
     return expression
 
 
-__all__ = ["sigmoid", "to_plain"]
+__all__ = ["relu", "relu_prime", "sigmoid", "to_plain"]

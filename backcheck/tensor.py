@@ -11,6 +11,7 @@ index, and ``constants``) never get a gradient.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -30,7 +31,12 @@ MAX_TOTAL_ELEMENTS = 4_000_000
 MAX_TENSOR_EXACT_WORK = 3_000_000
 MAX_NDIM = 4
 TENSOR_KEYS = ("title", "description", "source", "values", "constants", "steps", "output",
-               "answers")
+               "answers", "symbols", "at")
+#: a tensor problem with symbols (FORMAT §8): the SymPy evaluator's budget, in the units of
+#: ``exact_work`` (both passes); every element of every step is a formula, so far below
+#: the exact evaluator's (a 2 × 3 linear layer with softmax-CE needs about 3,000; a batch
+#: of 16 through a 6 × 6 symbolic layer and softmax-CE about 22,000, solved in about 5 s)
+MAX_SYMBOLIC_TENSOR_WORK = 30_000
 
 
 @dataclass
@@ -46,6 +52,11 @@ class TensorProblem:
     exact_work: int = 0
     integer_names: set[str] = field(default_factory=set)
     graph: Any = field(default=None, repr=False)
+    #: FORMAT §8: declared symbols (name → SymPy symbol) and the point ``at:`` (or None)
+    symbols: dict[str, Any] = field(default_factory=dict)
+    at: dict[str, Fraction] | None = None
+    #: symbol → the number the lowering's shape checks use (``at:``, or a seeded point)
+    probe: dict[Any, Fraction] = field(default_factory=dict, repr=False)
 
     kind = "tensor"
     learning_rate = None
@@ -142,8 +153,21 @@ def tensor_problem(doc: Document, data: dict) -> TensorProblem:
             raise doc.error(f"the steps are too long in total (over {MAX_STEP_CHARS:,} "
                             f"characters by step {i + 1})", ("steps", i))
         raw.append((step, doc.mark(("steps", i))))
+    for name, symbol in doc.symbols.items():
+        if name in values:
+            raise doc.error(f"symbol {quoted(name)} is also the name of a value",
+                            ("values", name), hint="a symbol stands for a number inside a "
+                            "value, e.g. W: [[w11, w12]]; choose another name")
+        # a declared symbol used in the steps without a value is an input of its own
+        if any(re.search(rf"(?<![\w.]){name}(?!\w)", text) for text, _ in raw):
+            values[name] = np.asarray(symbol, dtype=object)
+            marks[name] = doc.mark(("symbols",))
     steps = parse_array_steps(raw, marks, file=doc.file)
     names = list(values) + [s.name for s in steps]
+    clash = next((s.name for s in steps if s.name in doc.symbols), None)
+    if clash is not None:
+        raise doc.error(f"symbol {quoted(clash)} is also the name of a step", ("symbols",),
+                        hint="choose another name for the symbol or the step")
     output = data.get("output", steps[-1].name)
     if not isinstance(output, str) or output not in names:
         raise doc.error(f"output {quoted(output)} is not a defined name"
@@ -151,7 +175,17 @@ def tensor_problem(doc: Document, data: dict) -> TensorProblem:
     title = data.get("title")
     problem = TensorProblem(str(doc.file), title if isinstance(title, str) else None, values,
                             constants, steps, output, doc, data.get("answers"))
+    from .problem import _attach_symbols
+
+    _attach_symbols(doc, data, problem)
+    if problem.symbols:
+        problem.probe = probe_point(problem)
     problem.graph = build_tensor_graph(problem)
+    if problem.symbols and problem.exact_work > MAX_SYMBOLIC_TENSOR_WORK:
+        raise doc.error(
+            f"problem too large for formulas (about {problem.exact_work:,} operations; "
+            f"symbolic solving takes up to {MAX_SYMBOLIC_TENSOR_WORK:,})",
+            hint="give numbers for some of the symbols, or use smaller arrays")
     if problem.exact_work > MAX_TENSOR_EXACT_WORK:
         error = doc.error(
             f"problem too large for exact arithmetic (about {problem.exact_work:,} operations; "
@@ -164,6 +198,44 @@ def tensor_problem(doc: Document, data: dict) -> TensorProblem:
     return problem
 
 
+def probe_point(problem: TensorProblem) -> dict[Any, Fraction]:
+    """Numbers for the symbols while the steps are lowered (shapes, the position of a
+    maximum): ``at:`` where given, else a seeded point of small non-zero numbers."""
+    import random
+
+    rng = random.Random(20261127)
+    out = {}
+    for name, symbol in problem.symbols.items():
+        if problem.at is not None:
+            out[symbol] = problem.at[name]
+        else:
+            out[symbol] = Fraction(rng.choice((-1, 1)) * rng.randint(100, 900), 1000)
+    return out
+
+
+def has_symbols(value: Any) -> bool:
+    return any(hasattr(v, "free_symbols") for v in np.asarray(value, dtype=object).flat)
+
+
+def at_probe(value: Any, probe: dict[Any, Fraction]) -> np.ndarray:
+    """A value with its symbols replaced by the probe's numbers (exact Fractions)."""
+    array = np.asarray(value, dtype=object)
+    out = np.empty(array.shape, dtype=object)
+    for index, v in np.ndenumerate(array):
+        if hasattr(v, "free_symbols"):
+            number = v.xreplace({s: _rational(q) for s, q in probe.items()})
+            out[index] = Fraction(int(number.p), int(number.q))
+        else:
+            out[index] = v
+    return out
+
+
+def _rational(q: Fraction) -> Any:
+    import sympy
+
+    return sympy.Rational(q.numerator, q.denominator)
+
+
 # ===================================================================== lowering to a graph
 _ELEMENTWISE = ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "abs")
 _BINARY_SYMBOL = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
@@ -172,34 +244,21 @@ _BINARY_SYMBOL = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
 def integer_names(problem: TensorProblem) -> set[str]:
     """Values used as indices (inside ``[...]``, ``one_hot``'s labels, ``arange``'s
     bounds): integer arrays, never differentiated."""
-    from .array_steps import array_free_names
+    from .array_steps import array_free_names, subexpressions
 
     found: set[str] = set()
     for step in problem.steps:
         stack = [step.expr]
         while stack:
             node = stack.pop()
-            kind = node[0]
-            if kind == "index":
+            if node[0] == "index":
                 for part in node[2]:
                     if part[0] == "at":
                         found |= array_free_names(part[1])
-                stack.append(node[1])
-            elif kind == "fn" and node[1] in ("one_hot", "arange"):
+            elif node[0] == "fn" and node[1] in ("one_hot", "arange"):
                 for arg in node[2]:
                     found |= array_free_names(arg)
-            elif kind in ("neg", "T"):
-                stack.append(node[1])
-            elif kind == "call":
-                stack.append(node[2])
-            elif kind in ("add", "sub", "mul", "div", "pow", "matmul"):
-                stack.extend(node[1:])
-            elif kind == "cmp":
-                stack.extend(node[2:])
-            elif kind == "fn":
-                stack.extend(node[2])
-            elif kind == "list":
-                stack.extend(node[1])
+            stack.extend(subexpressions(node))
     return found & set(problem.values)
 
 
@@ -212,6 +271,7 @@ class _Lowering:
         self.floats: dict[int, np.ndarray] = {}
         self.known: dict[int, np.ndarray] = {}  # exact values of nodes that need no step
         self.masks: set[int] = set()
+        self.symbolic: set[int] = set()  # leaves holding symbols (never an index)
         self.step: Any = None
         self.work = 0
         self.elements = 0
@@ -241,9 +301,13 @@ class _Lowering:
 
         node = self.graph.add(op, name=name, label=label, value=value,
                               requires_grad=requires_grad)
-        self.floats[node] = FLOAT.asarray(value) if np.size(value) else np.zeros(np.shape(value))
-        if not requires_grad:
+        symbolic = bool(self.problem.symbols) and has_symbols(value)
+        probe = at_probe(value, self.problem.probe) if symbolic else value
+        self.floats[node] = FLOAT.asarray(probe) if np.size(value) else np.zeros(np.shape(value))
+        if not requires_grad and not symbolic:
             self.known[node] = EXACT.asarray(value)
+        if symbolic:
+            self.symbolic.add(node)
         self.count(self.floats[node].size)
         return node
 
@@ -364,6 +428,11 @@ class _Lowering:
         if node in self.masks:
             raise self.fail(f"{what} {self.text(expr)} is a comparison (a mask); masks select "
                             f"with where(mask, A, 0) or A * mask",)
+        if node in self.symbolic or (not self.graph.nodes[node].requires_grad
+                                     and node not in self.known and self._symbolic(node)):
+            raise self.fail(f"{what} {self.text(expr)} holds symbols; an index must be "
+                            f"whole numbers (FORMAT §8: symbols stand for differentiable "
+                            f"numbers)")
         if self.graph.nodes[node].requires_grad or node not in self.known:
             raise self.fail(
                 f"{what} {self.text(expr)} depends on differentiable values; an index must "
@@ -378,6 +447,19 @@ class _Lowering:
                 raise self.fail(f"{what} {self.text(expr)} holds {value.q}, far out of range")
             ints[position] = int(value.q)
         return ints
+
+    def _symbolic(self, node: int) -> bool:
+        """Does the node depend on a leaf holding symbols?"""
+        stack = [node]
+        seen: set[int] = set()
+        while stack:
+            n = stack.pop()
+            if n in self.symbolic:
+                return True
+            if n not in seen:
+                seen.add(n)
+                stack.extend(self.graph.nodes[n].inputs)
+        return False
 
     def integer(self, expr: tuple, what: str) -> int:
         values = self.integer_array(expr, what)

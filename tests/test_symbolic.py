@@ -348,7 +348,8 @@ def test_formula_with_huge_powers_is_wrong_not_a_crash(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("problem", ["problems/symbolic/neuron.yaml",
-                                     "problems/symbolic/mazur_2_2_2.yaml"])
+                                     "problems/symbolic/mazur_2_2_2.yaml",
+                                     "problems/symbolic/tensor_linear.yaml"])
 def test_explain_symbolic_prints_the_formula_solve_prints(problem: str) -> None:
     """explain --symbolic and solve agree on every formula: the same expression element by
     element, and its value at at: is explain's number."""
@@ -359,6 +360,8 @@ def test_explain_symbolic_prints_the_formula_solve_prints(problem: str) -> None:
     names = [n for n in solution.names if n.startswith("dL/")]
     if "2_2_2" in problem:
         names = ["dL/dz2", "dL/dW1", "dL/db1"]
+    if "tensor" in problem:
+        names = ["dL/dW"]
     at = {written.symbols[k]: sympy.Rational(v.numerator, v.denominator)
           for k, v in written.at.items()}
     for name in names:
@@ -402,3 +405,321 @@ def test_a_class_of_sheets_reuses_proven_formulas(tmp_path: Path) -> None:
     first = grader.grade(str(path))
     second = grader.grade(str(path))
     assert verdicts(first) == verdicts(second) == {"dL/dW1": {"correct"}}
+
+
+# ------------------------------------------------------------------ tensor problems
+# Formulas of tensor problems (FORMAT §7 with §8) against SymPy's own differentiation of
+# the forward expression, written here with SymPy matrices; values at at: against
+# PyTorch float64 autograd on the same steps.
+
+def _matrix(rows: list[list]) -> sympy.Matrix:
+    return sympy.Matrix([[sympy.nsimplify(v) for v in row] for row in rows])
+
+
+def _check_gradient(solution, name: str, loss, wrt, symbols, points: int = 2) -> None:
+    got = np.asarray(solution.full[name], dtype=object)
+    for index in np.ndindex(*got.shape):
+        assert equal_as_functions(got[index], sympy.diff(loss, wrt[index]), symbols,
+                                  points=points), (name, index)
+
+
+def test_tensor_linear_layer_with_symbolic_w_matches_sympy_diff() -> None:
+    solution = solve_symbolic(load_problem("problems/symbolic/tensor_linear.yaml"))
+    w = sympy.Matrix(2, 3, [S(f"w{i}{j}") for i in (1, 2) for j in (1, 2, 3)])
+    xs = sympy.Matrix(2, 2, [S(f"x_{i}{j}") for i in (1, 2) for j in (1, 2)])
+    numbers = {xs[i, j]: v for (i, j), v in np.ndenumerate(np.array([[1, 2], [0, -1]]))}
+    b, r = _matrix([[0, 1, -1]]), _matrix([[1, 0, 2], [-1, 1, 0]])
+    z = xs * w + sympy.Matrix.vstack(b, b)
+    loss = sum(f(z[i, j]) * r[i, j] for i in range(2) for j in range(3))
+    symbols = list(w)
+    _check_gradient(solution, "dL/dW", loss.subs(numbers), np.array(w).reshape(2, 3), symbols)
+    got_x = np.asarray(solution.full["dL/dX"], dtype=object)
+    for (i, j), formula in np.ndenumerate(got_x):
+        assert equal_as_functions(formula, sympy.diff(loss, xs[i, j]).subs(numbers), symbols)
+
+
+def test_softmax_ce_on_symbolic_logits_is_softmax_minus_one_hot() -> None:
+    solution = solve_symbolic(load_problem("problems/symbolic/softmax_ce_row.yaml"))
+    s = [S("s1"), S("s2"), S("s3")]
+    loss = -sympy.log(sympy.exp(s[1]) / sum(sympy.exp(v) for v in s))  # y = 1 (0-based)
+    _check_gradient(solution, "dL/dlogits", loss, np.array([s], dtype=object), s)
+    assert equal_as_functions(solution.full["L"].item(), loss, s)
+
+
+def test_batch_norm_with_symbolic_gamma_beta_matches_sympy_diff() -> None:
+    solution = solve_symbolic(load_problem("problems/symbolic/batch_norm_gamma_beta.yaml"))
+    g, c = [S("g1"), S("g2")], [S("c1"), S("c2")]
+    xs = sympy.Matrix(3, 2, [S(f"x_{i}{j}") for i in range(3) for j in range(2)])
+    numbers = {xs[i, j]: v for (i, j), v in np.ndenumerate(np.array([[1, 2], [3, 0], [2, 4]]))}
+    dout = _matrix([[1, 0], [0, 1], [-1, 1]])
+    loss = 0
+    for j in range(2):
+        column = [xs[i, j] for i in range(3)]
+        mu = sum(column) / 3
+        var = sum((v - mu) ** 2 for v in column) / 3
+        for i in range(3):
+            xhat = (column[i] - mu) / sympy.sqrt(var + sympy.Rational(1, 100))
+            loss += (g[j] * xhat + c[j]) * dout[i, j]
+    symbols = g + c
+    _check_gradient(solution, "dL/dgamma", loss.subs(numbers), np.array(g, dtype=object),
+                    symbols)
+    _check_gradient(solution, "dL/dbeta", loss.subs(numbers), np.array(c, dtype=object),
+                    symbols)
+    got_x = np.asarray(solution.full["dL/dx"], dtype=object)
+    for (i, j), formula in np.ndenumerate(got_x):
+        assert equal_as_functions(formula, sympy.diff(loss, xs[i, j]).subs(numbers), symbols)
+
+
+@pytest.mark.parametrize("name", ["tensor_linear", "softmax_ce_row", "batch_norm_gamma_beta"])
+def test_symbolic_tensor_values_at_at_match_pytorch(name: str) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from torch_steps import run_torch
+
+    from backcheck.symbolic import numeric_problem
+
+    written = load_problem(f"problems/symbolic/{name}.yaml")
+    result = run("solve", f"problems/symbolic/{name}.yaml", "--json")
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)["values"]
+    reference = run_torch(numeric_problem(written, written.at))
+    for key, expected in reference.items():
+        assert np.allclose(np.asarray(values[key], dtype=float), expected, rtol=1e-12,
+                           atol=1e-14), key
+
+
+def test_max_of_formulas_is_decided_at_at_and_needs_it(tmp_path: Path) -> None:
+    body = """\
+        symbols: [p, q]
+        values:
+          X: [[1, 2], [0, -1]]
+          W: [[p, 1], [q, -1]]
+        steps:
+          - h = relu(X @ W)
+          - m = max(h, axis=1)
+          - L = sum(m)
+        """
+    decided = solve_symbolic(load_problem(str(write(tmp_path, "m.yaml",
+                                                    body + "at: {p: 1, q: 2}\n"))))
+    p, q = S("p"), S("q")
+    assert sympy.simplify(decided.full["L"].item() - (p + 2 * q + 1)) == 0
+    assert any("p + 2*q" in note for note in decided.decision_notes())
+    result = run("solve", str(write(tmp_path, "m2.yaml", body)))
+    assert result.returncode == 2 and "give at:" in result.stderr
+
+
+def test_symbol_in_an_index_or_clashing_with_a_value_or_too_large_is_refused(
+        tmp_path: Path) -> None:
+    from backcheck.errors import BackcheckError
+
+    big = np.arange(60 * 60).reshape(60, 60) % 7 - 3
+    path = write(tmp_path, "big.yaml", f"symbols: [w]\nvalues:\n  X: {big.tolist()}\n"
+                 "steps: ['h = X * w', 'L = sum(h @ h)']\n")
+    with pytest.raises(BackcheckError, match="too large for formulas"):
+        load_problem(str(path))
+    index = write(tmp_path, "i.yaml", """\
+        symbols: [k]
+        values: {A: [[1, 2]], i: [k]}
+        steps: ["B = A[0, i]", "L = sum(B)"]
+        """)
+    result = run("solve", str(index))
+    assert result.returncode == 2 and "holds symbols" in result.stderr
+    clash = write(tmp_path, "c.yaml", """\
+        symbols: [A]
+        values: {A: [[1, 2]]}
+        steps: ["L = sum(A)"]
+        """)
+    result = run("solve", str(clash))
+    assert result.returncode == 2 and "also the name of a value" in result.stderr
+
+
+# ------------------------------------------------------------ tensor formula answers
+
+def tensor_sheet(tmp_path: Path, answers: dict) -> Path:
+    (tmp_path / "tensor_mlp.yaml").write_text(
+        (ROOT / "problems/symbolic/tensor_mlp.yaml").read_text())
+    lines = ["problem: tensor_mlp.yaml", "answers:"]
+    lines += [f"  {key}: {json.dumps(value)}" for key, value in answers.items()]
+    (tmp_path / "answers.yaml").write_text("\n".join(lines) + "\n")
+    return tmp_path / "answers.yaml"
+
+
+def test_tensor_formula_sheets_right_and_slips() -> None:
+    right = verify("problems/symbolic/tensor_mlp_right.yaml")
+    assert all(v == {"correct"} for v in verdicts(right).values()), verdicts(right)
+    slips = verify("problems/symbolic/tensor_mlp_slips.yaml")
+    first = {r.name: r.items[0] for r in slips.results}
+    assert first["dL/dW2"].verdict == "wrong" and "transpose" in first["dL/dW2"].diagnosis
+    assert first["dL/dW2"].mistake == "matmul_not_transposed"
+    assert first["dL/dz"].verdict == "wrong" and "activation derivative" in first["dL/dz"].diagnosis
+    assert first["dL/dW1"].verdict == "carried" and "dL/dz" in first["dL/dW1"].diagnosis
+    assert first["dL/db1"].verdict == "wrong" and "not summed" in first["dL/db1"].diagnosis
+
+
+@pytest.mark.parametrize("name, spelling, verdict", [
+    ("dL/dW2", "(dout.T @ h).T", "correct"),
+    ("dL/dW2", "matmul(transpose(h), dout)", "correct"),
+    ("dL/db1", "sum(dh * h * (1 - h), axis=0)", "correct"),
+    ("dL/db1", "dz.sum(0)", "correct"),
+    ("dL/dz[2,3]", "dh[2,3] * h[2,3] * (1 - h[2,3])", "correct"),
+    ("dL/dh", "dout * W2.T", "correct"),  # a column times a row broadcasts to the outer product
+    ("dL/dW1", "Xᵀ @ (dh ⊙ σ(z) ⊙ (1 − h))", "correct"),  # as printed in a textbook
+    ("dL/db1", "np.sum(dz, axis=0)", "correct"),  # as written in NumPy
+    ("dL/dW2", "h.T.dot(dout)", "correct"),
+    ("dL/dout", "2*(out - y)", "wrong"),  # the mean's 1/3 forgotten
+    ("dL/dW1", "X.T @ dz * 2", "wrong"),
+])
+def test_tensor_formula_spellings(tmp_path: Path, name: str, spelling: str, verdict: str
+                                  ) -> None:
+    report = verify(str(tensor_sheet(tmp_path, {name: spelling})))
+    assert verdicts(report) == {name.split("[")[0]: {verdict}}, spelling
+
+
+def test_missing_mask_of_a_relu_in_matrix_form_is_named(tmp_path: Path) -> None:
+    text = (ROOT / "problems/symbolic/tensor_mlp.yaml").read_text().replace("sigmoid(z)",
+                                                                            "relu(z)")
+    (tmp_path / "relu.yaml").write_text(text)
+    (tmp_path / "a.yaml").write_text('problem: relu.yaml\nanswers:\n'
+                                     '  dL/dz: "dh * (z > 0)"\n  dL/dW1: "X.T @ dh"\n')
+    report = verify(str(tmp_path / "a.yaml"))
+    first = {r.name: r.items[0] for r in report.results}
+    assert first["dL/dz"].verdict == "correct"
+    assert first["dL/dW1"].verdict == "wrong"
+    assert "derivative" in first["dL/dW1"].diagnosis or "mask" in first["dL/dW1"].diagnosis
+
+
+def test_formula_answers_for_a_symbolic_tensor_problem(tmp_path: Path) -> None:
+    for name in ("tensor_linear.yaml",):
+        (tmp_path / name).write_text((ROOT / "problems/symbolic" / name).read_text())
+    (tmp_path / "a.yaml").write_text(textwrap.dedent("""\
+        problem: tensor_linear.yaml
+        answers:
+          dL/dW: "X.T @ (R * h * (1 - h))"
+          dL/dX: "dz @ W.T"
+          dL/db: "sum(R * h, axis=0)"
+          h: "sigmoid(X @ W + b)"
+        """))
+    got = verdicts(verify(str(tmp_path / "a.yaml")))
+    assert got == {"dL/dW": {"correct"}, "dL/dX": {"correct"}, "dL/db": {"wrong"},
+                   "h": {"correct"}}
+
+
+@pytest.mark.parametrize("formula, message", [
+    ("X.T @@ dz", ":3:"),
+    ("X.T @ dzz", "did you mean"),
+    ("X.__class__", "not allowed"),
+    ("(" * 60 + "dz" + ")" * 60, "at most"),
+    ("dz[0, 1]", "start at 1"),
+    ("eval('1')", "unknown function"),
+])
+def test_tensor_bad_formulas_are_one_clear_error(tmp_path: Path, formula: str,
+                                                 message: str) -> None:
+    result = run("verify", str(tensor_sheet(tmp_path, {"dL/dW1": formula})))
+    assert result.returncode == 2, result.stdout
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.count("error:") == 1
+
+
+def test_sympy_layer_on_a_tensor_problem_shows_matrix_formulas_equal() -> None:
+    from backcheck.formulas import FormulaAnswer, parse_formula
+    from backcheck.grading import Grader
+
+    grader = Grader()
+    grader.grade("problems/symbolic/tensor_mlp_right.yaml")
+    checker = next(iter(grader._contexts.values())).formula_checker
+    text = "X.T @ (dh * sigmoid(z) * (1 - h))"
+    expr = parse_formula(text, checker.known, file=None, mark=None, tensor=True)
+    assert checker.sympy_equal(FormulaAnswer("dL/dW1", None, text, expr, ()))
+
+
+def test_a_formula_carried_from_a_wrong_number_answer_shows_what_follows(tmp_path: Path
+                                                                          ) -> None:
+    """dL/da1 written as a wrong number, dL/dz1 as a formula built on it: carried, and the
+    verify view's "from your answers" column shows what follows (−0.5·σ′(0.35))."""
+    from rich.console import Console
+
+    from backcheck.render.verify_view import quantity_table
+
+    report = verify(str(sheet(tmp_path, {"dL/da1": -0.5, "dL/dz1": "-0.5 * a1 * (1 - a1)",
+                                         "dL/db1": "-0.5 * sigmoid(z1) * (1 - a1)"})))
+    got = verdicts(report)
+    assert got == {"dL/da1": {"wrong"}, "dL/dz1": {"carried"}, "dL/db1": {"carried"}}
+    item = next(r for r in report.results if r.name == "dL/dz1").items[0]
+    assert "your answer for dL/da1" in item.diagnosis
+    s = 1 / (1 + np.exp(-0.35))
+    assert float(item.follows) == pytest.approx(-0.5 * s * (1 - s), rel=1e-12)
+    console = Console(width=120, record=True)
+    console.print(quantity_table(next(r for r in report.results if r.name == "dL/dz1")))
+    text = console.export_text()
+    assert "from your answers" in text and "-0.121249…" in text
+
+
+# ------------------------------------------------------ --latex / --markdown, numbers only
+
+def test_latex_of_a_numeric_problem_keeps_exact_numbers_exact() -> None:
+    result = run("solve", "problems/single_neuron.yaml", "--latex")
+    assert result.returncode == 0, result.stderr
+    a1 = 1 / (1 + np.exp(-0.35))  # z = 2·0.5 − 0.25 − 0.5 + 0.1 = 0.35 exactly
+    assert r"z^{(1)} &= 0.35 \\" in result.stdout  # exact: no \ldots
+    assert rf"a^{{(1)}} &= {a1:.6g}\ldots \\" in result.stdout  # rounded: says so
+    assert result.stdout.startswith("%") and r"\end{align*}" in result.stdout
+
+
+def test_markdown_of_a_tensor_problem_shows_fractions_exactly(tmp_path: Path) -> None:
+    from fractions import Fraction as F
+
+    text = (ROOT / "problems/symbolic/tensor_mlp.yaml").read_text().replace("sigmoid(z)",
+                                                                            "relu(z)")
+    path = write(tmp_path, "relu.yaml", text)
+    result = run("solve", str(path), "--markdown", "--only", "L,dL/dout")
+    assert result.returncode == 0, result.stderr
+    X = [[1, 2], [0, -1], [2, 1]]
+    W1 = [[F(1, 2), -1, F(1, 4), 1], [1, F(1, 2), F(-1, 2), 2]]
+    b1, W2, y = [0, 1, -1, F(1, 2)], [1, -1, 2, F(1, 2)], [1, 0, 2]
+    h = [[max(sum(X[n][i] * W1[i][j] for i in range(2)) + b1[j], 0) for j in range(4)]
+         for n in range(3)]
+    out = [sum(h[n][j] * W2[j] for j in range(4)) for n in range(3)]
+    loss = sum((out[n] - y[n]) ** 2 for n in range(3)) / 3
+    douts = [2 * (out[n] - y[n]) / 3 for n in range(3)]
+    assert f"| `L` | scalar | {loss.numerator}/{loss.denominator} = " in result.stdout
+
+    def latex(q: F) -> str:  # a terminating decimal as a decimal, else a fraction
+        den = q.denominator
+        while den % 2 == 0 or den % 5 == 0:
+            den //= 2 if den % 2 == 0 else 5
+        if den == 1:
+            return f"{float(q):g}"
+        return ("-" if q < 0 else "") + rf"\tfrac{{{abs(q.numerator)}}}{{{q.denominator}}}"
+
+    assert r" \\ ".join(latex(d) for d in douts) in result.stdout
+
+
+def test_numbers_of_a_symbolic_problem_are_those_at_at(tmp_path: Path) -> None:
+    """graph and the other number views: the problem at at:, or one message without it."""
+    from backcheck.api import solve_file
+    from backcheck.errors import BackcheckError
+
+    solution = solve_file("problems/symbolic/tensor_linear.yaml")
+    z = np.array([[1, 2], [0, -1]]) @ np.array([[0.5, -1, 0.25], [1, 0.5, -0.5]]) + [0, 1, -1]
+    assert np.allclose(solution.float("z"), z, rtol=0, atol=1e-15)
+    text = (ROOT / "problems/symbolic/neuron.yaml").read_text()
+    path = write(tmp_path, "n.yaml", "\n".join(line for line in text.splitlines()
+                                               if not line.startswith("at:")))
+    with pytest.raises(BackcheckError, match="no at:"):
+        solve_file(str(path))
+
+
+def test_a_formula_that_would_fill_the_memory_is_wrong_not_a_hang(tmp_path: Path) -> None:
+    problem = write(tmp_path, "long.yaml", """\
+        values: {v: [[1], [2], [3]], c: [[1], [2], [3]]}
+        constants: [c]
+        steps: ["L = sum(v * c)"]
+        """)
+    text = problem.read_text().replace("[[1], [2], [3]]", str([[k] for k in range(3000)]))
+    problem.write_text(text)
+    (tmp_path / "a.yaml").write_text('problem: long.yaml\nanswers:\n'
+                                     '  dL/dv: "sum(c * c.T, axis=1)"\n'
+                                     '  L: "sum(conv2d(v, c, padding=99999))"\n')
+    report = verify(str(tmp_path / "a.yaml"))
+    items = {r.name: r.items[0] for r in report.results}
+    assert items["dL/dv"].verdict == "wrong" and "at most" in items["dL/dv"].diagnosis
+    assert items["L"].verdict == "wrong" and "at most" in items["L"].diagnosis

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from . import options as shared
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -21,40 +23,30 @@ def register(app: typer.Typer) -> None:
             help="easy (2-2-1 relu/identity, mse, integers; the default), medium (3-layer "
                  "relu net, softmax cross-entropy, one step), hard (sigmoid or tanh, a batch "
                  "of 2, one step)."),
-        layers: str = typer.Option(
-            None, "--layers", help="Sizes including the inputs, e.g. 2,3,1."),
-        hidden_activation: str = typer.Option(
-            None, "--hidden-activation", help="relu, identity, leaky_relu, sigmoid or tanh."),
-        output_activation: str = typer.Option(
-            None, "--output-activation",
-            help="identity, relu, sigmoid, tanh or softmax."),
-        loss: str = typer.Option(
-            None, "--loss", help="mse, sse, half_sse, cross_entropy or bce."),
-        batch: int = typer.Option(None, "--batch", help="Examples in the batch."),
-        convention: str = typer.Option(
-            None, "--convention", help="Wx (W is out × in) or xW (x @ W, W is in × out)."),
-        learning_rate: str = typer.Option(
-            None, "--learning-rate",
-            help="Also ask for one gradient-descent step with this rate, e.g. 0.1."),
+        layers: str = shared.problem("layers"),
+        hidden_activation: str = shared.problem("hidden_activation"),
+        output_activation: str = shared.problem("output_activation"),
+        loss: str = shared.problem("loss"),
+        batch: int = shared.problem("batch"),
+        convention: str = shared.problem("convention"),
+        learning_rate: str = shared.problem("learning_rate"),
         key: bool = typer.Option(
             False, "--key", help="Also write the full answer key (<stem>.key.yaml)."),
         count: int = typer.Option(
             None, "--count",
             help="Write K variants <stem>-1.yaml … (seeds seed, seed+1, …), each with its "
                  "sheet (and key)."),
-        roster: str = typer.Option(
-            None, "--roster", metavar="FILE",
-            help="One variant per student of a CSV roster (a name or student column, an "
-                 "optional id): <stem>-<id or name>.yaml …, seeds recorded in "
-                 "<stem>.roster.csv."),
-        moodle: str = typer.Option(
-            None, "--moodle", metavar="FILE",
-            help="Also write the set as Moodle XML: one Cloze question per variant, a "
-                 "NUMERICAL blank with the sheet's tolerance per element."),
-        prairielearn: str = typer.Option(
-            None, "--prairielearn", metavar="DIR",
-            help="Also write the set as a PrairieLearn question folder (info.json, "
-                 "question.html, server.py choosing a variant)."),
+        roster: str = shared.file_option(
+            "--roster", "One variant per student of a CSV roster (a name or student column, "
+                        "an optional id): <stem>-<id or name>.yaml …, seeds recorded in "
+                        "<stem>.roster.csv."),
+        moodle: str = shared.file_option(
+            "--moodle", "Also write the set as Moodle XML: one Cloze question per variant, a "
+                        "NUMERICAL blank with the sheet's tolerance per element."),
+        prairielearn: str = shared.file_option(
+            "--prairielearn", "Also write the set as a PrairieLearn question folder "
+                              "(info.json, question.html, server.py choosing a variant).",
+            metavar="DIR"),
         force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing files."),
         kind: str = typer.Option(
             None, "--kind",

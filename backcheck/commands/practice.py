@@ -15,8 +15,14 @@ from typing import Any
 
 import typer
 
+from . import options as shared
+
 #: a line longer than this many bytes is refused (and the rest of it skipped)
 MAX_LINE_BYTES = 8192
+
+
+#: the fresh-problem options are new's, said of a fresh problem
+FRESH = "For a fresh problem (as in new). "
 
 
 def register(app: typer.Typer) -> None:
@@ -38,16 +44,13 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(None, "--seed", min=0, help="For a fresh problem: its seed."),
         difficulty: str = typer.Option(None, "--difficulty",
                                        help="For a fresh problem: easy, medium or hard."),
-        layers: str = typer.Option(None, "--layers", help="For a fresh problem: e.g. 2,3,1."),
-        hidden_activation: str = typer.Option(None, "--hidden-activation",
-                                              help="For a fresh problem (as in new)."),
-        output_activation: str = typer.Option(None, "--output-activation",
-                                              help="For a fresh problem (as in new)."),
-        loss: str = typer.Option(None, "--loss", help="For a fresh problem (as in new)."),
-        batch: int = typer.Option(None, "--batch", help="For a fresh problem (as in new)."),
-        convention: str = typer.Option(None, "--convention", help="For a fresh problem: Wx or xW."),
-        learning_rate: str = typer.Option(None, "--learning-rate",
-                                          help="For a fresh problem: also one step, e.g. 0.1."),
+        layers: str = shared.problem("layers", FRESH),
+        hidden_activation: str = shared.problem("hidden_activation", FRESH),
+        output_activation: str = shared.problem("output_activation", FRESH),
+        loss: str = shared.problem("loss", FRESH),
+        batch: int = shared.problem("batch", FRESH),
+        convention: str = shared.problem("convention", FRESH),
+        learning_rate: str = shared.problem("learning_rate", FRESH),
     ) -> None:
         """Practise a problem one quantity at a time: forward, loss, backward, update.
         Each answer is graded at once, as verify grades it (✓ correct, ↻ carried from an

@@ -24,10 +24,10 @@ def register(app: typer.Typer) -> None:
                                         help="float64 only, for networks too large for "
                                              "exact arithmetic."),
         latex: bool = typer.Option(False, "--latex",
-                                   help="Formulas as a LaTeX align* block (problems with "
-                                        "symbols)."),
+                                   help="A LaTeX align* block (formulas for a problem "
+                                        "with symbols)."),
         markdown: bool = typer.Option(False, "--markdown",
-                                      help="Formulas as a Markdown table (problems with "
+                                      help="Markdown tables (formulas for a problem with "
                                            "symbols)."),
     ) -> None:
         """Compute the forward pass, every gradient and the update step, exactly and in float64.
@@ -49,10 +49,6 @@ def register(app: typer.Typer) -> None:
         if getattr(problem, "symbols", None):
             _solve_symbolic(problem, only, digits, json_output, latex, markdown)
             return
-        if latex or markdown:
-            raise BackcheckError("--latex and --markdown print formulas: they need a problem "
-                                 "with symbols (FORMAT §8)", file=str(file),
-                                 hint="declare symbols: [w1, ...] and use them for numbers")
         solution = solve_file(str(file), float_only=float_only, problem=problem)
         names = None
         if only:
@@ -63,6 +59,12 @@ def register(app: typer.Typer) -> None:
                 name = _only_name(raw.strip(), solution)
                 if name not in names:
                     names.append(name)
+        if latex or markdown:
+            from ..render.solve_tables import solution_latex, solution_markdown
+
+            typer.echo((solution_latex if latex else solution_markdown)(solution, names,
+                                                                        digits), nl=False)
+            return
         if json_output:
             document = solution.to_json()
             if names:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from . import options as shared
+
 #: more sheets than this get a progress bar (on stderr, when it is a terminal)
 PROGRESS_AFTER = 5
 
@@ -18,22 +20,17 @@ def register(app: typer.Typer) -> None:
             ..., metavar="SHEET...",
             help="Answers files (FORMAT §4), or problem files with answers:."),
         json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
-        csv: Path = typer.Option(None, "--csv", metavar="FILE",
-                                 help="Write a gradebook: one row per sheet."),
-        gradescope: Path = typer.Option(
-            None, "--gradescope", metavar="FILE",
-            help="Write Gradescope's autograder results.json (one sheet)."),
-        prairielearn: Path = typer.Option(
-            None, "--prairielearn", metavar="FILE",
-            help="Write PrairieLearn's external-grader results.json (one sheet)."),
-        course: Path = typer.Option(
-            None, "--course", metavar="FILE",
-            help="Points and credit: points per quantity, carried_credit, partial_credit "
-                 "(FORMAT.md)."),
-        problem: Path = typer.Option(
-            None, "--problem", metavar="FILE",
-            help="The problem every sheet must be for (autograders: a sheet naming another "
-                 "problem file is not graded)."),
+        csv: Path = shared.file_option("--csv", "Write a gradebook: one row per sheet."),
+        gradescope: Path = shared.file_option(
+            "--gradescope", "Write Gradescope's autograder results.json (one sheet)."),
+        prairielearn: Path = shared.file_option(
+            "--prairielearn", "Write PrairieLearn's external-grader results.json (one sheet)."),
+        course: Path = shared.file_option(
+            "--course", "Points and credit: points per quantity, carried_credit, "
+                        "partial_credit (FORMAT.md)."),
+        problem: Path = shared.file_option(
+            "--problem", "The problem every sheet must be for (autograders: a sheet naming "
+                         "another problem file is not graded)."),
         wrong_only: bool = typer.Option(
             False, "--wrong-only", help="List only the entries that are not correct."),
         compact: bool = typer.Option(

@@ -146,8 +146,8 @@ class BallArray(np.lib.mixins.NDArrayOperatorsMixin):
             if ufunc is np.matmul:
                 b = balls[1]
                 aj, bj = a._jac(), b._jac()
-                j = (np.moveaxis(a.m @ np.moveaxis(bj, -1, 0), 0, -1)
-                     + np.moveaxis(np.moveaxis(aj, -1, 0) @ b.m, 0, -1))
+                j = (_column_last(a.m @ _column_first(bj))
+                     + _column_last(_column_first(aj) @ b.m))
                 r = np.abs(a.m) @ b.r + a.r @ np.abs(b.m) + a.radius @ b.radius
                 return BallArray(a.m @ b.m, j, r)
             if ufunc is np.negative:
@@ -173,6 +173,17 @@ class BallArray(np.lib.mixins.NDArrayOperatorsMixin):
             remainder = np.maximum(spread - np.abs(d) * (t - self.r), 0.0)
             remainder = np.where(np.isfinite(remainder), remainder, np.inf)
         return BallArray(m, self.j * d[..., None], remainder)
+
+
+def _column_first(j: np.ndarray) -> np.ndarray:
+    """``np.moveaxis(j, -1, 0)`` (the sensitivity columns first), a plain transpose for
+    the matrices of a network (the same view, without moveaxis's checks)."""
+    return j.transpose(2, 0, 1) if j.ndim == 3 else np.moveaxis(j, -1, 0)
+
+
+def _column_last(j: np.ndarray) -> np.ndarray:
+    """``np.moveaxis(j, 0, -1)``: the inverse of :func:`_column_first`."""
+    return j.transpose(1, 2, 0) if j.ndim == 3 else np.moveaxis(j, 0, -1)
 
 
 def _ball_function(f: Any, derivative: Any) -> Any:

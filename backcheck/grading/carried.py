@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..backends import FLOAT
-from ..mistakes import QuantityValues, fmt
+from ..mistakes import QuantityValues
 from .report import Item
 
 if TYPE_CHECKING:
@@ -114,7 +114,8 @@ class CarriedCauses:
             text += ", which is wrong" if len(bad) == 1 else ", which are wrong"
         else:
             text += f", which carries the slip in your {item.origin}"
-        text += f"; the method here is right (the right value is {fmt(item.expected)})."
+        right = self.sheet.ctx.expected_text(item.quantity, item.flat)
+        text += f"; the method here is right (the right value is {right})."
         item.diagnosis = text
 
 

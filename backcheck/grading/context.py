@@ -15,7 +15,7 @@ from ..backends import EXACT, FLOAT
 from ..errors import BackcheckError
 from ..evaluate import EvaluationError, evaluate
 from ..graph import Quantity
-from ..mistakes import QuantityValues, Structure, Variant, variants
+from ..mistakes import QuantityValues, Structure, Variant, fmt, variants
 from ..ops import LOSSES, OPS
 from ..problem import Problem
 from ..solution import Solution, solve
@@ -56,6 +56,16 @@ class ProblemContext:
         self._buggy_float: dict[str, QuantityValues | None] = {}
         self._truth_float_base: QuantityValues | None = None
         self._transformed: dict[tuple[str, str], list[Any] | None] = {}
+        self._expected_texts: dict[tuple[str, int], str] = {}
+
+    def expected_text(self, name: str, flat: int) -> str:
+        """The true value of an element as messages write it (:func:`fmt`; cached: the
+        messages of every carried and wrong entry name it)."""
+        key = (name, flat)
+        text = self._expected_texts.get(key)
+        if text is None:
+            text = self._expected_texts[key] = fmt(self.truth_flat[name][flat])
+        return text
 
     def buggy(self, variant: Variant, name: str) -> list[Any] | None:
         """What ``variant`` gives for quantity ``name`` when worked from the truth."""

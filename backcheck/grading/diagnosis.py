@@ -123,8 +123,9 @@ class Diagnosis:
         for target, how in targets:
             absolute, relative = bound(item.given, text, unit, self.sheet.working, target)
             if within(item.given, target, absolute, relative):
+                expected = self.ctx.expected_text(item.quantity, item.flat)
                 return (f"{item.element}: you wrote {text}, {right}{how}; this sheet "
-                        f"asks for {asks} ({item.element} = {fmt(item.expected)}).")
+                        f"asks for {asks} ({item.element} = {expected}).")
         return None
 
     def _asked_decimals(self, item: Item, text: str) -> int | None:
@@ -144,10 +145,11 @@ class Diagnosis:
         return decimals
 
     def _unexplained(self, item: Item, skipped: bool = False) -> str:
-        text = f"{item.element}: you wrote {item.text}; it is {fmt(item.expected)}"
+        expected = self.ctx.expected_text(item.quantity, item.flat)
+        text = f"{item.element}: you wrote {item.text}; it is {expected}"
         if item.follows is not None:
             follows = fmt(item.follows)
-            if follows != fmt(item.expected):
+            if follows != expected:
                 text += f", or {follows} from your own earlier answers"
         if skipped:
             return text + f" ({SKIPPED_DIAGNOSIS}: check the arithmetic)."

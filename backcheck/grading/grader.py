@@ -80,6 +80,7 @@ def grade_sheet(grader: Grader, path: str) -> Report:
         from ..formulas import grade_sheet_formulas
 
         report.results = report.results + grade_sheet_formulas(ctx, sheet.doc, sheet.formulas,
-                                                               sheet.answers_path)
+                                                               sheet.answers_path,
+                                                               report.results)
     report.order = ctx.structure.position
     return report

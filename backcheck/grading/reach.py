@@ -38,15 +38,22 @@ class RoundingReach:
         self._columns: list[Column] = []
         self._jacobians: dict[str, np.ndarray] = {}
         self.last_columns: list[Column] = []  # the columns of the latest evaluation
+        self._halves: dict[int, float] = {}
 
     def half_unit(self, item: Item) -> float:
         """How far the number as written may be from what the student had: half a unit
         in its last written digit (whatever tolerance the marker grades it with); none
         for a number that is exactly the true value (nothing was rounded)."""
-        if is_exactly(item.given, item.expected):
-            return 0.0
-        absolute, _ = bound(item.given, item.text, AUTO, self.sheet.working, item.expected)
-        return float(absolute or 0)
+        half = self._halves.get(id(item))
+        if half is None:
+            if is_exactly(item.given, item.expected):
+                half = 0.0
+            else:
+                absolute, _ = bound(item.given, item.text, AUTO, self.sheet.working,
+                                    item.expected)
+                half = float(absolute or 0)
+            self._halves[id(item)] = half
+        return half
 
     def radius(self, item: Item, reach: Any = None) -> float:
         """First-order reach of the rounding in the student's earlier answers here

@@ -20,12 +20,19 @@ import numpy as np
 
 from ..errors import BackcheckError, quoted
 from ..graph import Quantity
-from ..literals import Document, is_integer_text, load_yaml, parse_number_text, written_decimals
+from ..literals import Document, load_yaml, parse_number_text
 from ..mistakes import BY_NAME
 from ..numbers_text import element_text
 from ..problem import _check_keys
 from .context import ProblemContext
-from .tolerance import AUTO, DEFAULT_WORKING_DECIMALS, Tolerance, is_exactly, parse_tolerance
+from .tolerance import (
+    AUTO,
+    DEFAULT_WORKING_DECIMALS,
+    Tolerance,
+    is_exactly,
+    parse_tolerance,
+    text_precision,
+)
 
 if TYPE_CHECKING:
     from .grader import Grader
@@ -148,7 +155,8 @@ def read_sheet(grader: Grader, path: str) -> AnswerSheet:
         student = doc.texts.get(("student",))
     from ..formulas import is_formula_value
 
-    formulas = {k: v for k, v in answers.items() if is_formula_value(v)}
+    formulas = {k: v for k, v in answers.items()
+                if _holds_text(v) and is_formula_value(v)}
     if formulas:  # FORMAT §8: graded as functions of the inputs (backcheck.formulas)
         answers = {k: v for k, v in answers.items() if k not in formulas}
     entries = read_answers(doc, ctx, answers, answers_path, sheet_tolerance,
@@ -224,6 +232,20 @@ def _written_shape(shape: tuple[int, ...]) -> str:
 
 def _shape_text(shape: tuple[int, ...]) -> str:
     return "one number" if not shape else " × ".join(map(str, shape))
+
+
+def _holds_text(value: Any) -> bool:
+    """Is there a string anywhere in a sheet value (only then can it be a formula)?"""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            return True
+        elif isinstance(item, dict):
+            stack.append(item.get("value"))
+    return False
 
 
 def read_answers(doc: Document, ctx: ProblemContext, answers: dict, answers_path: tuple,
@@ -364,10 +386,10 @@ def working_decimals(entries: list[Entry], ctx: ProblemContext | None = None) ->
     for entry in entries:
         truth = ctx.truth_flat[entry.name] if ctx is not None else None
         for i, text in enumerate(entry.texts):
-            if text is None or is_integer_text(text):
+            if text is None:
                 continue
-            decimals = written_decimals(text)
-            if decimals is None or decimals <= 0:
+            decimals, integer = text_precision(text)
+            if integer or decimals is None or decimals <= 0:
                 continue
             if truth is not None and not entry.unreadable and is_exactly(entry.given[i],
                                                                           truth[i]):

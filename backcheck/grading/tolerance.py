@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -117,10 +118,10 @@ def bound(given: Fraction, text: str | None, tolerance: Tolerance, working: int,
         return Fraction(1, 2) * Fraction(10) ** (e - int(tolerance.amount) + 1), None
     if kind == "exact" or text is None:
         return None, None
-    decimals = written_decimals(text)
+    decimals, integer = text_precision(text)
     if decimals is None:  # a fraction such as 1/3 is exact
         return None, None
-    if is_integer_text(text):
+    if integer:
         limit = half_unit(working)
         if given != 0:
             significant = Fraction(1, 2) * Fraction(10) ** (
@@ -128,6 +129,13 @@ def bound(given: Fraction, text: str | None, tolerance: Tolerance, working: int,
             limit = max(limit, significant)
         return limit, None
     return half_unit(decimals), None
+
+
+@lru_cache(maxsize=1 << 16)
+def text_precision(text: str) -> tuple[int | None, bool]:
+    """(decimals written, whole number?) of a number's text (cached: a class writes the
+    same numbers on many sheets)."""
+    return written_decimals(text), is_integer_text(text)
 
 
 _HALF_UNITS: dict[int, Fraction] = {}

@@ -20,6 +20,7 @@ entry of a quantity is done once per quantity (tests/test_verify.py counts it).
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Any
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from ..backends import EXACT, FLOAT
 from ..evaluate import EvaluationError, evaluate
+from ..exact import Exact
 from ..mistakes import QuantityValues
 from .carried import CarriedCauses
 from .context import BOUNDARY_NUDGE, ProblemContext
@@ -35,6 +37,8 @@ from .reach import RoundingReach
 from .report import Item, QuantityResult
 from .sheet import Entry
 from .tolerance import bound, within
+
+_ZERO = Exact(Fraction(0))
 
 
 class SheetGrading:
@@ -51,6 +55,7 @@ class SheetGrading:
         self.reach = RoundingReach(self)
         self._float_all: QuantityValues | None = None
         self._bounds: dict[int, tuple[Fraction | None, Fraction | None]] = {}
+        self._exact_given: dict[tuple[str, int], Exact] = {}  # the numbers, as Exact once
         # the fused route (dL/dzN from aN): its evaluation and rounding reach, the
         # reach's columns, and the entries that follow by it
         self.fused: tuple[QuantityValues | None, Any] | None = None
@@ -78,16 +83,29 @@ class SheetGrading:
                 if keep is not None and not keep(name, i):
                     continue
                 mask[i] = True
-                values[i] = truth[i] if i in swapped else self.usable(name, i, given)
+                if i in swapped:
+                    values[i] = truth[i]
+                elif backend is FLOAT:
+                    values[i] = self.usable(name, i, given)
+                else:
+                    values[i] = self._exact(name, i, given)
             if not mask.any():
                 continue
             if backend is FLOAT:
                 values = np.array([0.0 if v is None else float(v) for v in values])
             else:
-                values = np.array([Fraction(0) if v is None else v for v in values],
-                                  dtype=object)
+                values = np.array([_ZERO if v is None else v for v in values], dtype=object)
             result[(q.kind, q.node)] = (q.to_internal(mask), q.to_internal(values))
         return result
+
+    def _exact(self, name: str, flat: int, given: Fraction) -> Exact:
+        """The student's number as the rules take it (:meth:`usable`), as an
+        :class:`Exact` (converted once per sheet, not once per evaluation)."""
+        key = (name, flat)
+        value = self._exact_given.get(key)
+        if value is None:
+            value = self._exact_given[key] = Exact.of(self.usable(name, flat, given))
+        return value
 
     def swaps(self, swaps: dict | None = None) -> dict:
         """Rules for evaluations from the student's numbers: ``swaps`` (a buggy rule)
@@ -103,7 +121,7 @@ class SheetGrading:
         :data:`~backcheck.grading.context.BOUNDARY_NUDGE` (0·log 0 = 0: the class adds
         nothing to the loss; for cross-entropy the loss rule itself does it)."""
         boundary = self.ctx.boundary
-        if boundary is None or name != boundary[0] or given not in (0, 1) or not boundary[2]:
+        if boundary is None or not boundary[2] or name != boundary[0] or given not in (0, 1):
             return given
         target = boundary[1][flat]
         if given == 0 and target == 0:
@@ -169,8 +187,7 @@ class SheetGrading:
                     item.verdict = "wrong"
                 elif item.given is None:
                     item.verdict = "missing"
-                elif within(item.given, truth[i], *self.bounds(item, truth[i]),
-                            target_float=floats[i]):
+                elif self.right(item, truth[i], floats[i]):
                     item.verdict = "correct"
                 else:
                     pending.append(item)
@@ -186,6 +203,23 @@ class SheetGrading:
             results.append(QuantityResult(name, entry.quantity, items, entry.written_as,
                                           entry.finding))
         return results
+
+    def right(self, item: Item, target: Any, target_float: float) -> bool:
+        """Does the entry agree with the truth at its written precision? :func:`within`,
+        its float64 filter done here first (every entry of every sheet comes this way):
+        decided in float64 only where the margin is a million times float64's error."""
+        absolute, relative = self.bounds(item, target)
+        g = float(item.given)  # type: ignore[arg-type]
+        t = target_float
+        if relative is not None:
+            limit = float(relative) * abs(t)
+        else:
+            limit = float(absolute) if absolute is not None else 0.0
+        gap = abs(g - t) - limit
+        if abs(gap) > 1e-9 * max(abs(g), abs(t), limit, 1e-300) and math.isfinite(gap):
+            return gap < 0
+        return within(item.given, target, absolute, relative,  # type: ignore[arg-type]
+                      target_float=target_float)
 
     def agrees(self, item: Item, target: Any, *, slack: bool = False, reach: Any = None
                ) -> bool:

@@ -18,6 +18,7 @@ from .record import (
     kink_taken,
     one_minus_square,
     output_form_fed_input,
+    symfunc,
 )
 
 # ----- the piecewise-linear ones: rational in, rational out ---------------------------
@@ -47,7 +48,7 @@ activation(
               "{z} = {value} ≤ 0: the ReLU blocks the gradient"),
     slips=(forgot_derivative(code="relu-mask-missing"), kink_taken("1", _relu_kink_one),
            kink_taken("½", _relu_kink_half)),
-    rational=True, kinks=(Fraction(0),), practice_limit=None)
+    rational=True, kinks=(Fraction(0),), practice_limit=None, sympy_function=symfunc("relu"))
 
 activation(
     "leaky_relu", lambda B, x, slope: B.where(x > 0, x, x * slope),
@@ -66,14 +67,15 @@ activation(
     lambda B, g, ans, x: g * ans * complement(B, ans),  # 1 − ans, kept when saturated
     symbol="σ", definition="σ(z) = 1 / (1 + exp(−z))", derivative="{a}·(1 − {a})",
     vector_rule="{g} ⊙ {a} ⊙ (1 − {a})",
-    slips=(at_output(), output_form_fed_input("{z}·(1 − {z})")))
+    slips=(at_output(), output_form_fed_input("{z}·(1 − {z})")), saturates=True)
 
 activation(
     "tanh", lambda B, x: B.tanh(x),
     lambda B, g, ans, x: g * one_minus_square(B, ans),  # 1 − ans², kept when saturated
     definition="tanh(z) = (exp(z) − exp(−z)) / (exp(z) + exp(−z))", derivative="1 − {a}²",
     vector_rule="{g} ⊙ (1 − {a}²)",
-    slips=(at_output(), output_form_fed_input("1 − {z}²")), practice_limit=Fraction(2))
+    slips=(at_output(), output_form_fed_input("1 − {z}²")), practice_limit=Fraction(2),
+    saturates=True)
 
 activation(
     "softmax", lambda B, x: B.softmax(x),

@@ -73,6 +73,64 @@ def numeric(x: Any) -> Any:
     return x.m if _is_ball(x) else np.asarray(x)
 
 
+def _is_formula(v: Any) -> bool:
+    return hasattr(v, "free_symbols") and bool(v.free_symbols)
+
+
+def ranked(B: Any, x: Any) -> Any:
+    """Numbers to find a maximum's position with: :func:`numeric`, except for formulas
+    (the SymPy backend with symbols), evaluated at the backend's point (``at:``); which
+    element is largest depends on the symbols, so without a point there is no answer."""
+    values = numeric(x)
+    if values.dtype != object or not any(_is_formula(v) for v in values.flat):
+        return values
+    point = getattr(B, "point", None)
+    if point is None:
+        raise ValueError("which element is the largest (max, min, max-pooling) depends on "
+                         "the symbols: give at: with a value for each symbol")
+    out = np.empty(values.shape, dtype=np.float64)
+    for index, v in np.ndenumerate(values):
+        out[index] = float(v.subs(point)) if hasattr(v, "subs") else float(v)
+    return out
+
+
+def decide_extreme(B: Any, x: Any, best: tuple, others: list[tuple], which: str) -> None:
+    """Record at the SymPy backend's point that ``x[best]`` was taken over ``others``."""
+    decisions = getattr(B, "decisions", None)
+    if decisions is None:
+        return
+    chosen = x[best]
+    for other in others:
+        candidate = x[other]
+        if other == best or not (_is_formula(chosen) or _is_formula(candidate)):
+            continue
+        condition = chosen >= candidate if which == "max" else chosen <= candidate
+        if (condition, True) not in decisions and condition not in (True, False):
+            decisions.append((condition, True))
+
+
+def nonzero(x: Any) -> Any:
+    """A mask's "is set" (``mask != 0``), elementwise; a formula mask (a Piecewise of 1
+    and 0 from a comparison of formulas) gives its condition back."""
+    values = numeric(x)
+    if values.dtype != object:
+        return values != 0
+    out = np.empty(values.shape, dtype=object)
+    for index, v in np.ndenumerate(values):
+        if _is_formula(v):
+            import sympy
+
+            pieces = getattr(v, "args", ())
+            if isinstance(v, sympy.Piecewise) and len(pieces) == 2 and pieces[0][0] == 1 \
+                    and pieces[1][0] == 0 and pieces[1][1] == sympy.true:
+                out[index] = pieces[0][1]
+            else:
+                out[index] = sympy.Ne(v, 0)
+        else:
+            out[index] = v != 0
+    return out
+
+
 def take(x: Any, key: Any) -> Any:
     """``x[key]``, always an array (an object array's single element comes back bare)."""
     out = x[key]
@@ -184,24 +242,35 @@ def _mean_vjp(B: Any, g: Any, ans: Any, x: Any, *, axis: Any = None,
     return _expand(B, g, x.shape, axis, keepdims) / _count(x.shape, axis)
 
 
-def extreme_key(x: Any, axis: Any, which: str) -> tuple:
+def extreme_key(x: Any, axis: Any, which: str, B: Any = None) -> tuple:
     """The index (keepdims shape) of the first maximum / minimum along ``axis``: where
     PyTorch's ``max(dim)`` and ``max_pool2d`` send the gradient on a tie."""
-    values = numeric(x)
+    values = ranked(B, x)
     if axis is None:
         flat = values.reshape(-1)
         k = int(np.argmax(flat) if which == "max" else np.argmin(flat))
-        return np.unravel_index(k, x.shape)
+        key = np.unravel_index(k, x.shape)
+        if values.dtype == np.float64 and np.asarray(x).dtype == object and B is not None:
+            decide_extreme(B, np.asarray(x), key, list(np.ndindex(*x.shape)), which)
+        return key
     axis %= x.ndim
     best = (np.argmax if which == "max" else np.argmin)(values, axis=axis)
     best = np.expand_dims(best, axis)
     grids = np.ogrid[tuple(slice(0, s) for s in best.shape)]
-    return tuple(best if i == axis else grids[i] for i in range(x.ndim))
+    key = tuple(best if i == axis else grids[i] for i in range(x.ndim))
+    if values.dtype == np.float64 and np.asarray(x).dtype == object and B is not None:
+        array = np.asarray(x)
+        for index in np.ndindex(*best.shape):
+            chosen = tuple(int(best[index]) if i == axis else index[i] for i in range(x.ndim))
+            others = [tuple(j if i == axis else index[i] for i in range(x.ndim))
+                      for j in range(x.shape[axis])]
+            decide_extreme(B, array, chosen, others, which)
+    return key
 
 
 def _extreme(which: str) -> tuple[Rule, Rule]:
     def forward(B: Any, x: Any, *, axis: Any = None, keepdims: bool = False) -> Any:
-        key = extreme_key(x, axis, which)
+        key = extreme_key(x, axis, which, B)
         out = take(x, key)
         if axis is None:
             return out.reshape((1,) * x.ndim) if keepdims else out.reshape(())
@@ -209,9 +278,9 @@ def _extreme(which: str) -> tuple[Rule, Rule]:
                                                       if i != axis % x.ndim))
 
     def vjp(B: Any, g: Any, ans: Any, x: Any, *, axis: Any = None, keepdims: bool = False) -> Any:
-        key = extreme_key(x, axis, which)
+        key = extreme_key(x, axis, which, B)
         if axis is None:  # the whole array: ties share the gradient evenly, as PyTorch's max()
-            values = numeric(x)
+            values = ranked(B, x)
             ties = values == values.reshape(-1)[int(np.ravel_multi_index(key, x.shape))]
             return B.where(ties, zeros(B, x.shape) + g.reshape(()) / int(ties.sum()), 0)
         kept = tuple(1 if i == axis % x.ndim else s for i, s in enumerate(x.shape))
@@ -319,12 +388,12 @@ _array_op("concat", _concat, *(_concat_vjp(k) for k in range(MAX_CONCAT)),
 
 
 def _where(B: Any, condition: Any, x: Any, y: Any) -> Any:
-    return B.where(numeric(condition) != 0, x, y)
+    return B.where(nonzero(condition), x, y)
 
 
 _array_op("where", _where, lambda B, g, ans, c, x, y: None,
-          lambda B, g, ans, c, x, y: B.where(numeric(c) != 0, g, 0),
-          lambda B, g, ans, c, x, y: B.where(numeric(c) != 0, 0, g),
+          lambda B, g, ans, c, x, y: B.where(nonzero(c), g, 0),
+          lambda B, g, ans, c, x, y: B.where(nonzero(c), 0, g),
           formula="where({0}, {1}, {2})", vector_rules=("(none: a mask)", "g where the mask is set",
                                                           "g where it is not"))
 
@@ -391,24 +460,30 @@ _array_op("conv2d", _conv2d, _conv2d_vjp_x, _conv2d_vjp_k, formula="conv2d({0}, 
                         "its window)", "cross-correlation of the input with g"))
 
 
-def pool_key(x: Any, size: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+def pool_key(x: Any, size: int, B: Any = None) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Positions of each window's maximum (the first on a tie, row by row, as PyTorch's
     ``max_pool2d``): windows of ``size`` × ``size`` with stride ``size``."""
     h, w = x.shape
     oh, ow = h // size, w // size
     rows, cols, _ = conv_geometry((oh * size, ow * size), (size, size), size, 0)
-    best = np.argmax(numeric(x)[rows, cols], axis=1)
+    values = ranked(B, x)
+    best = np.argmax(values[rows, cols], axis=1)
     pick = np.arange(rows.shape[0])
+    if values.dtype == np.float64 and np.asarray(x).dtype == object and B is not None:
+        array = np.asarray(x)
+        for window in range(rows.shape[0]):
+            cells = [(int(r), int(c)) for r, c in zip(rows[window], cols[window], strict=True)]
+            decide_extreme(B, array, cells[int(best[window])], cells, "max")
     return rows[pick, best], cols[pick, best], (oh, ow)
 
 
 def _maxpool(B: Any, x: Any, *, size: int = 2) -> Any:
-    rows, cols, out_shape = pool_key(x, size)
+    rows, cols, out_shape = pool_key(x, size, B)
     return take(x, (rows, cols)).reshape(out_shape)
 
 
 def _maxpool_vjp(B: Any, g: Any, ans: Any, x: Any, *, size: int = 2) -> Any:
-    rows, cols, _ = pool_key(x, size)
+    rows, cols, _ = pool_key(x, size, B)
     return scatter_add(B, x.shape, (rows, cols), g.reshape(-1))
 
 

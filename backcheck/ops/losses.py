@@ -31,19 +31,21 @@ register(Op(LOSS_NODE, "reduce", _loss_forward, (_loss_vjp, _no_gradient), symbo
             formula="loss({0}, {1})", rest_vjp=_decay_vjp))
 
 loss("mse", lambda B, p, t: (p - t) * (p - t), lambda B, p, t: 2 * (p - t),
-     formula="({0} − {1})²", derivative="2·({0} − {1})", squared=True, slips=(_HALF,))
+     formula="({0} − {1})²", derivative="2·({0} − {1})", squared=True, slips=(_HALF,),
+     description="mean squared error")
 loss("sse", lambda B, p, t: (p - t) * (p - t), lambda B, p, t: 2 * (p - t),
      formula="({0} − {1})²", derivative="2·({0} − {1})", default_reduction="sum",
-     sum_only=True, squared=True, slips=(_HALF,))
+     sum_only=True, squared=True, slips=(_HALF,), description="sum of squared errors")
 loss("half_sse", lambda B, p, t: (p - t) * (p - t) / 2, lambda B, p, t: p - t,
      formula="½({0} − {1})²", derivative="{0} − {1}", default_reduction="sum",
      sum_only=True, squared=True,
-     slips=(scaled_loss(2, "factor_two_extra", "2·({0} − {1})", forward=True),))
+     slips=(scaled_loss(2, "factor_two_extra", "2·({0} − {1})", forward=True),),
+     description="half the sum of squared errors")
 loss("cross_entropy", lambda B, p, t: -(t * B.log(p)), lambda B, p, t: -(t / p),
      formula="−{1}·log {0}", derivative="−{1} / {0}", vector_rule="−{1} ⊘ {0}",
      default_reduction="batch_mean", mean_over="examples", target="probability",
      output="softmax", fused_with="softmax", negated_term="{1}·log {0}", cancels_with="softmax",
-     title="CE")
+     title="CE", description="cross-entropy")
 # complement(B, p) is 1 − p, and B.log of a sigmoid's output is its log-sigmoid: after a
 # saturated sigmoid float64 computes the stable form (as PyTorch's BCEWithLogits), and
 # p − t is taken as (1 − t) − (1 − p) where p is near 1
@@ -52,7 +54,7 @@ loss("bce", lambda B, p, t: -(t * B.log(p) + (1 - t) * B.log(complement(B, p))),
      / (p * complement(B, p)),
      formula="−({1}·log {0} + (1 − {1})·log(1 − {0}))", derivative="({0} − {1}) / ({0}·(1 − {0}))",
      vector_rule="({0} − {1}) ⊘ ({0} ⊙ (1 − {0}))", target="probability", output="probability",
-     cancels_with="sigmoid", title="BCE")
+     cancels_with="sigmoid", title="BCE", description="binary cross-entropy")
 
 # ----- newer ones: each one record ---------------------------------------------------------
 loss("l1", lambda B, p, t: B.abs(p - t), lambda B, p, t: B.sign(p - t),

@@ -99,6 +99,12 @@ class Op:
     #: ({z}, {value} and the op's parameters as placeholders)
     branches: tuple[str, str] = ()
     gates: bool = False  # passes the gradient only where z > 0 (relu): worth a note
+    #: the output flattens to a constant for large inputs (σ, tanh): float64 rounds it to
+    #: that constant and loses the small difference its derivative is made of
+    saturates: bool = False
+    #: its SymPy constructor, when it has a SymPy function that prints as it is written
+    #: (relu(z)); ``None``: explain --symbolic runs ``forward`` on the SymPy backend
+    sympy_function: Callable[[], Any] | None = None
     # --- losses
     term: Rule | None = None  # the summed term t(p, y) (elementwise or per row)
     term_vjp: Rule | None = None  # ∂term/∂p
@@ -116,6 +122,8 @@ class Op:
     cancels_with: str = ""
     #: the sum of terms written as −(Σ …) with this term inside (cross-entropy)
     negated_term: str = ""
+    #: a loss in words, for generated files ("mean squared error"); its title otherwise
+    description: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
 
     def vjp(self, k: int) -> Rule:
@@ -141,6 +149,16 @@ class Op:
     def vector_factor(self) -> str:
         """An elementwise op's derivative in vector form (its vector rule without g)."""
         return self.vector_rule.removeprefix("{g} ⊙ ")
+
+    def kink_slips(self) -> tuple[str, ...]:
+        """Other values texts take for the derivative at a kink (relu′(0) as 1 or ½)."""
+        return tuple(s.label for s in self.slips
+                     if s.mistake == "relu_derivative_at_zero" and s.label)
+
+    @property
+    def logs_output(self) -> bool:
+        """A loss that takes the log of the network's output (needs it in (0, 1))."""
+        return self.kind == "loss" and self.output != "any"
 
     def divisor(self, reduction: str, examples: int, outputs: int) -> int:
         """What the summed terms are divided by under ``reduction`` (losses)."""
@@ -233,7 +251,33 @@ def kink_taken(label: str, rule: Callable[[Op], Rule]) -> Slip:
     return Slip("relu_derivative_at_zero", rule, written=label, label=label)
 
 
+def symfunc(name: str) -> Callable[[], Any]:
+    """A record's ``sympy_function``: the class ``name`` of :mod:`backcheck.symfuncs`,
+    imported when first asked for (SymPy never loads for ``solve``)."""
+    def load() -> Any:
+        from .. import symfuncs
+
+        return getattr(symfuncs, name)
+
+    return load
+
+
 # ----------------------------------------------------------------------- registration
+def _params_on_backend(rule: Rule, names: tuple[str, ...]) -> Rule:
+    """``rule`` with its parameters (read from the file as Fractions) turned into the
+    backend's own numbers first: a contributor may write ``exp(x / alpha)`` and it runs on
+    every backend (a Fraction inside a float64 array makes an object array that
+    ``np.exp`` refuses)."""
+    def with_backend_params(B: Any, *args: Any, **attrs: Any) -> Any:
+        for name in names:
+            value = attrs.get(name)
+            if isinstance(value, (Fraction, int)) and not isinstance(value, bool):
+                attrs[name] = B.asarray(value)
+        return rule(B, *args, **attrs)
+
+    return with_backend_params
+
+
 def activation(name: str, forward: Rule, vjp: Rule, *, symbol: str | None = None,
                title: str | None = None, definition: str = "", derivative: str = "",
                vector_rule: str = "", params: tuple[Param, ...] = (),
@@ -242,13 +286,17 @@ def activation(name: str, forward: Rule, vjp: Rule, *, symbol: str | None = None
                elementwise: bool = True, output_only: bool = False,
                couples: bool = False, formula: str | None = None,
                jacobian: tuple[str, str] = (), branches: tuple[str, str] = (),
-               gates: bool = False) -> Op:
+               gates: bool = False, saturates: bool = False,
+               sympy_function: Callable[[], Any] | None = None) -> Op:
     """Register an activation: ``forward(B, z, **params)``, ``vjp(B, g, a, z, **params)``.
 
     Every activation except the identity also gets the two slips any activation can
     have (not applied; its derivative left out) unless ``slips`` already lists them.
     """
     symbol = symbol or name
+    if params:
+        names = tuple(p.name for p in params)
+        forward, vjp = _params_on_backend(forward, names), _params_on_backend(vjp, names)
     if name != "identity":
         have = {s.mistake for s in slips}
         generic = tuple(s for s in (not_applied(), forgot_derivative()) if s.mistake not in have)
@@ -261,7 +309,8 @@ def activation(name: str, forward: Rule, vjp: Rule, *, symbol: str | None = None
         derivatives=(derivative or f"{symbol}′({{0}})",), elementwise=elementwise,
         params=params, slips=slips, rational=rational, kinks=kinks,
         practice_limit=practice_limit, output_only=output_only, couples=couples,
-        jacobian=jacobian, branches=branches, gates=gates))
+        jacobian=jacobian, branches=branches, gates=gates, saturates=saturates,
+        sympy_function=sympy_function))
 
 
 def loss(name: str, term: Rule, term_vjp: Rule, *, formula: str, derivative: str,
@@ -269,7 +318,7 @@ def loss(name: str, term: Rule, term_vjp: Rule, *, formula: str, derivative: str
          sum_only: bool = False, target: str = "any", output: str = "any",
          squared: bool = False, params: tuple[Param, ...] = (), title: str | None = None,
          slips: tuple[Slip, ...] = (), fused_with: str = "", negated_term: str = "",
-         cancels_with: str = "") -> Op:
+         cancels_with: str = "", description: str = "") -> Op:
     """Register a loss: L = Σ term(p, t) / divisor, the divisor set by the reduction.
 
     ``term(B, p, t, **params)`` gives the array of terms (elementwise, or per row for a
@@ -277,13 +326,17 @@ def loss(name: str, term: Rule, term_vjp: Rule, *, formula: str, derivative: str
     with respect to p. ``formula`` writes one term with ``{0}`` for p and ``{1}`` for t;
     ``derivative`` writes ∂term/∂p the same way.
     """
+    if params:
+        names = tuple(p.name for p in params)
+        term, term_vjp = _params_on_backend(term, names), _params_on_backend(term_vjp, names)
     record = Op(
         name, "loss", _loss_forward, (_loss_vjp, _no_gradient), symbol=name,
         title=title or name, formula=formula, definition=formula, derivative=derivative,
         vector_rule=vector_rule or derivative, params=params, slips=slips, term=term,
         term_vjp=term_vjp, default_reduction=default_reduction, mean_over=mean_over,
         sum_only=sum_only, target=target, output=output, squared=squared, rest_vjp=_decay_vjp,
-        fused_with=fused_with, negated_term=negated_term, cancels_with=cancels_with)
+        fused_with=fused_with, negated_term=negated_term, cancels_with=cancels_with,
+        description=description or title or name)
     LOSSES[name] = record
     return record
 

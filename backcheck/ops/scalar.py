@@ -5,14 +5,16 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from .record import Op, register
 
 
 def _op(name: str, forward, *vjps, formula: str, derivatives: tuple[str, ...] = (),  # noqa: ANN001
-        elementwise: bool = False, symbol: str = "") -> None:
+        elementwise: bool = False, symbol: str = "", kinks: tuple[Fraction, ...] = ()) -> None:
     register(Op(name, "scalar", forward, tuple(vjps), symbol=symbol or name, formula=formula,
                 derivative=derivatives[0].replace("{0}", "{z}") if derivatives else "",
-                derivatives=derivatives, elementwise=elementwise))
+                derivatives=derivatives, elementwise=elementwise, kinks=kinks))
 
 
 _op("add", lambda B, x, y: x + y, lambda B, g, ans, x, y: g, lambda B, g, ans, x, y: g,
@@ -40,7 +42,7 @@ _op("sin", lambda B, x: B.sin(x), lambda B, g, ans, x: g * B.cos(x), formula="si
 _op("cos", lambda B, x: B.cos(x), lambda B, g, ans, x: -(g * B.sin(x)), formula="cos({0})",
     derivatives=("−sin({0})",), elementwise=True)
 _op("abs", lambda B, x: B.abs(x), lambda B, g, ans, x: g * B.sign(x), formula="|{0}|",
-    derivatives=("sign({0})",), elementwise=True, symbol="|·|")
+    derivatives=("sign({0})",), elementwise=True, symbol="|·|", kinks=(Fraction(0),))
 
 #: functions allowed in scalar-expression steps, mapped to their op
 STEP_FUNCTIONS = ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "abs")

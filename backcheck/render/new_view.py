@@ -9,6 +9,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from ..ops import LOSSES, OPS
 from .numbers import format_array
 
 
@@ -28,7 +29,7 @@ def diagram(generated: Any) -> Text:
         below = "x" if k == 1 else f"a{k - 1}"
         affine = (f"z{k} = W{k}·{below} + b{k}" if spec.convention == "Wx"
                   else f"z{k} = {below}·W{k} + b{k}")
-        act = f"a{k} = z{k}" if activation == "identity" else f"a{k} = {activation}(z{k})"
+        act = f"a{k} = {OPS[activation].formula.format(f'z{k}')}"
         rows.append(("│", f"{affine},  {act}", "dim"))
         units = sizes[k]
         if k == layers:
@@ -73,12 +74,16 @@ def numbers_table(generated: Any) -> Table:
 
 
 def _loss_note(problem: Any) -> str:
-    notes = {"mse": "mean of (ŷ − target)² over every element",
-             "sse": "sum of (ŷ − target)²",
-             "half_sse": "½ · sum of (ŷ − target)²",
-             "cross_entropy": "−Σ target·log ŷ, mean over examples",
-             "bce": "binary cross-entropy, mean"}
-    return notes.get(problem.loss, "")
+    """``Σ (ŷ − target)², mean over every element``: the loss record's term and how the
+    problem's reduction divides the sum."""
+    record = LOSSES[problem.loss]
+    term = (record.negated_term or record.formula).format("ŷ", "target")
+    total = f"−Σ {term}" if record.negated_term else f"Σ {term}"
+    if problem.reduction == "sum":
+        return f"{total}, summed"
+    over = ("examples" if problem.reduction == "batch_mean" or record.mean_over == "examples"
+            else "every element")
+    return f"{total}, mean over {over}"
 
 
 def _find_line(generated: Any) -> Text:

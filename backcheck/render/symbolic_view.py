@@ -36,6 +36,8 @@ def _elements(solution: SymbolicSolution, name: str) -> list[tuple[str, Any, Any
         if formulas.size == 1:
             label = name
         value = None if values is None else np.asarray(values, dtype=object)[index]
+        if value is not None:
+            value = solution.exact_at(name, index, value)
         rows.append((label, formulas[index], value))
     return rows
 

@@ -142,12 +142,14 @@ def quantity_table(result: QuantityResult, *, digits: int = 6,
     carried = any(item.verdict == "carried" for item in result.items)
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   show_edge=False, expand=False, caption_justify="left")
+    formulas = any(getattr(item, "formula", False) for item in result.items)
     # the element is what the row is about: never cut; a long exact value ("-23/300 =
-    # -0.0766667…") wraps after its "=" instead when the terminal is narrow
+    # -0.0766667…") wraps after its "=" instead when the terminal is narrow, and so does
+    # a long formula answer
     table.add_column("element", no_wrap=True,
                      min_width=max((len(escape(i.element)) for i in result.items), default=7))
     table.add_column("exact", justify="right")
-    table.add_column("yours", justify="right", no_wrap=True)
+    table.add_column("yours", justify="right", no_wrap=not formulas)
     table.add_column("verdict", no_wrap=True)
     if carried:
         table.add_column("from your answers", justify="right", style="dim", no_wrap=True)

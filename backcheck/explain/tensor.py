@@ -16,23 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from .backends import EXACT, FLOAT
-from .evaluate import _normalise, _unbroadcast
-from .exact import Exact
-from .explain import (
-    ONE,
-    ZERO,
-    ElementGraph,
-    Equation,
-    Explanation,
-    Factor,
-    Formula,
-    _fill_paths,
-    chain_rule,
-)
-from .graph import Node
-from .ops import OPS
-from .ops.arrays import vector_rules
+from ..backends import EXACT, FLOAT
+from ..evaluate import _normalise, _unbroadcast
+from ..exact import Exact
+from ..graph import Node
+from ..ops import OPS
+from ..ops.arrays import vector_rules
+from .model import ONE, ZERO, Equation, Explanation, Factor, Formula
+from .paths import NamedStepGraph, chain_rule, fill_paths
 
 #: work allowed for the local partial derivatives of one explanation (elements × steps)
 MAX_PARTIAL_WORK = 400_000
@@ -42,7 +33,7 @@ class TooLargeForPaths(Exception):
     pass
 
 
-class TensorElements(ElementGraph):
+class TensorElements(NamedStepGraph):
     """Elements (named node id, 0-based index); an edge "step S reads name N at i"."""
 
     def __init__(self, solution: Any) -> None:
@@ -117,7 +108,7 @@ class TensorElements(ElementGraph):
     def _touched(self, top: Node, target: int, index: tuple) -> list[tuple]:
         """Which elements of step ``top`` change when ``target[index]`` does (float64
         probe), the candidates for a nonzero partial derivative."""
-        from .evaluate import forward
+        from ..evaluate import forward
 
         base = self.solution.float_evaluation.values
         overrides = {}
@@ -155,17 +146,11 @@ class TensorElements(ElementGraph):
             return node.name
         return f"{node.name}[{','.join(str(i + 1) for i in element[1])}]"
 
-    def order(self, element: Any) -> int:
-        return element[0]
-
     def max_order(self, start: Any) -> int:
         if self.big:  # only the steps that read it directly
             consumers = self.uses.get(start[0], [])
             return (min(consumers) if consumers else start[0]) + 1
         return self.graph.output + 1
-
-    def orders_above(self, start: Any) -> set[int]:
-        return {i for i in self.named if i > start[0]}
 
     def grad(self, element: Any) -> Exact:
         grad = self.ev.grads.get(element[0])
@@ -219,7 +204,7 @@ class TensorElements(ElementGraph):
                 paths, _, _ = chain_rule(self, start)
             except TooLargeForPaths:
                 return self.vector_rule(explanation, node, too_large=True)
-            _fill_paths(explanation, paths, self.grad(start), shown)
+            fill_paths(explanation, paths, self.grad(start), shown)
             if not paths:
                 explanation.summary.append(f"{out} does not depend on {shown}: the gradient is 0.")
             else:
