@@ -2,9 +2,13 @@
 
 Python API (the CLI is a thin layer over it)::
 
-    from backcheck import load_problem, solve
-    solution = solve(load_problem("problems/mazur_2_2_2.yaml"))
+    import backcheck
+    solution = backcheck.solve(backcheck.load_problem("problems/mazur_2_2_2.yaml"))
     solution.float("dL/dW1"), solution.exact("dL/dW1")
+    backcheck.verify("answers.yaml")                 # a graded sheet (Report)
+    backcheck.class_report(["a.yaml", "b.yaml"])     # class analytics (ClassStats)
+
+In Jupyter each of these displays as an HTML table.
 
 Heavy modules (numpy, mpmath, sympy) load on first use, so ``backcheck --help`` is fast.
 """
@@ -21,11 +25,12 @@ _LAZY = {
     "Solution": ("solution", "Solution"),
     "BackcheckError": ("errors", "BackcheckError"),
     "verify": ("grading", "verify"),
+    "class_report": ("api", "class_report"),
     "generate": ("generate", "generate"),
 }
 
 #: names whose results draw themselves in notebooks (``backcheck.display``)
-_DISPLAYED = {"solve", "Solution", "verify"}
+_DISPLAYED = {"solve", "Solution", "verify", "class_report"}
 
 __all__ = list(_LAZY) + ["__version__"]
 

@@ -65,6 +65,18 @@ class ClassStats:
                          for m in self.mistakes],
         }
 
+    def __repr__(self) -> str:
+        errors = f", {len(self.errors)} not graded" if self.errors else ""
+        return (f"<ClassStats {self.sheets} sheets: {self.all_correct} all correct{errors}, "
+                f"{len(self.quantities)} quantities, {len(self.mistakes)} mistake codes>")
+
+    def _repr_html_(self) -> str | None:
+        """Tables in Jupyter (per quantity the verdict shares; the mistakes by code), drawn
+        by the render layer (``backcheck.display``)."""
+        from .display import html
+
+        return html(self)
+
 
 class _Builder:
     def __init__(self) -> None:

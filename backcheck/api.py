@@ -49,3 +49,20 @@ def read_problem(path: str) -> Any:
         if getattr(error, "too_large_for_exact", False):
             return error
         raise
+
+
+def class_report(sheets: list[str] = (), gradebooks: list[str] = (),  # type: ignore[assignment]
+                 *, jobs: int | None = None) -> Any:
+    """Class analytics (``backcheck report``) as a :class:`~backcheck.analytics.ClassStats`:
+    grades ``sheets`` and reads ``gradebooks`` (CSV from ``verify --csv``). In Jupyter it
+    displays as tables."""
+    from .analytics import class_stats
+    from .gradebook import read_gradebook
+
+    rows = [row for path in gradebooks for row in read_gradebook(str(path))]
+    reports = []
+    if sheets:
+        from .classrun import grade_class
+
+        reports = grade_class([str(path) for path in sheets], jobs=jobs)
+    return class_stats(reports, rows)

@@ -2,12 +2,14 @@
 
 * Gradescope (https://gradescope-autograders.readthedocs.io/en/latest/specs/): the
   autograder writes ``/autograder/results/results.json`` with a top-level ``score`` and
-  ``output`` and one entry in ``tests`` per graded part (``name``, ``score``,
-  ``max_score``, ``output``, ``status``). Here a test is a quantity of the sheet.
+  ``output`` and one entry in ``tests`` per graded part (``name``, ``number``, ``score``,
+  ``max_score``, ``output``, ``status``, ``output_format``). Here a test is a quantity of
+  the sheet; outputs are ``text`` (no markup from a sheet is rendered).
 * PrairieLearn external grading (docs/externalGrading.md of PrairieLearn): the grader writes
   ``/grade/results/results.json`` with ``gradable``, ``score`` from 0 to 1, and ``tests``
   (``name``, ``points``, ``max_points``, ``message``, ``output``); a submission that cannot
-  be read is ``gradable: false`` with ``format_errors`` (no attempt is used up).
+  be read is ``gradable: false`` with ``format_errors`` (no attempt is used up). The
+  file must stay under 1 MB.
 
 Both are plain dicts (JSON-ready); the CLI writes them with :mod:`backcheck.files`.
 """
@@ -91,13 +93,43 @@ def prairielearn_results(report: Any, score: Score | None) -> dict[str, Any]:
             "message": quantity.lines[0] if quantity.lines and not quantity.passed else "",
             "output": _test_output(quantity),
         })
-    return {
+    return _within(PRAIRIELEARN_LIMIT, {
         "gradable": True,
-        "score": round(float(score.fraction), 6),
+        "score": float(score.fraction),
         "message": _summary(report, score),
         "output": "\n\n".join(_test_output(q) for q in score.quantities),
         "tests": tests,
-    }
+    })
+
+
+#: PrairieLearn takes results.json files up to 1 MB; this leaves room for its wrapping
+PRAIRIELEARN_LIMIT = 900_000
+
+
+def _within(limit: int, document: dict[str, Any]) -> dict[str, Any]:
+    """The results, their long texts cut (each keeps its first lines and says how many
+    more there were) until the JSON fits in ``limit`` bytes; points never change."""
+    import json
+
+    def size() -> int:
+        return len(json.dumps(document).encode())
+
+    if size() <= limit:
+        return document
+    document["output"] = "(the per-entry lines are in each test's output)"
+    keep = 64
+    while size() > limit and keep >= 1:
+        for test in document["tests"]:
+            lines = test["output"].split("\n")
+            if len(lines) > keep:
+                test["output"] = "\n".join(lines[:keep]
+                                           + [f"… and {len(lines) - keep} more lines"])
+        keep //= 2
+    if size() > limit:
+        for test in document["tests"]:
+            test["output"] = test["output"][:200]
+            test["message"] = test["message"][:200]
+    return document
 
 
 def _codes(report: Any) -> dict[str, int]:

@@ -55,6 +55,21 @@ def _decimal(value: Fraction) -> str:
     return value_text(value)
 
 
+def _text(text: str) -> str:
+    """Text for a Moodle question or a PrairieLearn template: HTML-escaped, and its braces
+    as character references, so nothing in it can open a Cloze blank (``{1:NM:…}``) or a
+    mustache tag (``{{…}}``); the browser shows the braces as written."""
+    return html.escape(text).replace("{", "&#123;").replace("}", "&#125;")
+
+
+def _fingerprint(*parts: str) -> str:
+    """A short stable hash of what a question holds: the same set gives the same id (a
+    re-import updates it), another set with the same seeds gets another id."""
+    import hashlib
+
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
 @dataclass
 class Blank:
     element: str  # dL/dW1[1,2]
@@ -98,17 +113,17 @@ def moodle_question_html(item: Any) -> str:
     from .generate import grading_text
 
     tolerance = _decimal(item.spec.tolerance)
-    parts = [f"<p>{html.escape(item.problem.title or 'Backpropagation by hand')}</p>",
-             f"<pre>{html.escape(_problem_block(item))}</pre>",
+    parts = [f"<p>{_text(item.problem.title or 'Backpropagation by hand')}</p>",
+             f"<pre>{_text(_problem_block(item))}</pre>",
              f"<p>Work the forward and backward pass by hand. Grading: "
-             f"{html.escape(grading_text(item.spec))}.</p>", "<table>"]
+             f"{_text(grading_text(item.spec))}.</p>", "<table>"]
     for name, shape, elements in blanks(item):
         if len(shape) == 2:
             rows = [elements[r * shape[1]:(r + 1) * shape[1]] for r in range(shape[0])]
         else:
             rows = [elements]
         cells = "<br>".join(" ".join(_cloze_blank(b, tolerance) for b in row) for row in rows)
-        parts.append(f"<tr><td><code>{html.escape(name)}</code></td><td>{cells}</td></tr>")
+        parts.append(f"<tr><td><code>{_text(name)}</code></td><td>{cells}</td></tr>")
     parts.append("</table>")
     return "\n".join(parts)
 
@@ -126,13 +141,16 @@ def moodle_xml(items: list[Any], *, category: str = "backcheck") -> str:
         ET.SubElement(ET.SubElement(question, "name"), "text").text = (
             title if f"seed {item.seed}" in title else f"{title} (seed {item.seed})")
         text = ET.SubElement(question, "questiontext", format="html")
-        ET.SubElement(text, "text").text = moodle_question_html(item)
+        question_html = moodle_question_html(item)
+        ET.SubElement(text, "text").text = question_html
         feedback = ET.SubElement(question, "generalfeedback", format="html")
         ET.SubElement(feedback, "text").text = (
-            f"<p>Check your work with backcheck: {html.escape(item.command)} --key</p>")
+            f"<p>Check your work with backcheck: {_text(item.command)} --key</p>")
         ET.SubElement(question, "penalty").text = "0.3333333"
         ET.SubElement(question, "hidden").text = "0"
-        ET.SubElement(question, "idnumber").text = f"backcheck-{item.seed}"
+        # unique in a category (Moodle refuses a second question with the same id number)
+        ET.SubElement(question, "idnumber").text = (
+            f"backcheck-{item.seed}-{_fingerprint(question_html)[:8]}")
     ET.indent(quiz)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
         quiz, encoding="unicode") + "\n"
@@ -146,6 +164,20 @@ def _answers_name(element: str) -> str:
     return re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9]", "_", element)).strip("_")
 
 
+def _answers_names(elements: list[str]) -> dict[str, str]:
+    """Element → its ``answers-name``, unique within the question (PrairieLearn refuses a
+    repeated one): a name that two elements would share gets the element's position."""
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for position, element in enumerate(elements, start=1):
+        name = _answers_name(element) or "answer"
+        if name in used:
+            name = f"{name}_{position}"
+        used.add(name)
+        names[element] = name
+    return names
+
+
 def prairielearn_files(items: list[Any], *, title: str | None = None) -> dict[str, str]:
     """``info.json``, ``question.html`` and ``server.py`` of one question whose variants
     are the class set (all of one shape: the same quantities and sizes)."""
@@ -154,6 +186,7 @@ def prairielearn_files(items: list[Any], *, title: str | None = None) -> dict[st
     first = items[0]
     layout = [(name, shape, [b.element for b in elements])
               for name, shape, elements in blanks(first)]
+    answers_names = _answers_names([e for _, _, elements in layout for e in elements])
     variants = []
     for item in items:
         these = blanks(item)
@@ -162,31 +195,33 @@ def prairielearn_files(items: list[Any], *, title: str | None = None) -> dict[st
                 "the class set's variants differ in shape, so they cannot be one "
                 "PrairieLearn question", file="backcheck new",
                 hint="fix the shape with --layers (and --batch), e.g. --layers 2,2,1")
-        answers = {_answers_name(b.element): b.float_value for _, _, es in these for b in es}
+        answers = {answers_names[b.element]: b.float_value for _, _, es in these for b in es}
         variants.append({"seed": item.seed, "problem": _problem_block(item),
                          "answers": answers})
     tolerance = float(first.spec.tolerance)
     name = title or re.sub(r",? seed \d+", "", first.problem.title or "Backpropagation by hand")
     info = {
-        "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL,
-                               "backcheck:" + ",".join(str(i.seed) for i in items))),
+        # stable for the same set (a re-sync updates the question), another for another
+        # set even with the same seeds (PrairieLearn needs each question's uuid unique)
+        "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, "backcheck:" + _fingerprint(
+            name, json.dumps(variants, sort_keys=True)))),
         "title": name,
         "topic": "Backpropagation",
         "tags": ["backcheck", first.spec.difficulty],
         "type": "v3",
     }
     question = ["<pl-question-panel>",
-                f"  <p>{html.escape(name)}: work the forward and backward pass by hand. "
-                f"Grading: {html.escape(grading_text(first.spec))}.</p>",
+                f"  <p>{_text(name)}: work the forward and backward pass by hand. "
+                f"Grading: {_text(grading_text(first.spec))}.</p>",
                 "  <pre>{{params.problem}}</pre>",
                 "</pl-question-panel>", ""]
     for quantity, _, elements in layout:
-        question.append(f"<p><code>{html.escape(quantity)}</code></p>")
+        question.append(f"<p><code>{_text(quantity)}</code></p>")
         for element in elements:
             question.append(
-                f'<pl-number-input answers-name="{_answers_name(element)}" '
+                f'<pl-number-input answers-name="{answers_names[element]}" '
                 f'comparison="relabs" rtol="0" atol="{tolerance!r}" '
-                f'label="{html.escape(element)} =" allow-fractions="true"></pl-number-input>')
+                f'label="{_text(element)} =" allow-fractions="true"></pl-number-input>')
     server = [
         '"""Written by backcheck new: the variants of this question (one per seed), each',
         "with its problem and its exact answers. Regenerate any of them with",

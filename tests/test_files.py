@@ -209,7 +209,7 @@ def test_a_file_size_limit_is_one_message_in_a_real_process(tmp_path: Path) -> N
     completed = subprocess.run(
         [sys.executable, "-c", "from backcheck.cli import main; main()", "new", "-o",
          "quiz.yaml", "--count", "5", "--key", "--seed", "3"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, preexec_fn=limit)
+        cwd=tmp_path, capture_output=True, text=True, timeout=600, preexec_fn=limit)
     one_error(completed.returncode, completed.stderr, "file too large")
     assert list(tmp_path.iterdir()) == []
 
@@ -256,7 +256,9 @@ def test_a_fifo_or_device_is_refused_before_it_is_opened(tmp_path: Path) -> None
     for args, word in cases:
         completed = subprocess.run(
             [sys.executable, "-c", "from backcheck.cli import main; main()", *args],
-            cwd=tmp_path, capture_output=True, text=True, timeout=30)
+            # a FIFO blocks a reader asleep, using no CPU: only the wall clock sees that
+            # hang, so this bound is the wall clock's, and generous for a busy machine
+            cwd=tmp_path, capture_output=True, text=True, timeout=300)
         one_error(completed.returncode, completed.stderr, word)
 
 

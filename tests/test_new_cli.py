@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from backcheck.cli import main
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_bounds import run_bounded  # noqa: E402
 
 
 def run(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
@@ -189,15 +191,15 @@ def test_typer_level_bad_values_exit_2(workdir, monkeypatch, capsys) -> None:
 
 def test_real_process_as_a_new_user(tmp_path) -> None:
     env = dict(os.environ, COLUMNS="100")
-    process = subprocess.run(
+    process = run_bounded(
         [sys.executable, "-m", "backcheck.cli", "new", "--seed", "7", "--layers", "3"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+        cwd=tmp_path, capture_output=True, text=True, cpu_seconds=60, env=env)
     assert process.returncode == 2
     assert process.stderr.startswith("error: backcheck new: --layers needs at least two sizes")
     assert listing(tmp_path) == []
-    process = subprocess.run(
+    process = run_bounded(
         [sys.executable, "-m", "backcheck.cli", "new", "--seed", "7"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+        cwd=tmp_path, capture_output=True, text=True, cpu_seconds=60, env=env)
     assert process.returncode == 0, process.stderr
     assert "backcheck verify practice.answers.yaml" in process.stdout
     assert listing(tmp_path) == ["practice.answers.yaml", "practice.yaml"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from backcheck.cli import app
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_bounds import run_bounded  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBLEMS = ROOT / "problems"
@@ -49,9 +51,9 @@ def test_only_accepts_other_spellings_and_rejects_unknown_names() -> None:
 
 
 def test_unknown_quantity_exits_2_with_suggestion(tmp_path: Path) -> None:
-    process = subprocess.run(
+    process = run_bounded(
         [sys.executable, "-m", "backcheck.cli", "solve", str(PROBLEMS / "mazur_2_2_2.yaml"),
-         "--only", "dL/dW3"], capture_output=True, text=True, timeout=60)
+         "--only", "dL/dW3"], capture_output=True, text=True, cpu_seconds=60)
     assert process.returncode == 2
     assert "unknown quantity 'dL/dW3'" in process.stderr
     assert "Traceback" not in process.stderr

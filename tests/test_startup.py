@@ -5,10 +5,13 @@ its module table and by ``python -X importtime``."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_bounds import run_bounded  # noqa: E402
 
 HEAVY = ("numpy", "sympy", "mpmath", "yaml", "torch", "textual")
 
@@ -28,8 +31,8 @@ print("\\n@@" + json.dumps({"code": code, "modules": sorted(sys.modules)}))
 
 
 def run_probe(args: list[str]) -> tuple[int, str, set[str]]:
-    completed = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)],
-                               capture_output=True, text=True, timeout=60)
+    completed = run_bounded([sys.executable, "-c", PROBE, json.dumps(args)],
+                            capture_output=True, text=True, cpu_seconds=60)
     output, _, report = completed.stdout.rpartition("\n@@")
     result = json.loads(report)
     return (result["code"], output + completed.stderr,
@@ -52,12 +55,12 @@ def test_version_prints_the_version() -> None:
 
 
 def test_importtime_shows_no_heavy_import() -> None:
-    completed = subprocess.run(
+    completed = run_bounded(
         [sys.executable, "-X", "importtime", "-c",
          "import sys; sys.argv = ['backcheck', '--help']\n"
          "from backcheck.cli import main\n"
          "try:\n    main()\nexcept SystemExit:\n    pass"],
-        capture_output=True, text=True, timeout=60)
+        capture_output=True, text=True, cpu_seconds=60)
     imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
                 for line in completed.stderr.splitlines() if line.startswith("import time:")}
     assert "backcheck" in imported and "typer" in imported

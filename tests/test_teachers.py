@@ -532,6 +532,63 @@ def test_solve_only_accepts_verify_names_and_a_bad_one_names_the_option() -> Non
     bad = cli("solve", problem, "--only", "z1,zz")
     assert bad.returncode == 2 and bad.stderr.startswith("error: --only: unknown quantity 'zz'")
     assert "<input>" not in bad.stderr
+    # Mazur's w5 is a weight: given, not computed; say so and name its gradient
+    given = cli("solve", problem, "--only", "w5")
+    assert given.returncode == 2 and given.stderr.startswith(
+        "error: --only: 'w5' is W2[1,1], given in the problem, not computed")
+    assert "its gradient is dL/dW2" in given.stderr and "w5+" not in given.stderr
+    # an element that does not exist is refused as explain and verify refuse it
+    outside = cli("solve", problem, "--only", "dL/dW1[3,3]")
+    assert outside.returncode == 2 and "out of range" in outside.stderr
+    assert outside.stderr.startswith("error: --only: ")
+
+
+def test_option_errors_name_the_command_never_input(tmp_path: Path) -> None:
+    problem = str(PROBLEMS / "mazur_2_2_2.yaml")
+    both = cli("solve", problem, "--json", "--latex")
+    assert both.returncode == 2
+    assert both.stderr.startswith("error: backcheck solve: choose one of")
+    both = cli("explain", problem, "z1", "--latex", "--markdown")
+    assert both.returncode == 2
+    assert both.stderr.startswith("error: backcheck explain: choose one of")
+    for command in ("explain", "graph"):
+        assert "-o, --output FILE" in cli(command, "--help").stdout
+
+
+def test_report_html_without_matplotlib_is_one_message_before_grading(tmp_path: Path) -> None:
+    """A fresh install without the report extra: -o names the file and the extra, and
+    nothing is written (the sheets are not graded first)."""
+    import os
+
+    blocker = tmp_path / "block" / "matplotlib"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('blocked for this test')\n")
+    page = tmp_path / "report.html"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path / "block"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-m", "backcheck.cli", "report", str(FACTOR_TWO),
+                             "-o", str(page)], capture_output=True, text=True, timeout=600,
+                            env=env)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"error: {page}: the HTML report draws its plots with "
+                                    "matplotlib, which is not installed")
+    assert "backcheck[report]" in result.stderr and not page.exists()
+
+
+def test_a_quantity_table_never_cuts_the_element_names() -> None:
+    """At 80 columns with the "from your answers" column, every element is shown whole
+    (a long exact value wraps instead) and the count of rows not listed reads as one line."""
+    import os
+
+    sheet = str(SHEETS / "fastai_lin_relu_lin/forgot_relu_grad.yaml")
+    result = subprocess.run([sys.executable, "-m", "backcheck.cli", "verify", sheet,
+                             "--wrong-only"], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "COLUMNS": "80"})
+    assert result.returncode == 1, result.stderr
+    for element in ("dL/dW1[1,2]", "dL/dW1[3,3]", "dL/db1[3]", "dL/dz1[1,3]"):
+        assert element in result.stdout
+    assert not re.search(r"\[[0-9,]*…", result.stdout)  # no element cut to dL/dW1[1,…
+    assert "⋯ 3 correct not listed (--json: all)" in result.stdout
 
 
 def test_the_overwrite_hint_of_verify_names_its_own_options(tmp_path: Path) -> None:
@@ -592,5 +649,9 @@ def test_the_class_table_tells_alike_paths_apart_at_any_width() -> None:
         assert len(set(fitted.values())) == 5, (width, fitted)
         assert all(len(v) <= width for v in fitted.values())
     wide = cli("verify", *sorted(str(p) for p in SHEETS.glob("*/honest_rounding.yaml")))
-    rows = [line.split()[0] for line in wide.stdout.splitlines() if "rounding" in line]
+    lines = wide.stdout.splitlines()
+    # one file name in five folders: said once in the title, the rows are the folders
+    assert lines[0].startswith("Answer sheets (each …/honest_rounding.yaml)")
+    rows = [line.split()[0] for line in lines[1:] if "honest rounding" in line]
     assert len(set(rows)) == 5
+    assert {"ai_by_hand_3layer", "mazur_2_2_2", "single_neuron"} <= set(rows)

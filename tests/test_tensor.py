@@ -396,14 +396,15 @@ def test_array_records_run_on_the_sympy_backend(name: str) -> None:
 
 
 def test_tensor_bad_input_is_one_line_and_exit_2(tmp_path) -> None:
-    import subprocess
     import sys
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("values:\n  A: [[1, 2, 3], [4, 5, 6]]\n  b: [1, 2]\nsteps:\n"
                    "  - h = A + b\n  - L = sum(h)\n")
-    done = subprocess.run([sys.executable, "-c", "from backcheck.cli import main; main()",
-                           "solve", str(bad)], capture_output=True, text=True, timeout=60)
+    from tests.cpu_bounds import run_bounded
+
+    done = run_bounded([sys.executable, "-c", "from backcheck.cli import main; main()",
+                        "solve", str(bad)], capture_output=True, text=True, cpu_seconds=60)
     assert done.returncode == 2 and done.stdout == ""
     assert "bad.yaml:5" in done.stderr and "Traceback" not in done.stderr
     assert "2 × 3" in done.stderr and "a vector of 2" in done.stderr

@@ -21,8 +21,9 @@ def register(app: typer.Typer) -> None:
         latex: bool = typer.Option(False, "--latex", help="Write LaTeX (for a write-up)."),
         markdown: bool = typer.Option(False, "--markdown", help="Write Markdown with $…$ math."),
         output: str = typer.Option(
-            None, "--output", "-o", help="Write to this file (.md, .tex or .txt picks the "
-                                         "format when --latex/--markdown is not given)."),
+            None, "--output", "-o", metavar="FILE",
+            help="Write to this file (.md, .tex or .txt picks the format when "
+                 "--latex/--markdown is not given)."),
         digits: int = typer.Option(6, "--digits", "-d", min=1, max=40,
                                    help="Significant digits for values that are not short."),
         force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing file."),
@@ -33,7 +34,8 @@ def register(app: typer.Typer) -> None:
         from ..errors import BackcheckError
 
         if latex and markdown:
-            raise BackcheckError("choose one of --latex and --markdown")
+            raise BackcheckError("choose one of --latex and --markdown",
+                                 file="backcheck explain")
         fmt = "latex" if latex else "markdown" if markdown else None
         if output is not None:
             check_output(output, force)

@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
     def graph(
         file: Path = typer.Argument(..., help="A problem file (network or scalar expression)."),
         output: str = typer.Option(
-            None, "--output", "-o",
+            None, "--output", "-o", metavar="FILE",
             help="Write the diagram: .dot (DOT text, always works), .svg, .png or .pdf "
                  "(need Graphviz's dot program). Without -o: a tree in the terminal."),
         scalar: bool = typer.Option(

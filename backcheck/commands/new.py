@@ -54,10 +54,29 @@ def register(app: typer.Typer) -> None:
                  "or rnn (one step)."),
     ) -> None:
         """Write a fresh practice problem and an answer sheet to fill in by hand."""
+        from ..errors import BackcheckError
+
         if kind is not None:
+            # a tensor problem is one problem of its own shape: the network options and
+            # the class-set options do not apply, and are refused rather than ignored
+            given = [flag for flag, value in (
+                ("--difficulty", difficulty), ("--layers", layers),
+                ("--hidden-activation", hidden_activation),
+                ("--output-activation", output_activation), ("--loss", loss),
+                ("--batch", batch), ("--convention", convention),
+                ("--learning-rate", learning_rate), ("--count", count),
+                ("--roster", roster), ("--moodle", moodle),
+                ("--prairielearn", prairielearn)) if value is not None]
+            from ..generate_tensor import KINDS
+
+            if given and kind in KINDS:
+                raise BackcheckError(
+                    f"--kind writes one {kind} problem: {', '.join(given)} "
+                    f"{'is' if len(given) == 1 else 'are'} for network problems only",
+                    file="backcheck new", hint="leave out --kind for a class set of "
+                                               "network problems")
             _new_tensor(kind, output, seed, key, force)
             return
-        from ..errors import BackcheckError
         from ..files import check_name, check_writable, write_files
         from ..generate import (
             MAX_COUNT,

@@ -38,6 +38,9 @@ def register(app: typer.Typer) -> None:
                 raise BackcheckError("report -o writes an HTML page: give a .html name",
                                      file=str(output))
             check_writable([str(output)], force=force)
+            from ..render.report_html import pyplot
+
+            pyplot(str(output))  # before any sheet is graded: one message, nothing written
         rows = []
         sheets = []
         for path in inputs:

@@ -16,8 +16,9 @@ def register(app: typer.Typer) -> None:
                                    help="Significant digits for values that are not short."),
         exact: bool = typer.Option(False, "--exact",
                                    help="Show closed forms, e.g. 1/(1 + exp(-1/2))."),
-        only: str = typer.Option(None, "--only",
-                                 help="Comma-separated quantities, e.g. z1,dL/dW2."),
+        only: str = typer.Option(None, "--only", metavar="NAMES",
+                                 help="Comma-separated quantities, e.g. z1,dL/dW2 (every "
+                                      "name verify takes: net_h1, dE_total/dw5, δ2 …)."),
         json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
         float_only: bool = typer.Option(False, "--float-only",
                                         help="float64 only, for networks too large for "
@@ -37,11 +38,11 @@ def register(app: typer.Typer) -> None:
 
         from ..api import solve_file
         from ..errors import BackcheckError
-        from ..names import answer_name
         from ..render.console import stdout
 
         if latex and markdown or (latex or markdown) and json_output:
-            raise BackcheckError("choose one of --json, --latex and --markdown")
+            raise BackcheckError("choose one of --json, --latex and --markdown",
+                                 file="backcheck solve")
         from ..api import read_problem
 
         problem = read_problem(str(file))
@@ -55,11 +56,7 @@ def register(app: typer.Typer) -> None:
             for raw in re.split(r",(?![^\[]*\])", only):  # dL/dW1[1,2] keeps its comma
                 if not raw.strip():
                     continue
-                try:  # every name verify accepts: w5, net_h1, ∂E_total/∂w5, δ2, y_hat …
-                    name, _ = answer_name(raw.strip(), solution.graph, scalar=False)
-                except BackcheckError as error:
-                    raise BackcheckError(error.message, file="--only",
-                                         hint=error.hint) from None
+                name = _only_name(raw.strip(), solution)
                 if name not in names:
                     names.append(name)
         if latex or markdown:
@@ -81,6 +78,41 @@ def register(app: typer.Typer) -> None:
         from ..render.solve_view import solution_view
 
         stdout.print(solution_view(solution, names=names, digits=digits, exact=exact))
+
+
+def _only_name(raw: str, solution: object) -> str:
+    """The quantity an ``--only`` name means: every name ``verify`` accepts (w5 as a
+    gradient's or an update's name, net_h1, ∂E_total/∂w5, δ2, dL/dW1[1,2] …), its element
+    index checked; a parameter (w5, W2) is refused with what to ask for instead."""
+    from ..errors import BackcheckError
+    from ..explain import parse_quantity
+    from ..names import answer_name
+
+    graph = solution.graph  # type: ignore[attr-defined]
+    try:
+        name, index = answer_name(raw, graph, scalar=False)
+    except BackcheckError as error:
+        try:
+            given, index = parse_quantity(solution, raw)  # type: ignore[arg-type]
+        except BackcheckError:
+            given = None
+        if given is None or given in graph.quantities:
+            raise BackcheckError(error.message, file="--only", hint=error.hint) from None
+        element = given + ("" if index is None else
+                           "[" + ",".join(str(i + 1) for i in index) + "]")
+        gradient = graph.grad_name(given) if given != "target" else None
+        what = f"{raw!r} is {element}," if element != raw else f"{raw!r} is"
+        raise BackcheckError(
+            f"{what} given in the problem, not computed: solve lists what is computed",
+            file="--only",
+            hint=(f"its gradient is {gradient}" if gradient in graph.quantities else
+                  "solve without --only shows the problem's numbers")) from None
+    if index is not None:
+        try:  # the element must exist, as explain and verify require
+            parse_quantity(solution, f"{name}[{','.join(map(str, index))}]")  # type: ignore[arg-type]
+        except BackcheckError as error:
+            raise BackcheckError(error.message, file="--only", hint=error.hint) from None
+    return name
 
 
 def _solve_symbolic(problem: object, only: str | None, digits: int, json_output: bool,

@@ -1,5 +1,6 @@
-"""Jupyter display: :class:`~backcheck.solution.Solution` and
-:class:`~backcheck.grading.Report` as HTML tables (``_repr_html_``). Every name and text
+"""Jupyter display: :class:`~backcheck.solution.Solution`,
+:class:`~backcheck.grading.Report` and :class:`~backcheck.analytics.ClassStats` as HTML
+tables (``_repr_html_``, through the :mod:`backcheck.display` registry). Every name and text
 from a file is HTML-escaped; numbers are shown as ``solve`` and ``verify`` show them."""
 
 from __future__ import annotations
@@ -70,5 +71,43 @@ def report_html(report: Any) -> str:
             + "".join(rows) + "</table></div>")
 
 
+def class_html(stats: Any) -> str:
+    """Two tables: per quantity the entries right / carried / wrong / missing (count and
+    share), then the most frequent mistakes by code with an example each."""
+    head = (f"{stats.sheets} sheet{'s' if stats.sheets != 1 else ''} · "
+            f"{stats.all_correct} all correct")
+    if stats.errors:
+        head += f" · {len(stats.errors)} not graded"
+    verdicts = ("correct", "carried", "wrong", "missing")
+    rows = []
+    for q in stats.quantities:
+        cells = "".join(
+            f'<td style="color:{COLOURS[v]}">{q.counts[v]} ({q.share(v) * 100:.0f}%)</td>'
+            if q.counts[v] else "<td></td>" for v in verdicts)
+        rows.append(f"<tr><td>{html.escape(q.name)}</td>{cells}<td>{q.total}</td></tr>")
+    out = [f'{STYLE}<div class="backcheck"><b>Class report</b>: {html.escape(head)}',
+           "<table><tr><th>quantity</th><th>right</th><th>carried</th><th>wrong</th>"
+           "<th>missing</th><th>entries</th></tr>", *rows, "</table>"]
+    if stats.mistakes:
+        out.append("<table><tr><th>mistake</th><th>sheets</th><th>entries</th>"
+                   "<th>example</th></tr>")
+        for m in stats.mistakes:
+            example = f"{m.example_sheet}: {m.example_element}"
+            if m.example_diagnosis:
+                example += f" ({m.example_diagnosis})"
+            out.append(f"<tr><td>{html.escape(m.code)}</td><td>{m.sheets}</td>"
+                       f"<td>{m.entries}</td>"
+                       f'<td style="text-align:left">{html.escape(example)}</td></tr>')
+        out.append("</table>")
+    if stats.errors:
+        out.append("<table><tr><th>not graded</th><th>why</th></tr>")
+        out.extend(f"<tr><td>{html.escape(sheet)}</td>"
+                   f'<td style="text-align:left">{html.escape(message)}</td></tr>'
+                   for sheet, message in stats.errors)
+        out.append("</table>")
+    return "".join(out) + "</div>"
+
+
 register_html("Solution", solution_html)
 register_html("Report", report_html)
+register_html("ClassStats", class_html)

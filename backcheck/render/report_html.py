@@ -16,12 +16,13 @@ COLOURS = {"correct": "#2e7d32", "carried": "#f9a825", "wrong": "#c62828",
 LABELS = {"correct": "right", "carried": "carried", "wrong": "wrong", "missing": "missing"}
 
 
-def _pyplot() -> Any:
+def pyplot(output: str = "backcheck report") -> Any:
     try:
         import matplotlib
     except ImportError:
         raise BackcheckError(
-            "report -o FILE.html draws its plots with matplotlib, which is not installed",
+            "the HTML report draws its plots with matplotlib, which is not installed",
+            file=output,
             hint="pip install 'backcheck[report]' (or pip install matplotlib); the terminal "
                  "report needs nothing more") from None
     matplotlib.use("Agg")  # no display: files only
@@ -65,7 +66,7 @@ def _mistake_plot(stats: ClassStats, top: int, plt: Any) -> str:
 def report_html(stats: ClassStats, *, top: int = 10, title: str = "Class report") -> str:
     """The page: summary, per-quantity plot and table, mistakes plot and table with an
     example each. Every name from a file is HTML-escaped."""
-    plt = _pyplot()
+    plt = pyplot()
     e = html.escape
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            f"<title>{e(title)}</title>",

@@ -141,11 +141,14 @@ def quantity_table(result: QuantityResult, *, digits: int = 6,
     title.append(f"  {done}/{total}", style="green" if done == total else "bold")
     carried = any(item.verdict == "carried" for item in result.items)
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                  show_edge=False, expand=False)
+                  show_edge=False, expand=False, caption_justify="left")
     formulas = any(getattr(item, "formula", False) for item in result.items)
-    table.add_column("element", no_wrap=formulas)
-    table.add_column("exact", justify="right", no_wrap=True)
-    # a formula answer may be long: it wraps, the element names never do
+    # the element is what the row is about: never cut; a long exact value ("-23/300 =
+    # -0.0766667…") wraps after its "=" instead when the terminal is narrow, and so does
+    # a long formula answer
+    table.add_column("element", no_wrap=True,
+                     min_width=max((len(escape(i.element)) for i in result.items), default=7))
+    table.add_column("exact", justify="right")
     table.add_column("yours", justify="right", no_wrap=not formulas)
     table.add_column("verdict", no_wrap=True)
     if carried:
@@ -168,8 +171,7 @@ def quantity_table(result: QuantityResult, *, digits: int = 6,
     if len(shown) < total:
         rest = total - len(shown)
         kind = "correct" if done == rest else "more"
-        table.add_row(Text(f"⋯ {rest} {kind} not listed", style="dim"),
-                      "", "", Text("(--json: all)", style="dim"))
+        table.caption = Text(f"⋯ {rest} {kind} not listed (--json: all)", style="dim")
     return table
 
 
@@ -304,7 +306,17 @@ def class_view(reports: list[Report], *, scores: list[Any] | None = None,
     from ..scoring import points_text
 
     names = _short_names([r.sheet for r in reports])
-    table = Table(title="Answer sheets", title_justify="left", title_style="bold cyan",
+    title = "Answer sheets"
+    bases = {os.path.basename(_shown(r.sheet)) for r in reports}
+    folders = {os.path.dirname(v) for v in names.values()}
+    if len(bases) == 1 and len(reports) > 1 and len(folders) == len(set(names.values())) \
+            and "" not in folders:
+        # one file name in many folders (five honest_rounding.yaml): the rows are the
+        # folders, the shared name is said once, in the title
+        (base,) = bases
+        title = f"Answer sheets (each …/{escape(base)})"
+        names = {key: os.path.dirname(value) for key, value in names.items()}
+    table = Table(title=title, title_justify="left", title_style="bold cyan",
                   box=box.SIMPLE_HEAD, pad_edge=False)
     students = any(r.student for r in reports)
     graded_reports = [r for r in reports if r.error is None]
@@ -316,7 +328,7 @@ def class_view(reports: list[Report], *, scores: list[Any] | None = None,
     others = score_width + 3 * 3 + first_width + (student_width if students else 0) + (
         9 if scores else 0)
     columns = 6 + bool(students) + bool(scores)
-    room = (width or 100) - others - 2 * columns - 6
+    room = (width or 100) - others - 2 * (columns - 1) - 6  # padding between, edges
     longest = max((len(v) for v in names.values()), default=5)
     sheet_width = max(12, min(longest, room))
     names = fit_names(names, sheet_width)
