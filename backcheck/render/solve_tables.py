@@ -19,7 +19,7 @@ from ..numbers_text import ROUNDED, UNDECIDED_ZERO, format_exact, format_float
 from ..solution import Solution
 from ..text import escape
 from .numbers import _corners
-from .solve_view import MAX_SHOWN, SECTION_TITLES, crosscheck_line, describe_problem
+from .solve_view import MAX_SHOWN, crosscheck_line, describe_problem, sections
 from .symbolic_view import quantity_latex
 
 
@@ -76,15 +76,6 @@ def _values(solution: Solution, name: str) -> Any:
     return solution.exact(name) if solution.is_exact else solution.float(name)
 
 
-def _sections(solution: Solution, names: list[str]) -> list[tuple[str, list[str]]]:
-    out = []
-    for section, title in SECTION_TITLES.items():
-        rows = [n for n in names if solution.quantity(n).section == section]
-        if rows:
-            out.append((title, rows))
-    return out
-
-
 def solution_latex(solution: Solution, names: list[str] | None = None,
                    digits: int = 6) -> str:
     names = names or solution.names
@@ -92,7 +83,7 @@ def solution_latex(solution: Solution, names: list[str] | None = None,
     if solution.problem.title:
         lines.append(f"% {solution.problem.title}")
     lines.append(r"\begin{align*}")
-    for _, rows in _sections(solution, names):
+    for _, rows in sections(solution, names):
         for name in rows:
             lines.append(f"{quantity_latex(name)} &= {array_latex(_values(solution, name), digits)}"
                          r" \\")
@@ -107,7 +98,7 @@ def solution_markdown(solution: Solution, names: list[str] | None = None,
     if solution.problem.title:
         out.append(f"**{escape(solution.problem.title)}**\n")
     out.append(f"_{describe_problem(solution)}_\n")
-    for title, rows in _sections(solution, names):
+    for title, rows in sections(solution, names):
         out.append(f"### {title}\n")
         out.append("| quantity | shape | value |")
         out.append("| --- | --- | --- |")

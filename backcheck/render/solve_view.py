@@ -22,6 +22,16 @@ SECTION_TITLES = {
 }
 
 
+def sections(solution: Any, names: list[str]) -> list[tuple[str, list[str]]]:
+    """The names grouped under their section titles, in section order (numeric or symbolic)."""
+    out = []
+    for section, title in SECTION_TITLES.items():
+        rows = [n for n in names if solution.quantity(n).section == section]
+        if rows:
+            out.append((title, rows))
+    return out
+
+
 def shape_text(shape: tuple[int, ...]) -> str:
     return "scalar" if not shape else " × ".join(str(s) for s in shape)
 

@@ -13,7 +13,7 @@ from rich.text import Text
 from ..symbolic import SymbolicSolution, formula_latex, formula_text, latex_symbol
 from ..text import escape
 from .numbers import format_value
-from .solve_view import SECTION_TITLES
+from .solve_view import sections
 
 
 def quantity_latex(name: str) -> str:
@@ -61,15 +61,6 @@ def _where_lines(solution: SymbolicSolution, names: list[str]) -> list[tuple[str
     return lines
 
 
-def _sections(solution: SymbolicSolution, names: list[str]) -> list[tuple[str, list[str]]]:
-    out = []
-    for section, title in SECTION_TITLES.items():
-        rows = [n for n in names if solution.quantity(n).section == section]
-        if rows:
-            out.append((title, rows))
-    return out
-
-
 def symbolic_view(solution: SymbolicSolution, *, names: list[str] | None = None,
                   digits: int = 6) -> Group:
     problem = solution.problem
@@ -80,7 +71,7 @@ def symbolic_view(solution: SymbolicSolution, *, names: list[str] | None = None,
     symbols = ", ".join(problem.symbols)
     parts.append(Text(f"formulas in the symbols {escape(symbols)}"
                       + ("" if problem.at is None else "; values at at:"), style="dim"))
-    for title, rows in _sections(solution, names):
+    for title, rows in sections(solution, names):
         table = Table(title=title, title_justify="left", title_style="bold cyan")
         table.add_column("quantity", style="bold", no_wrap=True)
         table.add_column("formula")
@@ -109,7 +100,7 @@ def symbolic_view(solution: SymbolicSolution, *, names: list[str] | None = None,
 def symbolic_latex(solution: SymbolicSolution, names: list[str] | None = None) -> str:
     names = names or solution.names
     lines = [r"\begin{align*}"]
-    for _, rows in _sections(solution, names):
+    for _, rows in sections(solution, names):
         for name in rows:
             for label, formula, value in _elements(solution, name):
                 base, _, index = label.partition("[")
@@ -131,7 +122,7 @@ def symbolic_markdown(solution: SymbolicSolution, names: list[str] | None = None
     out = []
     if solution.problem.title:
         out.append(f"**{escape(solution.problem.title)}**\n")
-    for title, rows in _sections(solution, names):
+    for title, rows in sections(solution, names):
         out.append(f"### {title}\n")
         header = "| quantity | formula |" + (" at `at:` |" if solution.numeric else "")
         out.append(header)
