@@ -154,7 +154,17 @@ def solve(problem: Problem, *, float_only: bool = False) -> Solution:
     """Solve a problem: forward and backward pass, exact and float64, cross-checked.
 
     The exact pass runs at doubling precision (:func:`backcheck.exact.certified`) until
-    every ReLU branch, every "exactly 0" and every shown digit is certain."""
+    every ReLU branch, every "exactly 0" and every shown digit is certain. A problem with
+    symbols (FORMAT §8) is solved at its ``at:`` numbers; without ``at:`` it has none."""
+    if getattr(problem, "symbols", None):
+        if problem.at is None:
+            raise BackcheckError("this problem has symbols and no at:, so it has no numbers "
+                                 "to show here",
+                                 hint="add at: {symbol: number, ...}; `backcheck solve` "
+                                      "prints its formulas without it")
+        from .symbolic import numeric_problem
+
+        problem = numeric_problem(problem, problem.at)
     graph = build_graph(problem)
     exact_evaluation = None
     with np.errstate(all="ignore"):

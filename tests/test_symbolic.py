@@ -723,3 +723,19 @@ def test_a_formula_that_would_fill_the_memory_is_wrong_not_a_hang(tmp_path: Path
     items = {r.name: r.items[0] for r in report.results}
     assert items["dL/dv"].verdict == "wrong" and "at most" in items["dL/dv"].diagnosis
     assert items["L"].verdict == "wrong" and "at most" in items["L"].diagnosis
+
+
+def test_python_api_solves_a_symbolic_problem_at_its_at_numbers():
+    """backcheck.solve(load_problem(...)) of a problem with symbols gives the numbers at
+    at: (it raised TypeError through the Python API while the CLI worked); checked by hand:
+    z = 0.5·1 − 1·2 + 0, a = σ(z), L = ½(a − 1)², dL/dz = (a − 1)·a·(1 − a)."""
+    import math
+
+    from backcheck import load_problem, solve
+
+    solution = solve(load_problem("problems/symbolic/neuron.yaml"))
+    a = 1 / (1 + math.exp(1.5))
+    assert float(solution.float("z1").ravel()[0]) == -1.5
+    assert math.isclose(float(solution.float("a1").ravel()[0]), a, rel_tol=1e-14)
+    assert math.isclose(float(solution.float("dL/dz1").ravel()[0]), (a - 1) * a * (1 - a),
+                        rel_tol=1e-13)
