@@ -45,11 +45,8 @@ def solution_view(solution: Solution, *, names: list[str] | None = None, digits:
         parts.append(Text(escape(problem.title), style="bold"))
     parts.append(Text(describe_problem(solution), style="dim"))
     elided = False
-    for section, title in SECTION_TITLES.items():
-        rows = [n for n in wanted if solution.quantity(n).section == section]
-        if not rows:
-            continue
-        if section == "update":
+    for title, rows in sections(solution, wanted):
+        if solution.quantity(rows[0]).section == "update":
             title += f" (learning rate {format_array(problem.learning_rate)})"
         table = Table(title=title, title_justify="left", title_style="bold cyan",
                       show_lines=False, expand=False)
