@@ -99,7 +99,7 @@ def _answers_keys(paths: list[str], jobs: int | None) -> list[Any]:
     import multiprocessing
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(cores) as pool:
+    with _pool(method, cores) as pool:
         return pool.map(answers_key, paths, chunksize=max(1, len(paths) // (4 * cores)))
 
 
@@ -134,7 +134,7 @@ def _grade_paths(paths: list[str], jobs: int,
     chunk = max(1, min(CHUNK, len(paths) // (4 * jobs)))
     chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
     try:
-        with multiprocessing.get_context(method).Pool(jobs) as pool:
+        with _pool(method, jobs) as pool:
             for packed in pool.imap(pool_grade, chunks):
                 results.extend(receive(report, grader) for report in packed)
                 if advance is not None:
@@ -142,6 +142,23 @@ def _grade_paths(paths: list[str], jobs: int,
     finally:
         _GRADER = None
     return results
+
+
+def _pool(method: str, processes: int) -> Any:
+    """A process pool (``multiprocessing``'s) whose worker handler thread sleeps until a
+    worker exits or the pool changes. The standard one also wakes whenever results wait
+    in the pipe, and so loops for as long as they do: a tenth of the parent's time in a
+    class run, taken from the cores the workers grade on."""
+    import multiprocessing
+    from multiprocessing.pool import Pool
+
+    class QuietPool(Pool):
+        def _get_sentinels(self) -> list[Any]:
+            notifier = getattr(self, "_change_notifier", None)
+            reader = getattr(notifier, "_reader", None)
+            return [reader] if reader is not None else super()._get_sentinels()
+
+    return QuietPool(processes, context=multiprocessing.get_context(method))
 
 
 def pool_grade(paths: list[str]) -> list[Any]:
