@@ -20,6 +20,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import accumulate
 from typing import Any
 
 from .errors import BackcheckError, Mark, quoted
@@ -676,11 +677,15 @@ _ENTRY_KEY = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_/.\[\],+-]*):(?: +|\Z)")
 _BLOCK_VALUE = re.compile(r"(?:[A-Za-z0-9_./~(]|[-+][A-Za-z0-9_.])[A-Za-z0-9_./+\-() ,~=]*\Z")
 _FLOW_ITEM = re.compile(r" *([+-]?[A-Za-z0-9_.~][A-Za-z0-9_.+~-]*) *([,\]])")
 _FLOW_OPEN = re.compile(r" *\[")
+_SIMPLE_NUMBERS = r"[+-]?[0-9.]+(?:, [+-]?[0-9.]+)*"
+_SIMPLE_FLOW = re.compile(rf"\[{_SIMPLE_NUMBERS}\]"
+                          rf"|\[\[{_SIMPLE_NUMBERS}(?:\], \[{_SIMPLE_NUMBERS})*\]\]")
 _FLOW_AFTER = re.compile(r" *([,\]])")
 _FLOW_EMPTY = re.compile(r" *\]")
 _LINE_TAIL = re.compile(r"(?: +(?:#.*)?)?\Z")
 _FRACTIONS: dict[str, Fraction] = {}  # plain number text -> its value (immutable, shared)
 _MARKS: dict[int, Mark] = {}  # line << 22 | column -> Mark (immutable, shared)
+_CHILD_PATHS: dict[tuple, list[tuple]] = {}  # path -> [path + (0,), path + (1,), ...]
 _CACHE_LIMIT = 200_000
 
 
@@ -796,6 +801,16 @@ class _PlainReader:
         self.texts[path] = text
         return value
 
+    def number(self, text: str, mark: Mark) -> Any:
+        """A flow item's value (:meth:`scalar` without recording its mark and text)."""
+        value = _FRACTIONS.get(text)
+        if value is None:
+            if len(text) <= MAX_NUMBER_CHARS and _PLAIN_NUMBER.match(text):
+                value = _FRACTIONS[text] = _plain_number_value(text)
+            else:
+                value = self.resolved(text, mark)
+        return value
+
     def resolved(self, text: str, mark: Mark) -> Any:
         import yaml
 
@@ -821,6 +836,10 @@ class _PlainReader:
         empty = _FLOW_EMPTY.match(line, position)
         if empty is not None:
             return items, empty.end()
+        if depth + 2 <= MAX_DEPTH:
+            simple = _SIMPLE_FLOW.match(line, start)
+            if simple is not None:
+                return self.simple_flow(simple.group(), start, number, path), simple.end()
         item, opening, after = _FLOW_ITEM.match, _FLOW_OPEN.match, _FLOW_AFTER.match
         fractions, marks, texts = _FRACTIONS, self.marks, self.texts
         key_base = number << 22
@@ -864,6 +883,46 @@ class _PlainReader:
             position = match.end()
             if match.group(1) == "]":
                 return items, position
+
+
+    def simple_flow(self, text: str, start: int, number: int, path: Path) -> list:
+        """A flow sequence :data:`_SIMPLE_FLOW` matched (``text``, its ``[`` at
+        ``line[start]``): a list of numbers, or a list of lists of numbers, each item
+        followed by exactly ", " (the way make_sheets and most people write them)."""
+        if text[1] != "[":
+            return self.simple_items(text[1:-1].split(", "), start + 1, number, path)
+        # the outer [ is marked (by flow) at start; each row's [ is at position
+        position = start + 1
+        rows = []
+        for index, row in enumerate(text[2:-2].split("], [")):
+            self.count += 1
+            here = path + (index,)
+            self.marks[here] = _mark(number, position + 1)
+            rows.append(self.simple_items(row.split(", "), position + 1, number, here))
+            position += len(row) + 4
+        return rows
+
+    def simple_items(self, words: list[str], position: int, number: int, path: Path) -> list:
+        """The numbers ``words`` of one flow sequence, the first at ``line[position]``."""
+        count = len(words)
+        paths = _CHILD_PATHS.get(path)
+        if paths is None or len(paths) < count:
+            if len(_CHILD_PATHS) > _CACHE_LIMIT:
+                _CHILD_PATHS.clear()
+            paths = _CHILD_PATHS[path] = [path + (i,) for i in range(count)]
+        key_base = number << 22
+        marks = [_MARKS.get(key_base | column) or _mark(number, column) for column in
+                 accumulate([len(word) + 2 for word in words[:-1]], initial=position + 1)]
+        self.marks.update(zip(paths, marks))
+        self.texts.update(zip(paths, words))
+        try:
+            values = [_FRACTIONS[word] for word in words]
+        except KeyError:  # a number not seen before, or a word that is not a plain number
+            values = [self.number(word, mark) for word, mark in zip(words, marks)]
+        self.count += count
+        if self.count > MAX_NODES:
+            raise _NotPlain
+        return values
 
 
 def _mark(line: int, column: int) -> Mark:
