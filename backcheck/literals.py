@@ -208,10 +208,10 @@ def _not_a_file(mode: int) -> str | None:
     return None if kind is None else f"is {kind}, expected a YAML file"
 
 
-def check_input_path(path: str) -> None:
+def check_input_path(path: str) -> os.stat_result:
     """Refuse, before opening it, what cannot be a problem or answers file: a name with a
     NUL byte, a missing file, a symlink loop, a folder, and anything that would block
-    or never end when read (a FIFO, a device, a terminal, a socket)."""
+    or never end when read (a FIFO, a device, a terminal, a socket). Returns its stat."""
     shown = str(path)
     if "\x00" in shown:
         raise BackcheckError("a file name cannot contain a NUL byte",
@@ -231,6 +231,7 @@ def check_input_path(path: str) -> None:
     problem = _not_a_file(info.st_mode)
     if problem is not None:
         raise BackcheckError(problem, file=shown)
+    return info
 
 
 def read_text(path: str) -> str:
@@ -240,9 +241,8 @@ def read_text(path: str) -> str:
     non-blocking and checked again (``fstat``), so nothing swapped in meanwhile can
     make a read block forever."""
     shown = str(path)
-    check_input_path(path)
+    size = check_input_path(path).st_size
     try:
-        size = os.path.getsize(path)
         if size > MAX_FILE_BYTES:
             raise BackcheckError(
                 f"file too large ({size / 1024 / 1024:.1f} MiB; backcheck reads files "
@@ -251,10 +251,16 @@ def read_text(path: str) -> str:
             )
         handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
         with os.fdopen(handle, "rb") as stream:
-            problem = _not_a_file(os.fstat(stream.fileno()).st_mode)
+            info = os.fstat(stream.fileno())
+            problem = _not_a_file(info.st_mode)
             if problem is not None:
                 raise BackcheckError(problem, file=shown)
-            raw = stream.read(MAX_FILE_BYTES + 1)
+            # read(MAX_FILE_BYTES + 1) in one go would allocate 2 MiB for every sheet:
+            # read what the file says it holds, and on only if it holds more
+            expected = min(info.st_size, MAX_FILE_BYTES) + 1
+            raw = stream.read(expected)
+            if len(raw) == expected and expected <= MAX_FILE_BYTES:
+                raw += stream.read(MAX_FILE_BYTES + 1 - expected)
     except OSError as error:
         raise BackcheckError(f"cannot read file: {error.strerror or error}", file=shown) from None
     if len(raw) > MAX_FILE_BYTES:
@@ -905,11 +911,7 @@ class _PlainReader:
     def simple_items(self, words: list[str], position: int, number: int, path: Path) -> list:
         """The numbers ``words`` of one flow sequence, the first at ``line[position]``."""
         count = len(words)
-        paths = _CHILD_PATHS.get(path)
-        if paths is None or len(paths) < count:
-            if len(_CHILD_PATHS) > _CACHE_LIMIT:
-                _CHILD_PATHS.clear()
-            paths = _CHILD_PATHS[path] = [path + (i,) for i in range(count)]
+        paths = child_paths(path, count)
         key_base = number << 22
         marks = [_MARKS.get(key_base | column) or _mark(number, column) for column in
                  accumulate([len(word) + 2 for word in words[:-1]], initial=position + 1)]
@@ -923,6 +925,17 @@ class _PlainReader:
         if self.count > MAX_NODES:
             raise _NotPlain
         return values
+
+
+def child_paths(path: Path, count: int) -> list[Path]:
+    """``[path + (0,), path + (1,), ...]``, at least ``count`` of them (shared: a class's
+    sheets have the same paths, and tuples are immutable)."""
+    paths = _CHILD_PATHS.get(path)
+    if paths is None or len(paths) < count:
+        if len(_CHILD_PATHS) > _CACHE_LIMIT:
+            _CHILD_PATHS.clear()
+        paths = _CHILD_PATHS[path] = [path + (i,) for i in range(count)]
+    return paths
 
 
 def _mark(line: int, column: int) -> Mark:

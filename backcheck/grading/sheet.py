@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import BackcheckError, quoted
 from ..graph import Quantity
-from ..literals import Document, load_yaml, parse_number_text
+from ..literals import Document, child_paths, load_yaml, parse_number_text
 from ..mistakes import BY_NAME
 from ..numbers_text import element_text
 from ..problem import _check_keys
@@ -198,6 +198,10 @@ def _read_flat(doc: Document, value: Any, path: tuple
     if not isinstance(value, list):
         number, text = _read_number(doc, value, path)
         return (), [number], [text]
+    kinds = set(map(type, value))
+    if len(kinds) == 1 and Fraction in kinds:  # numbers only, the common case
+        count = len(value)
+        return (count,), list(value), list(map(doc.texts.get, child_paths(path, count)[:count]))
     if not value:
         raise doc.error("an empty list: write the numbers, or ~ for not attempted", path)
     if all(isinstance(v, list) for v in value):
@@ -217,15 +221,10 @@ def _read_flat(doc: Document, value: Any, path: tuple
         raise doc.error("mixes numbers and lists: write a vector [1, 2] or rows [[1, 2], "
                         "[3, 4]]", path)
     given, texts = [], []
-    text_of = doc.texts.get
     for i, v in enumerate(value):
-        if v.__class__ is Fraction:  # the common case, as _read_number reads it
-            given.append(v)
-            texts.append(text_of(path + (i,)))
-        else:
-            number, text = _read_number(doc, v, path + (i,))
-            given.append(number)
-            texts.append(text)
+        number, text = _read_number(doc, v, path + (i,))
+        given.append(number)
+        texts.append(text)
     return (len(value),), given, texts
 
 
@@ -292,8 +291,6 @@ _NAMES: dict[int, tuple[Any, int, Any, dict]] = {}
 def _answer_name(key: str, graph: Any, scalar: bool) -> tuple[str, tuple[int, ...] | None]:
     """:func:`backcheck.names.answer_name`, remembered per problem graph (a class writes
     the same keys on every sheet); errors are not remembered, so they are raised anew."""
-    from ..names import answer_name
-
     entry = _NAMES.get(id(graph))
     if (entry is None or entry[0] is not graph or entry[1] != len(graph.quantities)
             or entry[2] != graph.output_name):
@@ -303,6 +300,8 @@ def _answer_name(key: str, graph: Any, scalar: bool) -> tuple[str, tuple[int, ..
     known = entry[3]
     result = known.get((key, scalar))
     if result is None:
+        from ..names import answer_name
+
         result = known[(key, scalar)] = answer_name(key, graph, scalar=scalar)
     return result
 
