@@ -53,6 +53,14 @@ def sheet_codes(report: Any) -> dict[str, tuple[int, str]]:
     return codes
 
 
+def row_parts(report: Any) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
+    """What a sheet's gradebook row shows of its verdicts: quantity name → cell
+    (:func:`quantity_cell`), in sheet order, and its mistake codes (:func:`sheet_codes`).
+    A class run's workers make them (the parent of 10,000 sheets only writes rows)."""
+    cells = {result.name: quantity_cell(result) for result in report.results}
+    return cells, sheet_codes(report) if report.error is None else {}
+
+
 def gradebook_csv(reports: list[Any], scores: list[Score | None] | None = None) -> str:
     """The gradebook of a class run (``scores`` from :mod:`backcheck.scoring`, one per
     report; computed with the default course when not given)."""
@@ -67,25 +75,27 @@ def gradebook_csv(reports: list[Any], scores: list[Score | None] | None = None) 
     quantities: list[str] = []
     seen_quantities: set[str] = set()
     all_codes: list[str] = []
-    per_sheet_codes = []
-    shared: dict[int, tuple[Any, dict, dict]] = {}  # reports sharing verdicts share cells
-    per_sheet_cells = []
+    seen_codes: set[str] = set()
+    shared: dict[int, tuple[Any, Any]] = {}  # reports sharing verdicts share cells
+    per_sheet = []
     for report in reports:
-        key = id(report.results)
-        if key in shared and shared[key][0] is report.results:
-            _, codes, cells = shared[key]
-        else:
-            for result in report.results:
-                if result.name not in seen_quantities:
-                    seen_quantities.add(result.name)
-                    quantities.append(result.name)
-            codes = sheet_codes(report) if report.error is None else {}
-            cells = {result.name: quantity_cell(result) for result in report.results}
-            shared[key] = (report.results, codes, cells)
-        per_sheet_codes.append(codes)
-        per_sheet_cells.append(cells)
+        parts = getattr(report, "gradebook_parts", None)  # a class run's worker made them
+        if parts is None:
+            key = id(report.results)
+            if key in shared and shared[key][0] is report.results:
+                parts = shared[key][1]
+            else:
+                parts = row_parts(report)
+                shared[key] = (report.results, parts)
+        per_sheet.append(parts)
+        cells, codes = parts
+        for name in cells:
+            if name not in seen_quantities:
+                seen_quantities.add(name)
+                quantities.append(name)
         for code in codes:
-            if code not in all_codes:
+            if code not in seen_codes:
+                seen_codes.add(code)
                 all_codes.append(code)
     all_codes.sort()
     buffer = io.StringIO()
@@ -94,8 +104,7 @@ def gradebook_csv(reports: list[Any], scores: list[Score | None] | None = None) 
                      "missing", "total", "score_percent", "points", "max_points",
                      "look_first_at", "mistakes", *(CODE_PREFIX + c for c in all_codes),
                      "error"])
-    for report, score, codes, by_name in zip(reports, scores, per_sheet_codes, per_sheet_cells,
-                                             strict=True):
+    for report, score, (by_name, codes) in zip(reports, scores, per_sheet, strict=True):
         if report.error is not None:
             writer.writerow([_cell(report.sheet), "", "", *([""] * len(quantities)),
                              "", "", "", "", "", "", "", "", "", "",
