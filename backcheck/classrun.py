@@ -167,13 +167,14 @@ def send(report: Any, grader: Any) -> Any:
     packed = pack(report, grader)
     if not isinstance(packed, tuple):
         return packed
-    counts = report.counts
+    tallies = tally_report(report)[0]
+    # the report's counts and total are the sums of its quantities' (VERDICTS' order)
+    counts = tuple(sum(tally[i] for tally in tallies) for i in range(3, 7))
     first = report.first
     return ("pooled", report.sheet, report.problem_file, report.title, report.student,
-            report.notes, report.points,
-            tuple(counts[verdict] for verdict in VERDICTS), report.total,
+            report.notes, report.points, counts, sum(tally[2] for tally in tallies),
             None if first is None else (first.element, first.verdict, first.diagnosis),
-            row_parts(report), tally_report(report)[0],
+            row_parts(report, tallies), tallies,
             pickle.dumps(packed, pickle.HIGHEST_PROTOCOL))
 
 
@@ -300,6 +301,9 @@ _FRACTIONS: dict[tuple[int, int], Any] = {}
 #: an item as it travels: (flat, given as (numerator, denominator) or None, text,
 #: tolerance (None for auto), verdict, diagnosis, mistake, cause, origin, mistake code)
 _ItemTuple = tuple
+#: problem file as a sheet names it → (grader, its context), for :func:`pack` (the
+#: grader finds a context by the file's real path: four system calls a sheet)
+_PACKING: dict[str, tuple[Any, Any]] = {}
 
 
 def pack(report: Any, grader: Any) -> Any:
@@ -313,10 +317,15 @@ def pack(report: Any, grader: Any) -> Any:
 
     if report.error is not None or report.problem_file in (None, report.sheet):
         return _lighten(report)
-    try:
-        ctx = grader.context(report.problem_file)
-    except Exception:  # noqa: BLE001 - whatever it is, the whole report still travels
-        return _lighten(report)
+    known = _PACKING.get(report.problem_file)
+    if known is not None and known[0] is grader:
+        ctx = known[1]  # (any other context fails the identity test below: whole results)
+    else:
+        try:
+            ctx = grader.context(report.problem_file)
+        except Exception:  # noqa: BLE001 - whatever it is, the whole report still travels
+            return _lighten(report)
+        _PACKING[report.problem_file] = (grader, ctx)
     results = []
     for result in report.results:
         truth = ctx.truth_flat.get(result.name)
@@ -328,7 +337,8 @@ def pack(report: Any, grader: Any) -> Any:
         items = tuple(
             (item.flat, None if item.given is None else (item.given.numerator,
                                                          item.given.denominator),
-             item.text, None if item.tolerance == AUTO else item.tolerance, item.verdict,
+             item.text, None if item.tolerance is AUTO or item.tolerance == AUTO
+             else item.tolerance, item.verdict,
              item.diagnosis, item.mistake, item.cause, item.origin, item.mistake_code)
             for item in result.items)
         results.append((result.name, result.written_as, result.finding, items))

@@ -231,11 +231,17 @@ def degenerate_answers(report: Any) -> set[str]:
     """Quantities answered entirely as zeros where the truth is not all zero."""
     found = set()
     for result in report.results:
-        answered = [item for item in result.items if item.verdict != "missing"]
-        if not answered or any(item.given is None or item.given != 0 for item in answered):
-            continue
-        if any(item.verdict in ("wrong", "carried") for item in answered):
-            found.add(result.name)
+        answered = slipped = False
+        for item in result.items:  # stops at the first answered entry that is not 0
+            if item.verdict == "missing":
+                continue
+            if item.given is None or item.given != 0:
+                break
+            answered = True
+            slipped = slipped or item.verdict in ("wrong", "carried")
+        else:
+            if answered and slipped:
+                found.add(result.name)
     return found
 
 
@@ -375,7 +381,10 @@ def _points_of(course: Course, graph: Any, sheet_points: PointsSpec | None
         return {}, Fraction(1)
     if graph is None and spec.named:
         raise BackcheckError("scoring by quantity names needs the problem's graph")
-    return spec.resolve(graph) if graph is not None else ({}, spec.each or 1)
+    if graph is not None:
+        return spec.resolve(graph)
+    # no names to resolve: one number for every quantity, or a mapping with only default:
+    return {}, spec.each if spec.each is not None else spec.default or Fraction(0)
 
 
 def score_report(report: Any, course: Course | None = None, graph: Any = None,

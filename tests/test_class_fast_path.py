@@ -153,3 +153,25 @@ def test_a_report_packed_for_the_parent_reads_back_the_same(tmp_path: Path) -> N
         assert (back.points is None) == (report.points is None), sheet
         scorer = Scorer()
         assert scorer.score(back, detail=True) == Scorer().score(report, detail=True), sheet
+
+
+def test_sheet_names_in_the_class_table_are_os_path_relpath_of_each(
+        tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The class table works out one relative path per folder, not per sheet: the same
+    names as ``os.path.relpath`` of each path, from folders below, beside and above."""
+    import os
+
+    from backcheck.render.verify_view import _shown_all
+    from backcheck.text import escape
+
+    here = tmp_path / "a" / "b"
+    here.mkdir(parents=True)
+    paths = ["s.yaml", "./s.yaml", "x/s.yaml", "x//s.yaml", "../s.yaml", "../../s.yaml",
+             "../b/s.yaml", "../../a/b", "../..", "..", ".", "x/..", "x/.", "x/",
+             str(here / "s.yaml"), str(here), str(tmp_path), str(tmp_path / "c" / "s.yaml"),
+             str(tmp_path / "a" / ".." / "c" / "s.yaml"), "/", "/s.yaml", "a b/ c.yaml"]
+    for folder in (here, tmp_path / "a", tmp_path, Path("/")):
+        monkeypatch.chdir(folder)
+        for path, shown in _shown_all(paths).items():
+            relative = os.path.relpath(path)
+            assert shown == escape(relative if not relative.startswith("../../") else path)
