@@ -20,6 +20,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import accumulate
 from typing import Any
 
 from .errors import BackcheckError, Mark, quoted
@@ -207,10 +208,10 @@ def _not_a_file(mode: int) -> str | None:
     return None if kind is None else f"is {kind}, expected a YAML file"
 
 
-def check_input_path(path: str) -> None:
+def check_input_path(path: str) -> os.stat_result:
     """Refuse, before opening it, what cannot be a problem or answers file: a name with a
     NUL byte, a missing file, a symlink loop, a folder, and anything that would block
-    or never end when read (a FIFO, a device, a terminal, a socket)."""
+    or never end when read (a FIFO, a device, a terminal, a socket). Returns its stat."""
     shown = str(path)
     if "\x00" in shown:
         raise BackcheckError("a file name cannot contain a NUL byte",
@@ -230,6 +231,7 @@ def check_input_path(path: str) -> None:
     problem = _not_a_file(info.st_mode)
     if problem is not None:
         raise BackcheckError(problem, file=shown)
+    return info
 
 
 def read_text(path: str) -> str:
@@ -239,9 +241,8 @@ def read_text(path: str) -> str:
     non-blocking and checked again (``fstat``), so nothing swapped in meanwhile can
     make a read block forever."""
     shown = str(path)
-    check_input_path(path)
+    size = check_input_path(path).st_size
     try:
-        size = os.path.getsize(path)
         if size > MAX_FILE_BYTES:
             raise BackcheckError(
                 f"file too large ({size / 1024 / 1024:.1f} MiB; backcheck reads files "
@@ -250,10 +251,16 @@ def read_text(path: str) -> str:
             )
         handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
         with os.fdopen(handle, "rb") as stream:
-            problem = _not_a_file(os.fstat(stream.fileno()).st_mode)
+            info = os.fstat(stream.fileno())
+            problem = _not_a_file(info.st_mode)
             if problem is not None:
                 raise BackcheckError(problem, file=shown)
-            raw = stream.read(MAX_FILE_BYTES + 1)
+            # read(MAX_FILE_BYTES + 1) in one go would allocate 2 MiB for every sheet:
+            # read what the file says it holds, and on only if it holds more
+            expected = min(info.st_size, MAX_FILE_BYTES) + 1
+            raw = stream.read(expected)
+            if len(raw) == expected and expected <= MAX_FILE_BYTES:
+                raw += stream.read(MAX_FILE_BYTES + 1 - expected)
     except OSError as error:
         raise BackcheckError(f"cannot read file: {error.strerror or error}", file=shown) from None
     if len(raw) > MAX_FILE_BYTES:
@@ -676,11 +683,15 @@ _ENTRY_KEY = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_/.\[\],+-]*):(?: +|\Z)")
 _BLOCK_VALUE = re.compile(r"(?:[A-Za-z0-9_./~(]|[-+][A-Za-z0-9_.])[A-Za-z0-9_./+\-() ,~=]*\Z")
 _FLOW_ITEM = re.compile(r" *([+-]?[A-Za-z0-9_.~][A-Za-z0-9_.+~-]*) *([,\]])")
 _FLOW_OPEN = re.compile(r" *\[")
+_SIMPLE_NUMBERS = r"[+-]?[0-9.]+(?:, [+-]?[0-9.]+)*"
+_SIMPLE_FLOW = re.compile(rf"\[{_SIMPLE_NUMBERS}\]"
+                          rf"|\[\[{_SIMPLE_NUMBERS}(?:\], \[{_SIMPLE_NUMBERS})*\]\]")
 _FLOW_AFTER = re.compile(r" *([,\]])")
 _FLOW_EMPTY = re.compile(r" *\]")
 _LINE_TAIL = re.compile(r"(?: +(?:#.*)?)?\Z")
 _FRACTIONS: dict[str, Fraction] = {}  # plain number text -> its value (immutable, shared)
 _MARKS: dict[int, Mark] = {}  # line << 22 | column -> Mark (immutable, shared)
+_CHILD_PATHS: dict[tuple, list[tuple]] = {}  # path -> [path + (0,), path + (1,), ...]
 _CACHE_LIMIT = 200_000
 
 
@@ -796,6 +807,16 @@ class _PlainReader:
         self.texts[path] = text
         return value
 
+    def number(self, text: str, mark: Mark) -> Any:
+        """A flow item's value (:meth:`scalar` without recording its mark and text)."""
+        value = _FRACTIONS.get(text)
+        if value is None:
+            if len(text) <= MAX_NUMBER_CHARS and _PLAIN_NUMBER.match(text):
+                value = _FRACTIONS[text] = _plain_number_value(text)
+            else:
+                value = self.resolved(text, mark)
+        return value
+
     def resolved(self, text: str, mark: Mark) -> Any:
         import yaml
 
@@ -821,6 +842,10 @@ class _PlainReader:
         empty = _FLOW_EMPTY.match(line, position)
         if empty is not None:
             return items, empty.end()
+        if depth + 2 <= MAX_DEPTH:
+            simple = _SIMPLE_FLOW.match(line, start)
+            if simple is not None:
+                return self.simple_flow(simple.group(), start, number, path), simple.end()
         item, opening, after = _FLOW_ITEM.match, _FLOW_OPEN.match, _FLOW_AFTER.match
         fractions, marks, texts = _FRACTIONS, self.marks, self.texts
         key_base = number << 22
@@ -864,6 +889,53 @@ class _PlainReader:
             position = match.end()
             if match.group(1) == "]":
                 return items, position
+
+
+    def simple_flow(self, text: str, start: int, number: int, path: Path) -> list:
+        """A flow sequence :data:`_SIMPLE_FLOW` matched (``text``, its ``[`` at
+        ``line[start]``): a list of numbers, or a list of lists of numbers, each item
+        followed by exactly ", " (the way make_sheets and most people write them)."""
+        if text[1] != "[":
+            return self.simple_items(text[1:-1].split(", "), start + 1, number, path)
+        # the outer [ is marked (by flow) at start; each row's [ is at position
+        position = start + 1
+        rows = []
+        for index, row in enumerate(text[2:-2].split("], [")):
+            self.count += 1
+            here = path + (index,)
+            self.marks[here] = _mark(number, position + 1)
+            rows.append(self.simple_items(row.split(", "), position + 1, number, here))
+            position += len(row) + 4
+        return rows
+
+    def simple_items(self, words: list[str], position: int, number: int, path: Path) -> list:
+        """The numbers ``words`` of one flow sequence, the first at ``line[position]``."""
+        count = len(words)
+        paths = child_paths(path, count)
+        key_base = number << 22
+        marks = [_MARKS.get(key_base | column) or _mark(number, column) for column in
+                 accumulate([len(word) + 2 for word in words[:-1]], initial=position + 1)]
+        self.marks.update(zip(paths, marks))
+        self.texts.update(zip(paths, words))
+        try:
+            values = [_FRACTIONS[word] for word in words]
+        except KeyError:  # a number not seen before, or a word that is not a plain number
+            values = [self.number(word, mark) for word, mark in zip(words, marks)]
+        self.count += count
+        if self.count > MAX_NODES:
+            raise _NotPlain
+        return values
+
+
+def child_paths(path: Path, count: int) -> list[Path]:
+    """``[path + (0,), path + (1,), ...]``, at least ``count`` of them (shared: a class's
+    sheets have the same paths, and tuples are immutable)."""
+    paths = _CHILD_PATHS.get(path)
+    if paths is None or len(paths) < count:
+        if len(_CHILD_PATHS) > _CACHE_LIMIT:
+            _CHILD_PATHS.clear()
+        paths = _CHILD_PATHS[path] = [path + (i,) for i in range(count)]
+    return paths
 
 
 def _mark(line: int, column: int) -> Mark:
