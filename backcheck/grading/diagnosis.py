@@ -19,6 +19,7 @@ from ..literals import is_integer_text, written_decimals
 from ..mistakes import Finding, QuantityValues, Variant, fmt
 from . import context
 from .context import ProblemContext, run
+from .reach import PartialReach
 from .report import Item
 from .tolerance import (
     EXACT_DECIMALS,
@@ -49,7 +50,7 @@ class Diagnosis:
         self._student_transformed: dict[tuple[str, str], list[Any] | None] = {}
         self._contradictions: dict[tuple[str, str], bool] = {}
         self._upstream_off: dict[str, bool] = {}
-        self._variant_reaches: dict[str, tuple[QuantityValues | None, dict]] = {}
+        self._variant_reaches: dict[str, PartialReach] = {}
         # exact buggy-rule runs this sheet may still make (budgeted for large problems)
         work = int(getattr(self.ctx.problem, "exact_work", 0) or 0)
         budget = context.LARGE_EXACT_BUDGET
@@ -249,13 +250,13 @@ class Diagnosis:
                 return [self._finding(item, variant, buggy, base)]
         return []
 
-    def _variant_reach(self, variant: Variant) -> tuple[QuantityValues | None, dict]:
+    def _variant_reach(self, variant: Variant) -> PartialReach:
         """The rounding reach of a buggy rule worked from the student's own answers,
         with the values they looked up on the way rounded too (once per variant): a
         diagnosis survives their rounding of intermediates they did not write."""
         if variant.key not in self._variant_reaches:
-            self._variant_reaches[variant.key] = (
-                self.sheet.reach.evaluation(variant=variant), {})
+            self._variant_reaches[variant.key] = PartialReach(
+                lambda: self.sheet.reach.evaluation(variant=variant))
         return self._variant_reaches[variant.key]
 
     def _transformed(self, variant: Variant, name: str, base: QuantityValues) -> list[Any] | None:

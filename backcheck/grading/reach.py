@@ -28,6 +28,32 @@ MAX_BALL_CELLS = 400_000
 Column = tuple[str, int, float]  # (quantity, flat element, its half unit)
 
 
+class PartialReach:
+    """The rounding reach of an evaluation from only some of the written numbers (the
+    correct ones, a route that skips one answer, a buggy rule), evaluated when a radius
+    is first asked of it: most sheets are decided without it."""
+
+    __slots__ = ("_make", "_balls", "radii")
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+        self._balls: Any = False  # False: not evaluated yet
+        self.radii: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def evaluated(cls, balls: QuantityValues | None) -> PartialReach:
+        """One evaluated already (its columns are read at once)."""
+        reach = cls(None)
+        reach._balls = balls
+        return reach
+
+    @property
+    def balls(self) -> QuantityValues | None:
+        if self._balls is False:
+            self._balls = self._make()
+        return self._balls
+
+
 class RoundingReach:
     """The rounding reach of one sheet's written numbers (evaluated when first asked)."""
 
@@ -57,13 +83,13 @@ class RoundingReach:
 
     def radius(self, item: Item, reach: Any = None) -> float:
         """First-order reach of the rounding in the student's earlier answers here
-        (``reach``: an :meth:`evaluation` of only some of them, with its radii)."""
+        (``reach``: a :class:`PartialReach`, of only some of them)."""
         if reach is None:
             if self._balls is False:
                 self._balls = self.evaluation()
             balls, cache = self._balls, self._radii
         else:
-            balls, cache = reach
+            balls, cache = reach.balls, reach.radii
         if not isinstance(balls, QuantityValues):
             return 0.0
         radii = cache.get(item.quantity)
@@ -83,7 +109,7 @@ class RoundingReach:
             self._balls = self.evaluation()
         balls, columns, key = self._balls, self._columns, item.quantity
         if id(item) in sheet.by_route and sheet.fused is not None:
-            balls, columns, key = sheet.fused[1][0], sheet.fused_columns, "route:" + key
+            balls, columns, key = sheet.fused[1].balls, sheet.fused_columns, "route:" + key
         if not isinstance(balls, QuantityValues):
             return None
         jac = self._jacobians.get(key)

@@ -33,7 +33,7 @@ from ..mistakes import QuantityValues
 from .carried import CarriedCauses
 from .context import BOUNDARY_NUDGE, ProblemContext
 from .diagnosis import Diagnosis
-from .reach import RoundingReach
+from .reach import PartialReach, RoundingReach
 from .report import Item, QuantityResult
 from .sheet import Entry
 from .tolerance import bound, within
@@ -232,20 +232,25 @@ class SheetGrading:
             return True
         if not slack or item.tolerance.kind == "exact":
             return False
-        # far beyond any rounding the student's earlier numbers could account for?
         g, t = float(item.given), float(target)
         limit = float(absolute or 0) if relative is None else float(relative) * abs(t)
-        # (rounding moves a value by a few units of the digits written, or by a fair
-        # part of itself where it is ill-conditioned, never more: a slack wider than
-        # that, from a first-order reach through huge values such as −t/p of a tiny p,
-        # would call any number honest)
-        near = min(1000 * max(limit, 0.5 * 10.0 ** -self.working),
-                   20 * max(limit, 0.5 * 10.0 ** -self.working) + 0.25 * abs(t))
-        near += 1e-6 * abs(g)
-        if not abs(g - t) <= near:
+        if self.beyond_rounding(g, t, limit):
             return False
         extra = self.reach.radius(item, reach)
         return bool(extra) and within(item.given, target, absolute, relative, extra)
+
+    def beyond_rounding(self, g: float, t: float, limit: float, margin: float = 0.0) -> bool:
+        """Is ``g`` so far from ``t`` that no rounding of the student's earlier numbers
+        could account for it? Rounding moves a value by a few units of the digits
+        written, or by a fair part of itself where it is ill-conditioned, never more: a
+        slack wider than that, from a first-order reach through huge values such as −t/p
+        of a tiny p, would call any number honest. No rounding reach is needed to decide
+        it. ``margin``: the relative error of a float64 ``t`` (then decided only beyond
+        it)."""
+        near = min(1000 * max(limit, 0.5 * 10.0 ** -self.working),
+                   20 * max(limit, 0.5 * 10.0 ** -self.working) + 0.25 * abs(t))
+        near += 1e-6 * abs(g)
+        return not abs(g - t) <= near * (1 + margin) + margin * (abs(g) + abs(t))
 
     def bounds(self, item: Item, target: Any) -> tuple[Fraction | None, Fraction | None]:
         if item.tolerance.kind == "sig":
@@ -300,7 +305,7 @@ class SheetGrading:
         if self.fused is None:
             keep = (lambda name, i: name != fused[1])
             self.fused = (self.evaluate(self.overrides(keep=keep)),
-                          (self.reach.evaluation(skip=fused[1]), {}))
+                          PartialReach.evaluated(self.reach.evaluation(skip=fused[1])))
             self.fused_columns = self.reach.last_columns
         route, reach = self.fused
         if route is None:
@@ -320,7 +325,7 @@ class SheetGrading:
         screen = self.evaluate(self.overrides(keep=keep, backend=FLOAT), FLOAT)
         # the allowance counts the rounding of the correct answers only: a carried
         # input written short must not widen it (issue 9)
-        reach = (self.reach.evaluation(correct_only=True), {})
+        reach = PartialReach(lambda: self.reach.evaluation(correct_only=True))
         confirmed: list[Item] = []
         undecided: list[Item] = []
         for item in unresolved:
@@ -366,6 +371,8 @@ class SheetGrading:
         gap = abs(g - value) - limit
         if gap <= -1e-9 * scale:
             return True
+        if item.tolerance.kind != "exact" and self.beyond_rounding(g, value, limit, 1e-9):
+            return False  # as agrees() with slack decides it: no reach could explain it
         slack = self.reach.radius(item, reach) if item.tolerance.kind != "exact" else 0.0
         gap -= slack
         if abs(gap) > 1e-9 * max(scale, slack):
