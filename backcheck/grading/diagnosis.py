@@ -227,7 +227,10 @@ class Diagnosis:
             screen = self._float_variant(variant)
             if screen is None:
                 continue
-            value = float(screen.flat(name)[item.flat])
+            value = screen.flat(name)[item.flat]
+            if value is None:
+                continue
+            value = float(value)
             reach = None
             if not agrees_float(float(item.given), item.text, value, item.tolerance,
                                 sheet.working, item.given, sheet.reach.radius(item)):
@@ -263,8 +266,11 @@ class Diagnosis:
         """A whole-quantity transform of the student's base (once per quantity)."""
         key = (variant.key, name)
         if key not in self._student_transformed:
-            self._student_transformed[key] = variant.transform(  # type: ignore[misc]
-                self.sheet.graph.quantities[name], base)
+            try:
+                self._student_transformed[key] = variant.transform(  # type: ignore[misc]
+                    self.sheet.graph.quantities[name], base)
+            except (ArithmeticError, ValueError, TypeError, IndexError, KeyError):
+                self._student_transformed[key] = None  # not from numbers the rules refuse
         return self._student_transformed[key]
 
     def _is_upstream_off(self, name: str) -> bool:

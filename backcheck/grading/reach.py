@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..evaluate import LazyEvaluation
 from ..mistakes import QuantityValues, Variant
 from .balls import BALL, BallArray, LookupRoundingBall, rounding_swaps, widened
-from .context import run
 from .report import Item
 from .tolerance import AUTO, bound, is_exactly
 
@@ -94,8 +94,13 @@ class RoundingReach:
             return 0.0
         radii = cache.get(item.quantity)
         if radii is None:
-            radii = cache[item.quantity] = np.ravel(
-                BallArray.of(balls.internal(item.quantity)).radius)
+            try:
+                radii = np.ravel(BallArray.of(balls.internal(item.quantity)).radius)
+            except (ArithmeticError, ValueError, TypeError, IndexError):
+                radii = np.zeros(0)  # the rules cannot take these numbers: no allowance
+            cache[item.quantity] = radii
+        if item.flat >= len(radii):
+            return 0.0
         r = float(radii[item.flat])
         if not np.isfinite(r) or r <= 0:
             return 0.0
@@ -114,7 +119,10 @@ class RoundingReach:
             return None
         jac = self._jacobians.get(key)
         if jac is None:
-            jac = BallArray.of(balls.internal(item.quantity))._jac()
+            try:
+                jac = BallArray.of(balls.internal(item.quantity))._jac()
+            except (ArithmeticError, ValueError, TypeError, IndexError):
+                return None
             jac = self._jacobians[key] = jac.reshape(-1, jac.shape[-1])
         row = jac[item.flat]
         return [columns[k][:2] for k in np.flatnonzero(row) if k < len(columns)]
@@ -221,4 +229,7 @@ class RoundingReach:
                     entry_rules[key] = widened(rule, r)
             # a looked-up value rounded one digit short of the sheet's precision
             backend = LookupRoundingBall(10 * r)
-        return run(graph, backend, overrides, swaps, "yours")
+        # worked out lazily: a radius is asked of a few quantities, each needs its own
+        # node (and what the student did not write before it)
+        return QuantityValues(graph, LazyEvaluation(graph, backend, overrides=overrides,
+                                                    swaps=swaps, quiet=True), "yours")

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..backends import EXACT, FLOAT
-from ..evaluate import EvaluationError, evaluate
+from ..evaluate import EvaluationError, LazyEvaluation
 from ..exact import Exact
 from ..mistakes import QuantityValues
 from .carried import CarriedCauses
@@ -132,35 +132,27 @@ class SheetGrading:
 
     def evaluate(self, overrides: dict, backend: Any = EXACT, swaps: dict | None = None
                  ) -> QuantityValues | None:
-        """Evaluate with the student's numbers; numbers the rules can't take (log of 0)
-        are dropped one node at a time, with a note."""
-        overrides = dict(overrides)
-        for _ in range(len(overrides) + 1):
-            try:
-                with np.errstate(all="ignore"):
-                    evaluation = evaluate(self.graph, backend, overrides=overrides,
-                                          swaps=self.swaps(swaps))
-                return QuantityValues(self.graph, evaluation, "yours")
-            except EvaluationError as error:
-                if swaps:
-                    return None
-                node = error.node
-                suspects = {node.id} | self.ctx.structure.ancestors[node.id]
-                drop = [k for k in overrides if k[0] == "value" and k[1] in suspects]
-                if not drop:
-                    drop = list(overrides)
-                if not drop:
-                    return None
-                for key in drop:
-                    overrides.pop(key)
-                    name = self.graph.nodes[key[1]].name
-                    note = (f"{name}: your values cannot be carried forward "
-                            f"({error.reason} at {node.name or node.label})")
-                    if backend is EXACT and note not in self.notes:
-                        self.notes.append(note)
-            except (ArithmeticError, ValueError, TypeError, IndexError):
-                return None
-        return None
+        """What follows from the student's numbers (``overrides``), each quantity worked
+        out when first read (:class:`~backcheck.evaluate.LazyEvaluation`: an entry
+        whose inputs the student wrote needs only its own node). A quantity the rules
+        cannot work out from their numbers (log of 0) reads as None, with a note naming
+        the answers that cannot be carried forward to it."""
+        def note(error: Exception) -> None:
+            if backend is not EXACT or swaps or not isinstance(error, EvaluationError):
+                return
+            node = error.node
+            suspects = {node.id} | self.ctx.structure.ancestors[node.id]
+            names = [self.graph.nodes[key[1]].name for key in overrides
+                     if key[0] == "value" and key[1] in suspects]
+            for name in names or [node.name or node.label]:
+                text = (f"{name}: your values cannot be carried forward "
+                        f"({error.reason} at {node.name or node.label})")
+                if text not in self.notes:
+                    self.notes.append(text)
+
+        evaluation = LazyEvaluation(self.graph, backend, overrides=dict(overrides),
+                                    swaps=self.swaps(swaps), quiet=True)
+        return QuantityValues(self.graph, evaluation, "yours", on_error=note)
 
     def float_evaluation(self) -> QuantityValues | None:
         """What follows from all the student's answers, in float64 (once per sheet)."""
@@ -330,8 +322,9 @@ class SheetGrading:
         undecided: list[Item] = []
         for item in unresolved:
             decision = None
-            if screen is not None:
-                value = float(screen.flat(item.quantity)[item.flat])
+            number = None if screen is None else screen.flat(item.quantity)[item.flat]
+            if number is not None:
+                value = float(number)
                 decision = self.float_decision(item, value, reach)
                 if decision and not self.explained_as_well(item, value):
                     decision = False
