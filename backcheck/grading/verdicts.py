@@ -56,6 +56,7 @@ class SheetGrading:
         self._float_all: QuantityValues | None = None
         self._bounds: dict[int, tuple[Fraction | None, Fraction | None]] = {}
         self._exact_given: dict[tuple[str, int], Exact] = {}  # the numbers, as Exact once
+        self._all_overrides: dict[str, dict] = {}  # every answer, per number system
         # the fused route (dL/dzN from aN): its evaluation and rounding reach, the
         # reach's columns, and the entries that follow by it
         self.fused: tuple[QuantityValues | None, Any] | None = None
@@ -66,7 +67,16 @@ class SheetGrading:
     def overrides(self, keep: Any = None, backend: Any = EXACT,
                   replace: dict[str, set[int]] | None = None) -> dict:
         """The student's answers as evaluator overrides. ``keep(name, flat)`` filters
-        elements; ``replace`` puts the truth in place of some elements (float screens)."""
+        elements; ``replace`` puts the truth in place of some elements (float screens).
+        All of them (no ``keep``, no ``replace``) are made once per number system."""
+        if keep is None and replace is None:
+            cached = self._all_overrides.get(backend.name)
+            if cached is None:
+                cached = self._all_overrides[backend.name] = self._overrides(None, backend, None)
+            return cached
+        return self._overrides(keep, backend, replace)
+
+    def _overrides(self, keep: Any, backend: Any, replace: dict[str, set[int]] | None) -> dict:
         result = {}
         for name, entry in self.entries.items():
             q = entry.quantity
@@ -220,6 +230,14 @@ class SheetGrading:
         if target is None:
             return False
         absolute, relative = self.bounds(item, target)
+        if slack and item.tolerance.kind not in ("exact", "sig"):
+            # most tries (buggy rules, in diagnosis) are far off: said in float64 first
+            # (beyond_rounding below says the same, with float64's error allowed for)
+            given = item.given
+            g, t = given.numerator / given.denominator, float(target)  # type: ignore[union-attr]
+            limit = float(absolute or 0) if relative is None else float(relative) * abs(t)
+            if self.beyond_rounding(g, t, limit, 1e-9):
+                return False
         if within(item.given, target, absolute, relative):
             return True
         if not slack or item.tolerance.kind == "exact":
