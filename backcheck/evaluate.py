@@ -14,7 +14,6 @@ the calculus:
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,7 +176,9 @@ class LazyEvaluation:
     def __init__(self, graph: Graph, backend: Any, *, overrides: Overrides | None = None,
                  swaps: Swaps | None = None, quiet: bool = False) -> None:
         self.graph = graph
-        self._quiet = quiet  # NumPy's floating-point warnings ignored (as the grader runs)
+        # NumPy's floating-point warnings ignored (the grader reads it inside its own
+        # np.errstate: then ``quiet`` is not needed)
+        self._quiet = quiet
         self.backend = backend
         self._overrides = overrides or {}
         self._swaps = swaps or {}
@@ -225,7 +226,10 @@ class LazyEvaluation:
                 continue  # the student's numbers, all of them
             for i in nodes[node_id].inputs:
                 stack.append((i, False))
-        with np.errstate(all="ignore") if self._quiet else contextlib.nullcontext():
+        if self._quiet:
+            with np.errstate(all="ignore"):
+                self._forward_in_order(sorted(set(todo)), target, raw)
+        else:
             self._forward_in_order(sorted(set(todo)), target, raw)
 
     def _forward_in_order(self, todo: list[int], target: int, raw: bool) -> None:
@@ -299,7 +303,10 @@ class LazyEvaluation:
                 continue
             for consumer, _ in self._consumers.get(node_id, ()):
                 stack.append((consumer, False))
-        with np.errstate(all="ignore") if self._quiet else contextlib.nullcontext():
+        if self._quiet:
+            with np.errstate(all="ignore"):
+                self._backward_in_order(sorted(todo, reverse=True), target, raw)
+        else:
             self._backward_in_order(sorted(todo, reverse=True), target, raw)
 
     def _backward_in_order(self, todo: list[int], target: int, raw: bool) -> None:

@@ -232,4 +232,4 @@ class RoundingReach:
         # worked out lazily: a radius is asked of a few quantities, each needs its own
         # node (and what the student did not write before it)
         return QuantityValues(graph, LazyEvaluation(graph, backend, overrides=overrides,
-                                                    swaps=swaps, quiet=True), "yours")
+                                                    swaps=swaps), "yours")

@@ -161,7 +161,7 @@ class SheetGrading:
                     self.notes.append(text)
 
         evaluation = LazyEvaluation(self.graph, backend, overrides=dict(overrides),
-                                    swaps=self.swaps(swaps), quiet=True)
+                                    swaps=self.swaps(swaps))  # read inside grade()
         return QuantityValues(self.graph, evaluation, "yours", on_error=note)
 
     def float_evaluation(self) -> QuantityValues | None:
@@ -172,6 +172,12 @@ class SheetGrading:
 
     # ----- verdicts ---------------------------------------------------------------------
     def grade(self) -> list[QuantityResult]:
+        """Every entry's verdict (NumPy's floating-point warnings off: the evaluations
+        from a student's numbers may overflow, and are read only in here)."""
+        with np.errstate(all="ignore"):
+            return self._grade()
+
+    def _grade(self) -> list[QuantityResult]:
         ctx = self.ctx
         pending: list[Item] = []
         for name, entry in self.entries.items():
