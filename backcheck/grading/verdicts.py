@@ -78,34 +78,37 @@ class SheetGrading:
 
     def _overrides(self, keep: Any, backend: Any, replace: dict[str, set[int]] | None) -> dict:
         result = {}
+        exact = backend is not FLOAT
+        boundary = self.ctx.boundary
         for name, entry in self.entries.items():
             q = entry.quantity
             if q.kind == "update" or entry.unreadable:
                 continue
             items = self.items[name]
-            mask = np.zeros(len(entry.given), dtype=bool)
-            values = np.empty(len(entry.given), dtype=object)
-            truth = self.ctx.truth_flat[name]
-            swapped = (replace or {}).get(name, set())
-            for i, given in enumerate(entry.given):
-                if given is None or items[i] is None:
-                    continue
-                if keep is not None and not keep(name, i):
-                    continue
-                mask[i] = True
-                if i in swapped:
-                    values[i] = truth[i]
-                elif backend is FLOAT:
-                    values[i] = self.usable(name, i, given)
-                else:
-                    values[i] = self._exact(name, i, given)
-            if not mask.any():
+            mask = [given is not None and items[i] is not None and (
+                keep is None or keep(name, i)) for i, given in enumerate(entry.given)]
+            if not any(mask):
                 continue
-            if backend is FLOAT:
-                values = np.array([0.0 if v is None else float(v) for v in values])
+            swapped = (replace or {}).get(name) or ()
+            truth = self.ctx.truth_flat[name]
+            # the rules take the numbers as written, but at BCE's boundary (:meth:`usable`)
+            plain = not (boundary is not None and boundary[2] and name == boundary[0])
+            if exact:
+                converted = self._exact_given
+                values = [
+                    _ZERO if not m else truth[i] if i in swapped
+                    else converted.get((name, i)) or self._exact(name, i, given)
+                    for i, (m, given) in enumerate(zip(mask, entry.given, strict=True))]
+                array = np.empty(len(values), dtype=object)
+                array[:] = values
             else:
-                values = np.array([_ZERO if v is None else v for v in values], dtype=object)
-            result[(q.kind, q.node)] = (q.to_internal(mask), q.to_internal(values))
+                array = np.array([
+                    0.0 if not m else float(truth[i]) if i in swapped
+                    else given.numerator / given.denominator if plain
+                    else float(self.usable(name, i, given))
+                    for i, (m, given) in enumerate(zip(mask, entry.given, strict=True))])
+            result[(q.kind, q.node)] = (q.to_internal(np.array(mask, dtype=bool)),
+                                        q.to_internal(array))
         return result
 
     def _exact(self, name: str, flat: int, given: Fraction) -> Exact:
