@@ -151,21 +151,36 @@ class SheetGrading:
         cannot work out from their numbers (log of 0) reads as None, with a note naming
         the answers that cannot be carried forward to it."""
         def note(error: Exception) -> None:
-            if backend is not EXACT or swaps or not isinstance(error, EvaluationError):
-                return
-            node = error.node
-            suspects = {node.id} | self.ctx.structure.ancestors[node.id]
-            names = [self.graph.nodes[key[1]].name for key in overrides
-                     if key[0] == "value" and key[1] in suspects]
-            for name in names or [node.name or node.label]:
-                text = (f"{name}: your values cannot be carried forward "
-                        f"({error.reason} at {node.name or node.label})")
-                if text not in self.notes:
-                    self.notes.append(text)
+            if backend is EXACT and not swaps and isinstance(error, EvaluationError):
+                self.note_not_carried(error, overrides)
 
         evaluation = LazyEvaluation(self.graph, backend, overrides=dict(overrides),
                                     swaps=self.swaps(swaps))  # read inside grade()
         return QuantityValues(self.graph, evaluation, "yours", on_error=note)
+
+    def note_not_carried(self, error: EvaluationError, overrides: dict) -> None:
+        """The note for a rule that cannot take the student's numbers: it names the
+        written values the rule was given (the nearest above it: what they wrote further
+        up still carries forward elsewhere)."""
+        node = error.node
+        names: list[str] = []
+        stack, seen = list(node.inputs), set()
+        while stack:
+            above = self.graph.nodes[stack.pop()]
+            if above.id in seen:
+                continue
+            seen.add(above.id)
+            if ("value", above.id) in overrides:
+                if above.name not in names:
+                    names.append(above.name)  # type: ignore[arg-type]
+            elif not above.is_leaf:
+                stack.extend(above.inputs)
+        names.sort(key=lambda n: self.graph.by_name.get(n, 0))
+        for name in names or [node.name or node.label]:
+            text = (f"{name}: your values cannot be carried forward "
+                    f"({error.reason} at {node.name or node.label})")
+            if text not in self.notes:
+                self.notes.append(text)
 
     def float_evaluation(self) -> QuantityValues | None:
         """What follows from all the student's answers, in float64 (once per sheet)."""
