@@ -45,8 +45,6 @@ class ProblemContext:
         self.truth_flat = {name: self.truth.flat(name) for name in self.graph.quantities}
         self.truth_float = {name: [float(v) for v in values]
                             for name, values in self.truth_flat.items()}
-        self.truth_float_array = {name: np.array(values, dtype=float)
-                                  for name, values in self.truth_float.items()}
         self.indices = {name: [layout_index(q, i) for i in range(len(self.truth_flat[name]))]
                         for name, q in self.graph.quantities.items()}
         self.variants = variants(self.graph, self.structure)

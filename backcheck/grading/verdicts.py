@@ -36,18 +36,9 @@ from .diagnosis import Diagnosis
 from .reach import PartialReach, RoundingReach
 from .report import Item, QuantityResult
 from .sheet import Entry
-from .tolerance import bound, half_unit, text_precision, within
+from .tolerance import bound, within
 
 _ZERO = Exact(Fraction(0))
-_HALF_FLOATS: dict[int, float] = {}
-
-
-def _half_float(decimals: int) -> float:
-    """½·10^-decimals as float64, as :meth:`SheetGrading.right` takes it (cached)."""
-    value = _HALF_FLOATS.get(decimals)
-    if value is None:
-        value = _HALF_FLOATS[decimals] = float(half_unit(decimals))
-    return value
 
 
 class SheetGrading:
@@ -211,7 +202,6 @@ class SheetGrading:
             truth = ctx.truth_flat[name]
             floats = ctx.truth_float[name]
             indices = ctx.indices[name]
-            screened = None if entry.unreadable else self.screen(entry, ctx.truth_float_array[name])
             row: list[Item | None] = []
             for i, answered in enumerate(entry.answered):
                 if not answered:
@@ -219,13 +209,11 @@ class SheetGrading:
                     continue
                 item = Item(name, i, indices[i], truth[i], entry.given[i], entry.texts[i],
                             entry.tolerances[i])
-                decided = None if screened is None else screened[i]
                 if entry.unreadable:
                     item.verdict = "wrong"
                 elif item.given is None:
                     item.verdict = "missing"
-                elif decided == 1 or (decided is None or decided == 2) and self.right(
-                        item, truth[i], floats[i]):
+                elif self.right(item, truth[i], floats[i]):
                     item.verdict = "correct"
                 else:
                     pending.append(item)
@@ -241,28 +229,6 @@ class SheetGrading:
             results.append(QuantityResult(name, entry.quantity, items, entry.written_as,
                                           entry.finding))
         return results
-
-    def screen(self, entry: Entry, truth: np.ndarray) -> list[int] | None:
-        """:meth:`right` for a whole answer at once, in float64, where it is decided
-        there (the same test, elementwise): 1 right, 0 not, 2 undecided (asked of
-        :meth:`right` one by one: whole numbers, fractions, other tolerances, the
-        margin of float64's error)."""
-        n = len(entry.given)
-        g = np.full(n, np.nan)
-        limit = np.full(n, np.nan)
-        for i, (given, text, tolerance) in enumerate(
-                zip(entry.given, entry.texts, entry.tolerances, strict=True)):
-            if given is None or text is None or tolerance.kind != "auto":
-                continue
-            decimals, integer = text_precision(text)
-            if decimals is None or integer:
-                continue
-            g[i] = given.numerator / given.denominator
-            limit[i] = _half_float(decimals)
-        gap = np.abs(g - truth) - limit
-        scale = np.maximum(np.maximum(np.abs(g), np.abs(truth)), np.maximum(limit, 1e-300))
-        decided = (np.abs(gap) > 1e-9 * scale) & np.isfinite(gap)
-        return np.where(decided, (gap < 0).astype(int), 2).tolist()
 
     def right(self, item: Item, target: Any, target_float: float) -> bool:
         """Does the entry agree with the truth at its written precision? :func:`within`,
