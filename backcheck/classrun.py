@@ -6,10 +6,14 @@ sheet before the pool starts, so every worker begins with its problem solved). A
 report does not depend on which worker graded it or in what order, so a pooled run gives
 the same reports as a serial one.
 
-Reports come back to the parent as plain tuples (:func:`pack`): verdicts, diagnoses,
-codes and the numbers as written, without the exact values, which the parent takes from
-its own copy of the problem (:func:`unpack`). Pickling every exact value of every sheet
-cost the parent more than grading cost a worker.
+Reports come back to the parent as plain tuples: what the class views need (counts, the
+entry to look at first, the gradebook cells, the scoring tallies), made in the worker by
+the same functions that make them for any report, and the report itself (:func:`pack`:
+verdicts, diagnoses, codes and the numbers as written, without the exact values) as
+pickled bytes. The parent keeps each as a :class:`PooledReport`, which rebuilds the full
+report (:func:`unpack`, its exact values from the parent's copy of the problem) only when
+something asks for its results (``--json``, class analytics). The parent of a class run
+shares the two cores with the workers: everything it does per sheet is time they lose.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .exact import _ctx
+from .grading.report import VERDICTS
 
 _GRADER: Any = None
 #: a class run of at least this many sheets uses a process pool (when there are cores)
@@ -131,7 +136,7 @@ def _grade_paths(paths: list[str], jobs: int,
     try:
         with multiprocessing.get_context(method).Pool(jobs) as pool:
             for packed in pool.imap(pool_grade, chunks):
-                results.extend(unpack(report, grader) for report in packed)
+                results.extend(receive(report, grader) for report in packed)
                 if advance is not None:
                     advance(len(packed))
     finally:
@@ -147,7 +152,147 @@ def pool_grade(paths: list[str]) -> list[Any]:
         from .grading import Grader
 
         _GRADER = Grader()
-    return [pack(_GRADER.grade_or_error(path), _GRADER) for path in paths]
+    return [send(_GRADER.grade_or_error(path), _GRADER) for path in paths]
+
+
+def send(report: Any, grader: Any) -> Any:
+    """A worker's report for the trip to the parent: what the class views need of it, and
+    the report :func:`pack` ed, as pickled bytes that the parent reads only if asked (a
+    report that travels whole, :func:`pack`, goes as it is)."""
+    import pickle
+
+    from .gradebook import row_parts
+    from .scoring import tally_report
+
+    packed = pack(report, grader)
+    if not isinstance(packed, tuple):
+        return packed
+    tallies = tally_report(report)[0]
+    # the report's counts and total are the sums of its quantities' (VERDICTS' order)
+    counts = tuple(sum(tally[i] for tally in tallies) for i in range(3, 7))
+    first = report.first
+    return ("pooled", report.sheet, report.problem_file, report.title, report.student,
+            report.notes, report.points, counts, sum(tally[2] for tally in tallies),
+            None if first is None else (first.element, first.verdict, first.diagnosis),
+            row_parts(report, tallies), tallies,
+            pickle.dumps(packed, pickle.HIGHEST_PROTOCOL))
+
+
+def receive(sent: Any, grader: Any) -> Any:
+    """What :func:`send` sent, in the parent: a :class:`PooledReport` (or the whole report
+    that travelled)."""
+    if not isinstance(sent, tuple):
+        return sent
+    return PooledReport(sent, grader)
+
+
+class PooledReport:
+    """A sheet graded in a worker, as the parent of a class run keeps it: what the class
+    table, the gradebook, the scores and the exit code need, read from what the worker
+    sent; the full :class:`backcheck.grading.Report` (items with their exact values) is
+    built the first time anything else is asked for (``results``, ``items``,
+    ``to_json``, ``order``), the same report a serial run makes."""
+
+    __slots__ = ("sheet", "problem_file", "title", "student", "notes", "points", "counts",
+                 "total", "gradebook_parts", "tallies", "_first", "_blob", "_grader",
+                 "_full", "_base")
+    error = None
+
+    def __init__(self, sent: tuple, grader: Any) -> None:
+        (_, self.sheet, self.problem_file, self.title, self.student, self.notes,
+         self.points, counts, self.total, first, self.gradebook_parts, self.tallies,
+         self._blob) = sent
+        #: verdict → entries (one dict, read as often as the views like)
+        self.counts = dict(zip(VERDICTS, counts, strict=True))
+        self._first = None if first is None else _First(self, *first)
+        self._grader = grader
+        self._full: Any = None
+        self._base: PooledReport | None = None
+
+    @property
+    def full(self) -> Any:
+        """The :class:`backcheck.grading.Report`, rebuilt once."""
+        if self._full is None:
+            if self._base is not None:
+                from .grading import Report
+
+                base = self._base.full
+                self._full = Report(sheet=self.sheet, problem_file=self.problem_file,
+                                    title=self.title, student=self.student,
+                                    results=base.results, notes=base.notes, order=base.order)
+            else:
+                import pickle
+
+                self._full = unpack(pickle.loads(self._blob), self._grader)
+        return self._full
+
+    def renamed(self, sheet: str, title: str | None, student: str | None) -> PooledReport:
+        """These verdicts as the report of another sheet with the same answers."""
+        copy = PooledReport.__new__(PooledReport)
+        for name in ("problem_file", "notes", "counts", "total", "gradebook_parts",
+                     "tallies", "_first", "_blob", "_grader"):
+            setattr(copy, name, getattr(self, name))
+        copy.sheet, copy.title, copy.student, copy.points = sheet, title, student, None
+        copy._full, copy._base = None, self
+        if self._first is not None:
+            copy._first = _First(copy, self._first.element, self._first.verdict,
+                                 self._first.diagnosis)
+        return copy
+
+    @property
+    def results(self) -> list[Any]:
+        return self.full.results
+
+    @property
+    def items(self) -> list[Any]:
+        return self.full.items
+
+    @property
+    def order(self) -> dict[str, int]:
+        return self.full.order
+
+    @property
+    def first(self) -> Any:
+        """The entry to look at first (:attr:`backcheck.grading.Report.first`): its
+        element, verdict and diagnosis as sent, the rest of the item from the full report."""
+        return self._first
+
+    @property
+    def ok(self) -> bool:
+        return not (self.counts["carried"] or self.counts["wrong"])
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def summary(self) -> str:
+        return self.full.summary()
+
+    def to_json(self) -> dict[str, Any]:
+        return self.full.to_json()
+
+    def __repr__(self) -> str:
+        return repr(self.full)
+
+    def _repr_html_(self) -> str | None:
+        return self.full._repr_html_()
+
+
+class _First:
+    """:attr:`PooledReport.first`: element, verdict and diagnosis as the worker sent them;
+    any other attribute of the item read from the full report."""
+
+    __slots__ = ("_report", "element", "verdict", "diagnosis")
+
+    def __init__(self, report: PooledReport, element: str, verdict: str,
+                 diagnosis: str | None) -> None:
+        self._report, self.element, self.verdict, self.diagnosis = (report, element, verdict,
+                                                                    diagnosis)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_report":
+            raise AttributeError(name)
+        return getattr(self._report.full.first, name)
 
 
 #: the numbers as written, shared between the reports the parent rebuilds (a class writes
@@ -156,6 +301,9 @@ _FRACTIONS: dict[tuple[int, int], Any] = {}
 #: an item as it travels: (flat, given as (numerator, denominator) or None, text,
 #: tolerance (None for auto), verdict, diagnosis, mistake, cause, origin, mistake code)
 _ItemTuple = tuple
+#: problem file as a sheet names it → (grader, its context), for :func:`pack` (the
+#: grader finds a context by the file's real path: four system calls a sheet)
+_PACKING: dict[str, tuple[Any, Any]] = {}
 
 
 def pack(report: Any, grader: Any) -> Any:
@@ -169,10 +317,15 @@ def pack(report: Any, grader: Any) -> Any:
 
     if report.error is not None or report.problem_file in (None, report.sheet):
         return _lighten(report)
-    try:
-        ctx = grader.context(report.problem_file)
-    except Exception:  # noqa: BLE001 - whatever it is, the whole report still travels
-        return _lighten(report)
+    known = _PACKING.get(report.problem_file)
+    if known is not None and known[0] is grader:
+        ctx = known[1]  # (any other context fails the identity test below: whole results)
+    else:
+        try:
+            ctx = grader.context(report.problem_file)
+        except Exception:  # noqa: BLE001 - whatever it is, the whole report still travels
+            return _lighten(report)
+        _PACKING[report.problem_file] = (grader, ctx)
     results = []
     for result in report.results:
         truth = ctx.truth_flat.get(result.name)
@@ -184,7 +337,8 @@ def pack(report: Any, grader: Any) -> Any:
         items = tuple(
             (item.flat, None if item.given is None else (item.given.numerator,
                                                          item.given.denominator),
-             item.text, None if item.tolerance == AUTO else item.tolerance, item.verdict,
+             item.text, None if item.tolerance is AUTO or item.tolerance == AUTO
+             else item.tolerance, item.verdict,
              item.diagnosis, item.mistake, item.cause, item.origin, item.mistake_code)
             for item in result.items)
         results.append((result.name, result.written_as, result.finding, items))
@@ -292,6 +446,8 @@ def _copy(source: Any, path: str, personal: str) -> Any:
     if isinstance(student, Fraction):
         student = doc.texts.get(("student",))
     title = data.get("title") if isinstance(data.get("title"), str) else None
+    if isinstance(source, PooledReport):
+        return source.renamed(path, title, student)
     return Report(sheet=path, problem_file=source.problem_file, title=title,
                   student=student, results=source.results, notes=source.notes,
                   order=source.order)

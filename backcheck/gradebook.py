@@ -34,9 +34,15 @@ def _uncell(text: str) -> str:
 
 
 def quantity_cell(result: Any) -> str:
-    text = f"{result.count('correct')} of {len(result.items)}"
-    extra = [f"{result.count(v)} {v}" for v in ("carried", "wrong") if result.count(v)]
-    if extra:
+    return cell_text(result.count("correct"), len(result.items), result.count("carried"),
+                     result.count("wrong"))
+
+
+def cell_text(correct: int, total: int, carried: int, wrong: int) -> str:
+    """A quantity's cell: "3 of 4", "2 of 4 (1 carried, 1 wrong)"."""
+    text = f"{correct} of {total}"
+    if carried or wrong:
+        extra = [f"{n} {v}" for v, n in (("carried", carried), ("wrong", wrong)) if n]
         text += f" ({', '.join(extra)})"
     return text
 
@@ -53,6 +59,20 @@ def sheet_codes(report: Any) -> dict[str, tuple[int, str]]:
     return codes
 
 
+def row_parts(report: Any, tallies: Any = None
+              ) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
+    """What a sheet's gradebook row shows of its verdicts: quantity name → cell
+    (:func:`quantity_cell`), in sheet order, and its mistake codes (:func:`sheet_codes`).
+    A class run's workers make them (the parent of 10,000 sheets only writes rows), the
+    cells from the report's :func:`backcheck.scoring.tally_report` when they have it."""
+    if tallies is None:
+        cells = {result.name: quantity_cell(result) for result in report.results}
+    else:
+        cells = {name: cell_text(correct, entries, carried, wrong)
+                 for name, _, entries, correct, carried, wrong, *_ in tallies}
+    return cells, sheet_codes(report) if report.error is None else {}
+
+
 def gradebook_csv(reports: list[Any], scores: list[Score | None] | None = None) -> str:
     """The gradebook of a class run (``scores`` from :mod:`backcheck.scoring`, one per
     report; computed with the default course when not given)."""
@@ -67,25 +87,27 @@ def gradebook_csv(reports: list[Any], scores: list[Score | None] | None = None) 
     quantities: list[str] = []
     seen_quantities: set[str] = set()
     all_codes: list[str] = []
-    per_sheet_codes = []
-    shared: dict[int, tuple[Any, dict, dict]] = {}  # reports sharing verdicts share cells
-    per_sheet_cells = []
+    seen_codes: set[str] = set()
+    shared: dict[int, tuple[Any, Any]] = {}  # reports sharing verdicts share cells
+    per_sheet = []
     for report in reports:
-        key = id(report.results)
-        if key in shared and shared[key][0] is report.results:
-            _, codes, cells = shared[key]
-        else:
-            for result in report.results:
-                if result.name not in seen_quantities:
-                    seen_quantities.add(result.name)
-                    quantities.append(result.name)
-            codes = sheet_codes(report) if report.error is None else {}
-            cells = {result.name: quantity_cell(result) for result in report.results}
-            shared[key] = (report.results, codes, cells)
-        per_sheet_codes.append(codes)
-        per_sheet_cells.append(cells)
+        parts = getattr(report, "gradebook_parts", None)  # a class run's worker made them
+        if parts is None:
+            key = id(report.results)
+            if key in shared and shared[key][0] is report.results:
+                parts = shared[key][1]
+            else:
+                parts = row_parts(report)
+                shared[key] = (report.results, parts)
+        per_sheet.append(parts)
+        cells, codes = parts
+        for name in cells:
+            if name not in seen_quantities:
+                seen_quantities.add(name)
+                quantities.append(name)
         for code in codes:
-            if code not in all_codes:
+            if code not in seen_codes:
+                seen_codes.add(code)
                 all_codes.append(code)
     all_codes.sort()
     buffer = io.StringIO()
@@ -94,8 +116,15 @@ def gradebook_csv(reports: list[Any], scores: list[Score | None] | None = None) 
                      "missing", "total", "score_percent", "points", "max_points",
                      "look_first_at", "mistakes", *(CODE_PREFIX + c for c in all_codes),
                      "error"])
-    for report, score, codes, by_name in zip(reports, scores, per_sheet_codes, per_sheet_cells,
-                                             strict=True):
+    known: dict[Any, str] = {}  # the cells that repeat from row to row, made once
+
+    def cell(text: Any) -> str:
+        made = known.get(text)
+        if made is None:
+            made = known[text] = _cell(text)
+        return made
+
+    for report, score, (by_name, codes) in zip(reports, scores, per_sheet, strict=True):
         if report.error is not None:
             writer.writerow([_cell(report.sheet), "", "", *([""] * len(quantities)),
                              "", "", "", "", "", "", "", "", "", "",
@@ -108,12 +137,12 @@ def gradebook_csv(reports: list[Any], scores: list[Score | None] | None = None) 
         first = report.first
         mistakes = "; ".join(f"{code}: {element}" for code, (_, element) in codes.items())
         writer.writerow([
-            _cell(report.sheet), _cell(report.student), _cell(report.problem_file), *cells,
+            _cell(report.sheet), _cell(report.student), cell(report.problem_file), *cells,
             counts["correct"], counts["carried"], counts["wrong"], counts["missing"],
             report.total, percent,
             "" if score is None else points_number(score.earned),
             "" if score is None else points_number(score.possible),
-            "" if first is None else _cell(first.element), _cell(mistakes),
+            "" if first is None else cell(first.element), cell(mistakes),
             *(codes[c][0] if c in codes else 0 for c in all_codes), ""])
     return buffer.getvalue()
 

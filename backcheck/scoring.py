@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
+from math import lcm
 from typing import Any
 
 from .errors import BackcheckError
@@ -229,11 +231,17 @@ def degenerate_answers(report: Any) -> set[str]:
     """Quantities answered entirely as zeros where the truth is not all zero."""
     found = set()
     for result in report.results:
-        answered = [item for item in result.items if item.verdict != "missing"]
-        if not answered or any(item.given is None or item.given != 0 for item in answered):
-            continue
-        if any(item.verdict in ("wrong", "carried") for item in answered):
-            found.add(result.name)
+        answered = slipped = False
+        for item in result.items:  # stops at the first answered entry that is not 0
+            if item.verdict == "missing":
+                continue
+            if item.given is None or item.given != 0:
+                break
+            answered = True
+            slipped = slipped or item.verdict in ("wrong", "carried")
+        else:
+            if answered and slipped:
+                found.add(result.name)
     return found
 
 
@@ -247,37 +255,26 @@ def _rests_on(item: Any, degenerate: set[str]) -> list[str]:
     return sources
 
 
-def score_report(report: Any, course: Course | None = None, graph: Any = None,
-                 sheet_points: PointsSpec | None = None, *, detail: bool = True) -> Score:
-    """Score a graded sheet. ``graph`` resolves the names of a points mapping; a course's
-    points win over the sheet's own ``sheet_points``. ``detail`` adds the lines that say
-    why (for autograder output; a class gradebook needs only the numbers)."""
+#: one quantity's verdicts as scoring counts them, whatever the course: (name, the key as
+#: the sheet wrote it when different else None, entries, correct, carried, wrong, missing,
+#: carried entries that earn the carried share, entries that earn nothing, the all-zero
+#: answers that carried entries here rest on). Plain and hashable: a worker of a class run
+#: sends it to the parent (:mod:`backcheck.classrun`), and sheets alike share a score.
+QuantityTally = tuple
+
+
+def tally_report(report: Any, *, detail: bool = False
+                 ) -> tuple[tuple[QuantityTally, ...], list[list[str]] | None]:
+    """What scoring needs of a graded sheet whatever the course: a :data:`QuantityTally`
+    per result, and with ``detail`` the lines that say why (one list per result)."""
     from .grading import SYMBOLS
 
-    course = course or Course()
-    spec = course.points if course.points is not None else sheet_points
-    named: dict[str, Fraction] = {}
-    rest = Fraction(1)
-    if spec is not None:
-        if graph is None and spec.named:
-            raise BackcheckError("scoring by quantity names needs the problem's graph")
-        named, rest = spec.resolve(graph) if graph is not None else ({}, spec.each or 1)
     degenerate = degenerate_answers(report)
-    by_name = {result.name: result for result in report.results}
-    order = [result.name for result in report.results]
-    order += [name for name in named if name not in by_name]
-    quantities: list[QuantityScore] = []
-    flags: list[str] = []
-    for name in order:
-        possible = named.get(name, rest)
-        result = by_name.get(name)
-        if result is None:
-            quantities.append(QuantityScore(name, Fraction(0), possible, {}, [
-                f"{name}: not on the sheet (0 of {points_text(possible)} points)"]))
-            continue
+    tallies: list[QuantityTally] = []
+    all_lines: list[list[str]] | None = [] if detail else None
+    for result in report.results:
         # credit per entry: 1 (correct), the carried share (carried, not resting on an
-        # all-zero answer), else 0; counted, not summed entry by entry (a class of
-        # 10,000 sheets scores in the parent process)
+        # all-zero answer), else 0; counted, not summed entry by entry
         counts = {"correct": 0, "carried": 0, "wrong": 0, "missing": 0}
         credited = zero = 0
         lines: list[str] = []
@@ -307,30 +304,98 @@ def score_report(report: Any, course: Course | None = None, graph: Any = None,
                 lines.append(f"{symbol} {item.element}: "
                              f"{_without_element(item.diagnosis, item.element) or item.verdict}"
                              f"{code}")
-        if result.finding and not any(result.finding in line for line in lines):
-            lines.insert(0, result.finding)
-        entries = len(result.items)
-        if not entries:
-            earned = Fraction(0)
-        elif course.partial_credit:
-            earned = possible * (counts["correct"] + credited * course.carried_credit) / entries
-        else:
-            present = ([Fraction(1)] if counts["correct"] else []) + (
-                [Fraction(0)] if zero else []) + ([course.carried_credit] if credited else [])
-            earned = possible * min(present)
-        if sources_seen:
-            shown = ", ".join(sources_seen)
+        if all_lines is not None:
+            if result.finding and not any(result.finding in line for line in lines):
+                lines.insert(0, result.finding)
+            all_lines.append(lines)
+        tallies.append((result.name, result.written_as if result.written_as != result.name
+                        else None, len(result.items), counts["correct"], counts["carried"],
+                        counts["wrong"], counts["missing"], credited, zero,
+                        tuple(sources_seen)))
+    return tuple(tallies), all_lines
+
+
+@lru_cache(maxsize=4096)
+def _earned(possible: Fraction, entries: int, correct: int, credited: int, zero: int,
+            carried_credit: Fraction, partial_credit: bool) -> Fraction:
+    """A quantity's points earned (one place for the rule; cached: a class repeats the
+    same few cases thousands of times)."""
+    if not entries:
+        return Fraction(0)
+    if partial_credit:
+        return possible * (correct + credited * carried_credit) / entries
+    present = ([Fraction(1)] if correct else []) + (
+        [Fraction(0)] if zero else []) + ([carried_credit] if credited else [])
+    return possible * min(present)
+
+
+def exact_sum(values: list[Fraction]) -> Fraction:
+    """The exact sum of fractions over one common denominator (the same value as adding
+    them one by one, without a gcd per addition)."""
+    denominator = 1
+    for value in values:
+        if denominator % value.denominator:
+            denominator = lcm(denominator, value.denominator)
+    return Fraction(sum(v.numerator * (denominator // v.denominator) for v in values),
+                    denominator)
+
+
+def score_tallies(tallies: tuple[QuantityTally, ...], course: Course,
+                  named: dict[str, Fraction], rest: Fraction,
+                  lines: list[list[str]] | None = None) -> Score:
+    """The :class:`Score` of a sheet from its :func:`tally_report` under ``course``
+    (``named``: points by quantity, ``rest``: the points of the others)."""
+    quantities: list[QuantityScore] = []
+    flags: list[str] = []
+    seen = set()
+    for position, (name, written_as, entries, correct, carried, wrong, missing, credited,
+                   zero, sources) in enumerate(tallies):
+        seen.add(name)
+        possible = named.get(name, rest)
+        earned = _earned(possible, entries, correct, credited, zero, course.carried_credit,
+                         course.partial_credit)
+        why = lines[position] if lines is not None else []
+        if sources:
+            shown = ", ".join(sources)
             flag = (f"{name}: carried entries rest on an all-zero answer ({shown}); "
                     "no carried credit for them")
             flags.append(flag)
-            lines.insert(0, flag)
+            why.insert(0, flag)
         quantities.append(QuantityScore(
-            name, earned, possible, counts, lines, sources_seen,
-            result.written_as if result.written_as != name else None))
-    return Score(earned=sum((q.earned for q in quantities), Fraction(0)),
-                 possible=sum((q.possible for q in quantities), Fraction(0)),
+            name, earned, possible, {"correct": correct, "carried": carried, "wrong": wrong,
+                                     "missing": missing}, why, list(sources), written_as))
+    for name, possible in named.items():
+        if name not in seen:
+            quantities.append(QuantityScore(name, Fraction(0), possible, {}, [
+                f"{name}: not on the sheet (0 of {points_text(possible)} points)"]))
+    return Score(earned=exact_sum([q.earned for q in quantities]),
+                 possible=exact_sum([q.possible for q in quantities]),
                  quantities=quantities, flags=flags, carried_credit=course.carried_credit,
                  partial_credit=course.partial_credit)
+
+
+def _points_of(course: Course, graph: Any, sheet_points: PointsSpec | None
+               ) -> tuple[dict[str, Fraction], Fraction]:
+    spec = course.points if course.points is not None else sheet_points
+    if spec is None:
+        return {}, Fraction(1)
+    if graph is None and spec.named:
+        raise BackcheckError("scoring by quantity names needs the problem's graph")
+    if graph is not None:
+        return spec.resolve(graph)
+    # no names to resolve: one number for every quantity, or a mapping with only default:
+    return {}, spec.each if spec.each is not None else spec.default or Fraction(0)
+
+
+def score_report(report: Any, course: Course | None = None, graph: Any = None,
+                 sheet_points: PointsSpec | None = None, *, detail: bool = True) -> Score:
+    """Score a graded sheet. ``graph`` resolves the names of a points mapping; a course's
+    points win over the sheet's own ``sheet_points``. ``detail`` adds the lines that say
+    why (for autograder output; a class gradebook needs only the numbers)."""
+    course = course or Course()
+    named, rest = _points_of(course, graph, sheet_points)
+    tallies, lines = tally_report(report, detail=detail)
+    return score_tallies(tallies, course, named, rest, lines)
 
 
 class Scorer:
@@ -339,7 +404,9 @@ class Scorer:
     def __init__(self, course: Course | None = None) -> None:
         self.course = course or Course()
         self._graphs: dict[str, Any] = {}
-        self._by_results: dict[int, tuple[Any, Score]] = {}
+        self._by_results: dict[int, tuple[Any, tuple[QuantityTally, ...]]] = {}
+        self._points: dict[str | None, tuple[dict[str, Fraction], Fraction]] = {}
+        self._scores: dict[tuple, Score] = {}
 
     def graph(self, problem_file: str | None) -> Any:
         if problem_file is None:
@@ -357,18 +424,38 @@ class Scorer:
         return spec is not None and bool(spec.named)
 
     def score(self, report: Any, *, detail: bool = True) -> Score | None:
-        """The report's score, or None for a sheet that could not be graded (reports that
-        share their verdicts, :class:`backcheck.classrun.ClassGrader`, share it)."""
+        """The report's score, or None for a sheet that could not be graded. Sheets scored
+        alike (the same tallies, no points of their own) share one :class:`Score`."""
         if report.error is not None:
             return None
         own = getattr(report, "points", None)
-        key = id(report.results)
-        if own is None and not detail and key in self._by_results:
-            results, score = self._by_results[key]
-            if results is report.results:
-                return score
-        graph = self.graph(report.problem_file) if self.needs_graph(report) else None
-        score = score_report(report, self.course, graph, own, detail=detail)
-        if own is None and not detail:
-            self._by_results[key] = (report.results, score)
+        if own is not None or report.problem_file not in self._points:
+            graph = self.graph(report.problem_file) if self.needs_graph(report) else None
+            points = _points_of(self.course, graph, own)
+            if own is not None:
+                tallies, lines = tally_report(report, detail=detail)
+                return score_tallies(tallies, self.course, *points, lines)
+            self._points[report.problem_file] = points
+        named, rest = self._points[report.problem_file]
+        if detail:
+            tallies, lines = tally_report(report, detail=True)
+            return score_tallies(tallies, self.course, named, rest, lines)
+        key = (report.problem_file, self.tallies(report))
+        score = self._scores.get(key)
+        if score is None:
+            score = self._scores[key] = score_tallies(key[1], self.course, named, rest)
         return score
+
+    def tallies(self, report: Any) -> tuple[QuantityTally, ...]:
+        """:func:`tally_report` of ``report``: as a class run's worker counted them, or
+        counted here once for the reports that share their results."""
+        tallies = getattr(report, "tallies", None)
+        if tallies is not None:
+            return tallies
+        key = id(report.results)
+        known = self._by_results.get(key)
+        if known is not None and known[0] is report.results:
+            return known[1]
+        tallies = tally_report(report)[0]
+        self._by_results[key] = (report.results, tallies)
+        return tallies

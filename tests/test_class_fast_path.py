@@ -11,6 +11,7 @@ precisions (the kind of class the speed target is about).
 
 from __future__ import annotations
 
+import io
 import pickle
 import random
 from fractions import Fraction
@@ -79,20 +80,58 @@ def _gradebook(reports: list) -> str:
     return gradebook_csv(reports, [scorer.score(r, detail=False) for r in reports])
 
 
+def _class_table(reports: list, scores: list | None) -> str:
+    from rich.console import Console
+
+    from backcheck.render.verify_view import class_view
+
+    console = Console(width=120, record=True, file=io.StringIO(), color_system=None)
+    console.print(class_view(reports, scores=scores, width=120))
+    return console.export_text()
+
+
 def test_pooled_class_run_of_slipped_sheets_gives_the_plain_verdicts_and_gradebook(
         tmp_path: Path) -> None:
-    from backcheck.classrun import grade_class
-    from backcheck.grading import Grader
+    """The parent keeps pooled sheets light (:class:`classrun.PooledReport`): the
+    gradebook, the scores, the class table and the exit code come from what the workers
+    sent, and the full reports, built only when asked for, are the plain ones; sheets
+    with the same answers as a pooled one (another student) share its verdicts."""
+    from backcheck.classrun import PooledReport, grade_class
+    from backcheck.grading import Grader, class_exit_code
+    from backcheck.scoring import Course, Scorer
 
     paths = [str(p) for p in _slipped_sheets(tmp_path, 14)]
-    plain = [Grader().grade_or_error(p) for p in paths]
     assert len({Path(p).read_text().split("\n", 2)[2] for p in paths}) == len(paths)
+    for i, original in enumerate(paths[3:6]):  # the same answers, another student
+        twin = tmp_path / f"twin_{i}.yaml"
+        twin.write_text(Path(original).read_text().replace("student: s", "student: twin "))
+        paths.append(str(twin))
+    plain = [Grader().grade_or_error(p) for p in paths]
     assert sum(r.counts["carried"] for r in plain) and sum(r.counts["wrong"] for r in plain)
     pooled = grade_class(paths, jobs=2)
-    assert [r.to_json() for r in pooled] == [r.to_json() for r in plain]
-    assert [(r.student, r.order, r.exit_code) for r in pooled] == [
-        (r.student, r.order, r.exit_code) for r in plain]
+    assert sum(isinstance(r, PooledReport) for r in pooled) > len(paths) // 2
+    assert isinstance(pooled[-1], PooledReport)  # a twin of a pooled sheet
+    course = Course(carried_credit=Fraction(1, 2), partial_credit=True)
+    for detail in (False, True):
+        assert [Scorer(course).score(r, detail=detail) for r in pooled] == [
+            Scorer(course).score(r, detail=detail) for r in plain]
+    scores = [Scorer(course).score(r, detail=False) for r in plain]
+    assert _class_table(pooled, scores) == _class_table(plain, scores)
     assert _gradebook(pooled) == _gradebook(plain)
+    assert class_exit_code(pooled) == class_exit_code(plain)
+    assert [(r.student, r.title, r.ok, r.exit_code, r.counts, r.total) for r in pooled] == [
+        (r.student, r.title, r.ok, r.exit_code, r.counts, r.total) for r in plain]
+    for light, full in zip(pooled, plain, strict=True):
+        if full.first is None:
+            assert light.first is None
+            continue
+        assert (light.first.element, light.first.verdict, light.first.diagnosis,
+                light.first.index, light.first.cause) == (
+            full.first.element, full.first.verdict, full.first.diagnosis, full.first.index,
+            full.first.cause)
+    assert [r.to_json() for r in pooled] == [r.to_json() for r in plain]
+    assert [(r.order, r.summary(), len(r.items)) for r in pooled] == [
+        (r.order, r.summary(), len(r.items)) for r in plain]
 
 
 def test_a_report_packed_for_the_parent_reads_back_the_same(tmp_path: Path) -> None:
@@ -114,3 +153,25 @@ def test_a_report_packed_for_the_parent_reads_back_the_same(tmp_path: Path) -> N
         assert (back.points is None) == (report.points is None), sheet
         scorer = Scorer()
         assert scorer.score(back, detail=True) == Scorer().score(report, detail=True), sheet
+
+
+def test_sheet_names_in_the_class_table_are_os_path_relpath_of_each(
+        tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The class table works out one relative path per folder, not per sheet: the same
+    names as ``os.path.relpath`` of each path, from folders below, beside and above."""
+    import os
+
+    from backcheck.render.verify_view import _shown_all
+    from backcheck.text import escape
+
+    here = tmp_path / "a" / "b"
+    here.mkdir(parents=True)
+    paths = ["s.yaml", "./s.yaml", "x/s.yaml", "x//s.yaml", "../s.yaml", "../../s.yaml",
+             "../b/s.yaml", "../../a/b", "../..", "..", ".", "x/..", "x/.", "x/",
+             str(here / "s.yaml"), str(here), str(tmp_path), str(tmp_path / "c" / "s.yaml"),
+             str(tmp_path / "a" / ".." / "c" / "s.yaml"), "/", "/s.yaml", "a b/ c.yaml"]
+    for folder in (here, tmp_path / "a", tmp_path, Path("/")):
+        monkeypatch.chdir(folder)
+        for path, shown in _shown_all(paths).items():
+            relative = os.path.relpath(path)
+            assert shown == escape(relative if not relative.startswith("../../") else path)

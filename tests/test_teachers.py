@@ -96,6 +96,18 @@ def test_points_carried_share_and_partial_credit(tmp_path: Path) -> None:
     assert score["possible"] == 18 and score["earned"] == 6
 
 
+def test_points_of_only_a_default_or_of_zero_apply_to_every_quantity(tmp_path: Path) -> None:
+    # factor_two_missing answers 9 quantities (FORMAT.md: default gives the points of the
+    # quantities not named; a number gives every quantity that many): once these counted
+    # 1 point each (default ignored, 0 read as "not given")
+    for text, possible in (("points: {default: 2}\n", 18), ("points: 0\n", 0)):
+        course = _course(tmp_path, text)
+        score = json.loads(cli("verify", str(FACTOR_TWO), "--json", "--course",
+                               str(course)).stdout)["score"]
+        assert score["possible"] == possible
+        assert {q["possible"] for q in score["quantities"]} == {possible // 9}
+
+
 def test_partial_credit_is_per_element(tmp_path: Path) -> None:
     sheet = tmp_path / "s.yaml"
     sheet.write_text(f"problem: {PROBLEMS / 'single_neuron.yaml'}\n"

@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def verify(
         sheets: list[Path] = typer.Argument(
-            ..., metavar="SHEET...",
+            ..., metavar="SHEET...", parser=sheet_path,
             help="Answers files (FORMAT §4), or problem files with answers:."),
         json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
         csv: Path = shared.file_option("--csv", "Write a gradebook: one row per sheet."),
@@ -132,6 +132,19 @@ def register(app: typer.Typer) -> None:
                 for path, _ in files:
                     stdout.print(f"wrote {escape(path)}", style="dim")
         raise typer.Exit(code)
+
+
+def sheet_path(value: str) -> Path:
+    """A SHEET argument as typer's own Path handling makes it (the same Path, the same
+    message for an existing file that cannot be read), without the validator typer builds
+    for each Path argument: a fifth of a millisecond each, seconds of the parent's time
+    for a class of 10,000 sheets."""
+    import os
+
+    if not os.access(value, os.R_OK) and os.path.exists(value):
+        shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        raise typer.BadParameter(f"path {shown!r} is not readable.")
+    return Path(value)
 
 
 def grade_class(paths: list[str], *, jobs: int | None = None, console=None):  # type: ignore[no-untyped-def]

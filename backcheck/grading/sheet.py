@@ -10,6 +10,7 @@ mistake) for the verdicts.
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..errors import BackcheckError, quoted
 from ..graph import Quantity
-from ..literals import Document, load_yaml, parse_number_text
+from ..literals import Document, child_paths, load_yaml, parse_number_text
 from ..mistakes import BY_NAME
 from ..numbers_text import element_text
 from ..problem import _check_keys
@@ -93,7 +94,7 @@ def read_sheet(grader: Grader, path: str) -> AnswerSheet:
             raise doc.error("problem: a file name cannot contain a NUL byte", ("problem",))
         problem_path = os.path.normpath(
             os.path.join(os.path.dirname(os.path.abspath(path)), reference.strip()))
-        if os.path.realpath(problem_path) == os.path.realpath(path):
+        if _same_file(problem_path, path):
             raise doc.error("problem: points to this answers file itself", ("problem",),
                             hint="give the path of the problem file (net.yaml), relative to "
                                  "this file")
@@ -188,34 +189,63 @@ def _read_number(doc: Document, value: Any, path: tuple) -> tuple[Fraction | Non
     raise doc.error("expected a number, found a mapping", path)
 
 
-def _read_array(doc: Document, value: Any, path: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """Nested lists of numbers → (object array of Fraction/None, array of texts)."""
+def _read_flat(doc: Document, value: Any, path: tuple
+               ) -> tuple[tuple[int, ...], list[Fraction | None], list[str | None]]:
+    """Nested lists of numbers → (their shape, the numbers flat in C order, their texts).
+
+    Plain lists, not numpy arrays: a sheet's answers almost always have the right shape,
+    and only a wrong one needs arrays (:func:`_fit`)."""
     if not isinstance(value, list):
         number, text = _read_number(doc, value, path)
-        return np.array(number, dtype=object), np.array(text, dtype=object)
+        return (), [number], [text]
+    kinds = set(map(type, value))
+    if len(kinds) == 1 and Fraction in kinds:  # numbers only, the common case
+        count = len(value)
+        return (count,), list(value), list(map(doc.texts.get, child_paths(path, count)[:count]))
     if not value:
         raise doc.error("an empty list: write the numbers, or ~ for not attempted", path)
     if all(isinstance(v, list) for v in value):
-        rows = [_read_array(doc, v, path + (i,)) for i, v in enumerate(value)]
-        shapes = {r[0].shape for r in rows}
+        rows = [_read_flat(doc, v, path + (i,)) for i, v in enumerate(value)]
+        shapes = {r[0] for r in rows}
         if len(shapes) != 1:
-            lengths = [r[0].shape[0] if r[0].ndim else 1 for r in rows]
+            lengths = [r[0][0] if r[0] else 1 for r in rows]
             raise doc.error(f"ragged: the rows have {', '.join(map(str, lengths))} entries",
                             path)
-        given = np.empty((len(rows),) + rows[0][0].shape, dtype=object)
-        texts = np.empty(given.shape, dtype=object)
-        for i, (g, t) in enumerate(rows):
-            given[i] = g
-            texts[i] = t
-        return given, texts
+        given: list[Fraction | None] = []
+        texts: list[str | None] = []
+        for _, row_given, row_texts in rows:
+            given += row_given
+            texts += row_texts
+        return (len(rows),) + rows[0][0], given, texts
     if any(isinstance(v, list) for v in value):
         raise doc.error("mixes numbers and lists: write a vector [1, 2] or rows [[1, 2], "
                         "[3, 4]]", path)
-    given = np.empty(len(value), dtype=object)
-    texts = np.empty(len(value), dtype=object)
+    given, texts = [], []
     for i, v in enumerate(value):
-        given[i], texts[i] = _read_number(doc, v, path + (i,))
-    return given, texts
+        number, text = _read_number(doc, v, path + (i,))
+        given.append(number)
+        texts.append(text)
+    return (len(value),), given, texts
+
+
+def _object_array(items: list, shape: tuple[int, ...]) -> np.ndarray:
+    array = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        array[i] = item
+    return array.reshape(shape)
+
+
+def _same_file(problem_path: str, path: str) -> bool:
+    """``realpath(problem_path) == realpath(path)``, without resolving both paths one
+    component at a time when their files differ (two stats say so: one real path is one
+    file)."""
+    try:
+        a, b = os.stat(problem_path), os.stat(path)
+        if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino):
+            return False
+    except OSError:
+        pass
+    return os.path.realpath(problem_path) == os.path.realpath(path)
 
 
 def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -239,13 +269,41 @@ def _holds_text(value: Any) -> bool:
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, list):
+        kind = item.__class__
+        if kind is Fraction:
+            continue
+        if kind is list:
+            for element in item:  # a list of numbers, the common case, without the stack
+                if element.__class__ is not Fraction:
+                    stack.append(element)
+        elif isinstance(item, list):
             stack.extend(item)
         elif isinstance(item, str):
             return True
         elif isinstance(item, dict):
             stack.append(item.get("value"))
     return False
+
+
+_NAMES: dict[int, tuple[Any, int, Any, dict]] = {}
+
+
+def _answer_name(key: str, graph: Any, scalar: bool) -> tuple[str, tuple[int, ...] | None]:
+    """:func:`backcheck.names.answer_name`, remembered per problem graph (a class writes
+    the same keys on every sheet); errors are not remembered, so they are raised anew."""
+    entry = _NAMES.get(id(graph))
+    if (entry is None or entry[0] is not graph or entry[1] != len(graph.quantities)
+            or entry[2] != graph.output_name):
+        if len(_NAMES) > 16:
+            _NAMES.clear()
+        entry = _NAMES[id(graph)] = (graph, len(graph.quantities), graph.output_name, {})
+    known = entry[3]
+    result = known.get((key, scalar))
+    if result is None:
+        from ..names import answer_name
+
+        result = known[(key, scalar)] = answer_name(key, graph, scalar=scalar)
+    return result
 
 
 def read_answers(doc: Document, ctx: ProblemContext, answers: dict, answers_path: tuple,
@@ -288,13 +346,13 @@ def read_answers(doc: Document, ctx: ProblemContext, answers: dict, answers_path
             value = value["value"]
             path = path + ("value",)
         try:
-            name, index = answer_name(str(key), graph, scalar=not isinstance(value, list))
+            name, index = _answer_name(str(key), graph, not isinstance(value, list))
         except BackcheckError as error:
             raise error.located(doc.file, doc.mark(answers_path + (key,))) from None
         quantity = graph.quantities[name]
         entry = entries.get(name)
         if entry is None:
-            size = int(np.prod(quantity.shape)) if quantity.shape else 1
+            size = math.prod(quantity.shape) if quantity.shape else 1
             default = per_name.get(name, sheet_tolerance)
             entry = Entry(name, quantity, str(key), path, [None] * size, [None] * size,
                           [False] * size, [default] * size)
@@ -319,8 +377,8 @@ def read_answers(doc: Document, ctx: ProblemContext, answers: dict, answers_path
         if value is None:  # the whole quantity not attempted
             entry.answered = [True] * len(entry.given)
             continue
-        given, texts = _read_array(doc, value, path)
-        _fit(ctx, entry, given, texts, entries)
+        shape, given, texts = _read_flat(doc, value, path)
+        _fit(ctx, entry, shape, given, texts, entries)
         if tolerance is not None:
             entry.tolerances = [tolerance] * len(entry.given)
     for entry in entries.values():
@@ -348,51 +406,69 @@ def flat_index(doc: Document, quantity: Quantity, index: tuple[int, ...], path: 
     return int(np.ravel_multi_index(full, shape)) if shape else 0
 
 
-def _fit(ctx: ProblemContext, entry: Entry, given: np.ndarray, texts: np.ndarray,
-         entries: dict[str, Entry]) -> None:
-    """Put a whole answer into the quantity's layout, or record one finding about its
-    shape (naming the transpose, or a known mistake, when that is what it is)."""
+def _fit(ctx: ProblemContext, entry: Entry, shape: tuple[int, ...], flat_given: list,
+         flat_texts: list, entries: dict[str, Entry]) -> None:
+    """Put a whole answer (its shape, numbers and texts flat) into the quantity's layout,
+    or record one finding about its shape (naming the transpose, or a known mistake, when
+    that is what it is)."""
     q = entry.quantity
     size = len(entry.given)
-    if given.shape != q.shape and not (given.size == size
-                                       and _squeezed(given.shape) == _squeezed(q.shape)):
-        theirs = {name: np.asarray(e.given, dtype=object).reshape(e.quantity.shape)
-                  for name, e in entries.items() if any(e.answered)}
-        for mistake in BY_NAME.values():
-            if mistake.shape is None:
-                continue
-            message = mistake.shape(q, given, ctx.truth, theirs)
-            if message is not None:
-                entry.finding, entry.finding_mistake = message, mistake.name
-                break
-        else:
-            entry.finding = (f"{q.name}: you wrote {_written_shape(given.shape)}, but it is "
-                             f"{_shape_text(q.shape)} ({q.description or q.name})")
-        if entry.finding_mistake == "transposed":
-            given, texts = given.T, texts.T
-        else:
-            entry.unreadable = True
-            entry.answered = [True] * size
-            return
+    if shape == q.shape or (len(flat_given) == size
+                            and _squeezed(shape) == _squeezed(q.shape)):
+        entry.given = flat_given
+        entry.texts = flat_texts
+        entry.answered = [True] * size
+        return
+    given, texts = _object_array(flat_given, shape), _object_array(flat_texts, shape)
+    theirs = {name: np.asarray(e.given, dtype=object).reshape(e.quantity.shape)
+              for name, e in entries.items() if any(e.answered)}
+    for mistake in BY_NAME.values():
+        if mistake.shape is None:
+            continue
+        message = mistake.shape(q, given, ctx.truth, theirs)
+        if message is not None:
+            entry.finding, entry.finding_mistake = message, mistake.name
+            break
+    else:
+        entry.finding = (f"{q.name}: you wrote {_written_shape(given.shape)}, but it is "
+                         f"{_shape_text(q.shape)} ({q.description or q.name})")
+    if entry.finding_mistake == "transposed":
+        given, texts = given.T, texts.T
+    else:
+        entry.unreadable = True
+        entry.answered = [True] * size
+        return
     entry.given = list(given.reshape(-1))
     entry.texts = list(texts.reshape(-1))
     entry.answered = [True] * size
+
+
+_PRECISIONS: dict[str, int | None] = {}  # a number's text -> its decimals, when they count
 
 
 def working_decimals(entries: list[Entry], ctx: ProblemContext | None = None) -> int:
     """The precision a sheet works to: the number of decimals its rounded answers use
     most often (answers that are exactly the true value, like 0.5, don't count)."""
     counts: Counter[int] = Counter()
+    precisions = _PRECISIONS
+    if len(precisions) > 200_000:
+        precisions.clear()
     for entry in entries:
         truth = ctx.truth_flat[entry.name] if ctx is not None else None
+        exact = truth is not None and not entry.unreadable
+        given = entry.given
         for i, text in enumerate(entry.texts):
             if text is None:
                 continue
-            decimals, integer = text_precision(text)
-            if integer or decimals is None or decimals <= 0:
+            if text in precisions:
+                decimals = precisions[text]
+            else:
+                written, integer = text_precision(text)
+                decimals = None if integer or written is None or written <= 0 else written
+                precisions[text] = decimals
+            if decimals is None:
                 continue
-            if truth is not None and not entry.unreadable and is_exactly(entry.given[i],
-                                                                          truth[i]):
+            if exact and is_exactly(given[i], truth[i]):  # type: ignore[index]
                 continue
             counts[decimals] += 1
     if not counts:

@@ -28,11 +28,35 @@ def verdict_text(verdict: str) -> Text:
 def _shown(path: str | None) -> str:
     if path is None:
         return "?"
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:
-        return escape(path)
-    return escape(relative if not relative.startswith("../../") else path)
+    return _shown_all([path])[path]
+
+
+def _shown_all(paths: list[str]) -> dict[str, str]:
+    """Each path as shown: relative to here unless that climbs two folders or more.
+    One ``os.path.relpath`` per folder, not per path (a class of 10,000 sheets)."""
+    folders: dict[str, str] = {}
+    shown: dict[str, str] = {}
+    for path in paths:
+        if path in shown:
+            continue
+        folder, base = os.path.split(path)
+        try:
+            relative = folders.get(folder)
+            if relative is None:
+                relative = folders[folder] = os.path.relpath(folder or os.curdir)
+            if base in ("", os.curdir, os.pardir) or all(
+                    part == os.pardir for part in relative.split(os.sep)):
+                # the folder is here or above: the path may lead back down to here
+                relative = os.path.relpath(path)
+            elif relative == os.curdir:
+                relative = base
+            else:
+                relative = relative + os.sep + base
+        except ValueError:
+            shown[path] = escape(path)
+            continue
+        shown[path] = escape(relative if not relative.startswith("../../") else path)
+    return shown
 
 
 #: sheets with more entries (or quantities) than this end with a one-line-per-quantity
@@ -239,10 +263,10 @@ def _index_text(item: Item) -> str:
     return "[" + ",".join(map(str, item.index)) + "]" if item.index else item.quantity
 
 
-def _short_names(paths: list[str]) -> dict[str, str]:
-    """Sheet paths as short as they can be: relative to here, without the folder they
-    all share (or just the file names, when those are all different)."""
-    shown = {p: _shown(p) for p in paths}
+def _short_names(paths: list[str], shown: dict[str, str]) -> dict[str, str]:
+    """Sheet paths as short as they can be: relative to here (``shown``:
+    :func:`_shown_all`), without the folder they all share (or just the file names, when
+    those are all different)."""
     bases = [os.path.basename(p) for p in paths]
     if len(set(bases)) == len(bases):
         return {p: escape(b) for p, b in zip(paths, bases, strict=True)}
@@ -305,9 +329,11 @@ def class_view(reports: list[Report], *, scores: list[Any] | None = None,
     The table is as wide as ``width`` (the terminal's), the sheet column taking the rest."""
     from ..scoring import points_text
 
-    names = _short_names([r.sheet for r in reports])
+    sheets = [r.sheet for r in reports]
+    shown_all = _shown_all(sheets)
+    names = _short_names(sheets, shown_all)
     title = "Answer sheets"
-    bases = {os.path.basename(_shown(r.sheet)) for r in reports}
+    bases = {os.path.basename(shown) for shown in shown_all.values()}
     folders = {os.path.dirname(v) for v in names.values()}
     if len(bases) == 1 and len(reports) > 1 and len(folders) == len(set(names.values())) \
             and "" not in folders:
