@@ -189,7 +189,21 @@ class Diagnosis:
         name = item.quantity
         candidates = [v for v in ctx.variants if name in v.affects]
         found: list[Finding] = []
+        # a rule far from the entry is turned away in float64 first (as agrees() would)
+        given = item.given
+        quick = given is not None and not ctx.large and item.tolerance.kind not in (
+            "exact", "sig")
+        if quick:
+            g = given.numerator / given.denominator  # type: ignore[union-attr]
+            absolute, relative = sheet.bounds(item, item.expected)
         for variant in candidates:  # 1. from the truth (cached per problem): every match
+            if quick:
+                floats = ctx.buggy_floats(variant, name)
+                t = None if floats is None else floats[item.flat]
+                if t is not None and sheet.beyond_rounding(
+                        g, t, float(absolute or 0) if relative is None else
+                        float(relative) * abs(t), 1e-9):
+                    continue
             if ctx.large and not ctx.has_buggy(variant):
                 # a large problem: an exact run only where float64 says it may match
                 if not self._screened(item, ctx.buggy_float(variant, name)):
