@@ -94,10 +94,9 @@ class SheetGrading:
             # the rules take the numbers as written, but at BCE's boundary (:meth:`usable`)
             plain = not (boundary is not None and boundary[2] and name == boundary[0])
             if exact:
-                converted = self._exact_given
                 values = [
                     _ZERO if not m else truth[i] if i in swapped
-                    else converted.get((name, i)) or self._exact(name, i, given)
+                    else self._exact(name, i, given)
                     for i, (m, given) in enumerate(zip(mask, entry.given, strict=True))]
                 array = np.empty(len(values), dtype=object)
                 array[:] = values
