@@ -20,7 +20,6 @@ import os
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from itertools import accumulate
 from typing import Any
 
 from .errors import BackcheckError, Mark, quoted
@@ -684,8 +683,11 @@ _BLOCK_VALUE = re.compile(r"(?:[A-Za-z0-9_./~(]|[-+][A-Za-z0-9_.])[A-Za-z0-9_./+
 _FLOW_ITEM = re.compile(r" *([+-]?[A-Za-z0-9_.~][A-Za-z0-9_.+~-]*) *([,\]])")
 _FLOW_OPEN = re.compile(r" *\[")
 _SIMPLE_NUMBERS = r"[+-]?[0-9.]+(?:, [+-]?[0-9.]+)*"
-_SIMPLE_FLOW = re.compile(rf"\[{_SIMPLE_NUMBERS}\]"
-                          rf"|\[\[{_SIMPLE_NUMBERS}(?:\], \[{_SIMPLE_NUMBERS})*\]\]")
+_SIMPLE_FLOW_TEXT = (rf"\[{_SIMPLE_NUMBERS}\]"
+                     rf"|\[\[{_SIMPLE_NUMBERS}(?:\], \[{_SIMPLE_NUMBERS})*\]\]")
+_SIMPLE_FLOW = re.compile(_SIMPLE_FLOW_TEXT)
+#: an entry whose value is a simple flow sequence, the common line of a sheet
+_SIMPLE_ENTRY = re.compile(rf"( +)([A-Za-z0-9_][A-Za-z0-9_/.\[\],+-]*): +({_SIMPLE_FLOW_TEXT}) *\Z")
 _FLOW_AFTER = re.compile(r" *([,\]])")
 _FLOW_EMPTY = re.compile(r" *\]")
 _LINE_TAIL = re.compile(r"(?: +(?:#.*)?)?\Z")
@@ -725,11 +727,31 @@ class _PlainReader:
         block: dict | None = None
         block_indent = 0
         entry_key, top_key, inline = _ENTRY_KEY.match, _TOP_KEY.match, self.inline
+        simple_entry = _SIMPLE_ENTRY.match
         for number, line in enumerate(text.split("\n"), 1):
             if not line:
                 continue
             first = line[0]
             if first == " ":
+                simple = simple_entry(line)
+                if simple is not None and open_key is not None:  # the common line
+                    indent = simple.end(1)
+                    if block is None:
+                        block, block_indent = {}, indent
+                        data[open_key] = block
+                        marks[(open_key,)] = _mark(number, indent + 1)
+                        self.count += 1
+                    elif indent != block_indent:
+                        raise _NotPlain
+                    key = simple.group(2)
+                    if key in block:
+                        raise _NotPlain
+                    path = (open_key, key)
+                    start = simple.start(3)
+                    self.count += 1
+                    marks[path] = _mark(number, start + 1)
+                    block[key] = self.simple_flow(simple.group(3), start, number, path)
+                    continue
                 body = line.lstrip(" ")
                 if not body or body[0] == "#":
                     continue
@@ -895,36 +917,43 @@ class _PlainReader:
         """A flow sequence :data:`_SIMPLE_FLOW` matched (``text``, its ``[`` at
         ``line[start]``): a list of numbers, or a list of lists of numbers, each item
         followed by exactly ", " (the way make_sheets and most people write them)."""
-        if text[1] != "[":
-            return self.simple_items(text[1:-1].split(", "), start + 1, number, path)
-        # the outer [ is marked (by flow) at start; each row's [ is at position
-        position = start + 1
-        rows = []
-        for index, row in enumerate(text[2:-2].split("], [")):
-            self.count += 1
-            here = path + (index,)
-            self.marks[here] = _mark(number, position + 1)
-            rows.append(self.simple_items(row.split(", "), position + 1, number, here))
-            position += len(row) + 4
-        return rows
-
-    def simple_items(self, words: list[str], position: int, number: int, path: Path) -> list:
-        """The numbers ``words`` of one flow sequence, the first at ``line[position]``."""
-        count = len(words)
-        paths = child_paths(path, count)
+        marks, texts, fractions, known_marks = self.marks, self.texts, _FRACTIONS, _MARKS
         key_base = number << 22
-        marks = [_MARKS.get(key_base | column) or _mark(number, column) for column in
-                 accumulate([len(word) + 2 for word in words[:-1]], initial=position + 1)]
-        self.marks.update(zip(paths, marks))
-        self.texts.update(zip(paths, words))
-        try:
-            values = [_FRACTIONS[word] for word in words]
-        except KeyError:  # a number not seen before, or a word that is not a plain number
-            values = [self.number(word, mark) for word, mark in zip(words, marks)]
-        self.count += count
+        if text[1] != "[":
+            rows = [text[1:-1]]
+            column = start + 2  # 1-based, of the first number
+            outer = None
+        else:
+            rows = text[2:-2].split("], [")
+            column = start + 3
+            outer = []
+        for index, row in enumerate(rows):
+            if outer is not None:
+                here = path + (index,)
+                marks[here] = _MARKS.get(key_base | column - 1) or _mark(number, column - 1)
+            else:
+                here = path
+            words = row.split(", ")
+            paths = child_paths(here, len(words))
+            values = []
+            for i, word in enumerate(words):
+                mark = known_marks.get(key_base | column) or _mark(number, column)
+                child = paths[i]
+                marks[child] = mark
+                texts[child] = word
+                value = fractions.get(word)
+                values.append(value if value is not None else self.number(word, mark))
+                column += len(word) + 2
+            self.count += len(words)
+            if outer is None:
+                break
+            outer.append(values)
+            column += 2
+        if outer is not None:
+            self.count += len(rows)
         if self.count > MAX_NODES:
             raise _NotPlain
-        return values
+        return values if outer is None else outer
 
 
 def child_paths(path: Path, count: int) -> list[Path]:

@@ -168,6 +168,10 @@ def test_limits_still_hold_on_plain_sheets() -> None:
     assert literals._read_plain(many, "f.yaml") is None
     with pytest.raises(BackcheckError, match="too many values"):
         parse_yaml(many, "f.yaml")
+    rows = "answers:\n  z: [" + ", ".join(["[1, 1]"] * (MAX_NODES // 3)) + "]\n"
+    assert literals._read_plain(rows, "f.yaml") is None
+    with pytest.raises(BackcheckError, match="too many values"):
+        parse_yaml(rows, "f.yaml")
     # the top mapping, the answers mapping and the list are 3 values: this is the limit
     exact = "answers:\n  z: [" + ", ".join(["1"] * (MAX_NODES - 3)) + "]\n"
     assert check_agrees(exact)
