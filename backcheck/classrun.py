@@ -447,6 +447,10 @@ _PERSONAL = re.compile(r"^(?:student|title|notes)[ \t]*:[ \t]+[^\s|>&*!\[{\"'%@`
                        re.MULTILINE)
 
 
+#: a folder as sheets name it → its real path (a class's sheets share a few folders)
+_FOLDERS: dict[str, str] = {}
+
+
 def answers_key(path: str) -> tuple[str, str, str] | None:
     """(folder, the sheet's text without its student/title/notes lines, those lines):
     two sheets with the same first two have the same problem and the same answers as
@@ -463,7 +467,12 @@ def answers_key(path: str) -> tuple[str, str, str] | None:
     if re.search(r"^points[ \t]*:", text, re.MULTILINE) or not re.search(
             r"^problem[ \t]*:", text, re.MULTILINE):
         return None
-    folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    where = os.path.dirname(os.path.abspath(path))
+    folder = _FOLDERS.get(where)
+    if folder is None:
+        if len(_FOLDERS) > 10_000:
+            _FOLDERS.clear()
+        folder = _FOLDERS[where] = os.path.realpath(where)
     personal = "".join(m.group(0).rstrip("\n") + "\n" for m in _PERSONAL.finditer(text))
     return folder, _PERSONAL.sub("", text), personal
 
