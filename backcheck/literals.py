@@ -694,7 +694,7 @@ _LINE_TAIL = re.compile(r"(?: +(?:#.*)?)?\Z")
 _FRACTIONS: dict[str, Fraction] = {}  # plain number text -> its value (immutable, shared)
 _MARKS: dict[int, Mark] = {}  # line << 22 | column -> Mark (immutable, shared)
 _CHILD_PATHS: dict[tuple, list[tuple]] = {}  # path -> [path + (0,), path + (1,), ...]
-_CACHE_LIMIT = 50_000  # entries in each cache below; a class needs a few thousand
+_CACHE_LIMIT = 50_000  # entries each of these caches keeps (a class needs a few thousand)
 
 
 def _read_plain(text: str, file: str) -> Document | None:
