@@ -264,9 +264,29 @@ class Exact:
         if b < 0:
             return -1
         if _strict:
+            if self.is_zero_by_form():
+                return 0
             raise _undecided(self, "the sign of")
         mid = b.mid()
         return int(mid > 0) - int(mid < 0)
+
+    def is_zero_by_form(self) -> bool:
+        """Is this ball around 0 exactly 0, as its closed form shows? SymPy's own
+        canonical form of it is 0 (tanh(x)/10 + tanh(−x)/10: odd functions and like
+        terms cancel as written), so no precision could ever decide its sign. Asked only
+        of a ball the working precision leaves undecided (cached per form)."""
+        if self.q is not None or self.form is None:
+            return False
+        known = _ZERO_FORMS.get(self.form)
+        if known is None:
+            if len(_ZERO_FORMS) > 10_000:
+                _ZERO_FORMS.clear()
+            try:
+                known = bool(form_to_sympy(self.form) == 0)
+            except (ArithmeticError, ValueError, TypeError, AttributeError, RecursionError):
+                known = False
+            _ZERO_FORMS[self.form] = known
+        return known
 
     @property
     def undecided(self) -> bool:
@@ -347,6 +367,8 @@ class Exact:
 
     def reciprocal(self) -> Exact:
         if self.q is None and self._b.contains(0) and _strict:
+            if self.is_zero_by_form():
+                raise ExactDomainError("division by zero")
             raise _undecided(self, "division by")
         self._nonzero("division by zero")
         if self.q is not None:
@@ -589,6 +611,10 @@ def _int_root(n: int, k: int) -> int | None:
         if candidate >= 0 and candidate**k == n:
             return candidate
     return None
+
+
+#: closed forms already asked whether they are exactly 0 (:meth:`Exact.is_zero_by_form`)
+_ZERO_FORMS: dict[Form, bool] = {}
 
 
 def form_to_sympy(form: Form) -> Any:

@@ -126,3 +126,22 @@ def test_softmax_cross_entropy_gives_p_minus_t_exactly() -> None:
     delta = solution.exact("dL/dz1")
     for i in range(3):
         assert abs(float((delta[i] - (p[i] - int(t[i]))).approx)) < 1e-45
+
+
+def test_a_zero_reached_through_odd_functions_is_exactly_zero() -> None:
+    """Found by the property test above: tanh(x)/10 + tanh(−x)/10 is exactly 0, but its
+    ball never decides a sign, and BCE's gradient asks the sign of 2σ(0) − 1 (its float64
+    stability branch). The closed form shows the zero (SymPy cancels it as written), so
+    the problem solves and agrees with HIPS autograd instead of failing."""
+    problem = {"convention": "xW", "x": [[0.0], [0.1]],
+               "layers": [{"W": [[0.1]], "activation": "identity"},
+                          {"W": [[0.1, 0.0]], "activation": "identity"},
+                          {"W": [[0.1, -0.1, 0.0], [0.0, 0.0, 0.0]], "activation": "tanh"},
+                          {"W": [[0.0, 0.0, 0.1, 0.0, 0.0], [0.0, 0.0, 0.1, 0.0, 0.0],
+                                 [0.0, 0.0, 0.0, 0.0, 0.0]], "activation": "sigmoid"}],
+               "target": [[0.0] * 5, [0.0] * 5], "loss": "bce"}
+    solution = solve(problem_from_text(json.dumps(problem)))
+    assert solution.crosscheck is not None and solution.crosscheck.ok
+    for name, expected in autograd_reference(problem).items():
+        np.testing.assert_allclose(solution.float(name), expected, rtol=1e-10, atol=1e-12,
+                                   err_msg=name)

@@ -635,6 +635,27 @@ def test_zero_log_zero_adds_nothing() -> None:
     assert abs(-np.log(0.0180) - 4.0174) < 5e-5
 
 
+def test_a_value_the_rules_refuse_stops_only_what_needs_it(tmp_path: Path) -> None:
+    """A negative probability in a3 (the whole forward pass written with its signs
+    flipped): L = −log a3[2] cannot be worked out from it, but z2 still follows from the
+    student's own a1, so z2[1] = W2[1,:]·a1 + b2[1] is carried, not judged against the
+    truth alone; the note names a3, the value the loss could not take (not z1, a1, …,
+    which still carry forward)."""
+    W2 = np.array([[1, -1, 0.5], [0.5, 1, -1], [0, 1, 1]])
+    b2 = np.array([0, 1, -1])
+    a1 = np.array([-1.0, 0.0, -2.0])  # relu's output written negative: wrong
+    z2 = W2 @ a1 + b2  # what follows from it (numpy, independently of backcheck)
+    path = sheet(tmp_path, "answers:\n  z1: [-1, 1, -2]\n  a1: [-1, 0, -2]\n"
+                           f"  z2: [{z2[0]:.1f}, {z2[1]:.1f}, {z2[2]:.1f}]\n"
+                           "  a3: [-0.2447, -0.6652, -0.0900]\n  L: -0.4076\n")
+    report = verify(str(path))
+    items = by_element(report)
+    assert z2[0] == -2.0 and items["z2[1]"].verdict == "carried", items["z2[1]"].diagnosis
+    assert items["a1[1]"].verdict == "wrong" and items["L"].verdict == "wrong"
+    assert report.notes == ["a3: your values cannot be carried forward (log of a number "
+                            "that is not positive at L)"], report.notes
+
+
 @pytest.mark.parametrize("tolerance", [None, "auto", "exact", "{abs: 0.01}", "{rel: 0}",
                                        "{rel: 0.001}", "{sig: 3}", "{sig: 40}"])
 def test_a_fraction_is_exact_under_every_tolerance(tmp_path: Path,

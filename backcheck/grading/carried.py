@@ -69,9 +69,10 @@ class CarriedCauses:
 
     @staticmethod
     def _moves(base: QuantityValues | None, item: Item, here: float) -> bool:
-        if base is None:
+        there = None if base is None else base.flat(item.quantity)[item.flat]
+        if there is None:
             return False
-        there = float(base.flat(item.quantity)[item.flat])
+        there = float(there)
         return abs(there - here) > 1e-9 * max(1.0, abs(here))
 
     def _cause_by_perturbation(self, item: Item) -> str | None:
@@ -87,9 +88,10 @@ class CarriedCauses:
                     for other in sheet.items[d])),
                 key=lambda d: -structure.position[d])
         reference = sheet.float_evaluation()
-        if reference is None:
+        here = None if reference is None else reference.flat(name)[item.flat]
+        if here is None:
             return candidates[0] if candidates else None
-        here = float(reference.flat(name)[item.flat])
+        here = float(here)
         for candidate in candidates:
             if self._moves(self._perturbed_evaluation(candidate), item, here):
                 return candidate

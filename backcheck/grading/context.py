@@ -55,6 +55,7 @@ class ProblemContext:
         self._buggy: dict[str, QuantityValues | None] = {}
         self._buggy_float: dict[str, QuantityValues | None] = {}
         self._truth_float_base: QuantityValues | None = None
+        self._buggy_floats: dict[tuple[str, str], list[float | None] | None] = {}
         self._transformed: dict[tuple[str, str], list[Any] | None] = {}
         self._expected_texts: dict[tuple[str, int], str] = {}
 
@@ -80,6 +81,16 @@ class ProblemContext:
                                             variant.swaps(self.truth), "truth")
         base = self._buggy[variant.key]
         return None if base is None else base.flat(name)
+
+    def buggy_floats(self, variant: Variant, name: str) -> list[float | None] | None:
+        """:meth:`buggy` as float64 numbers (cached: diagnosis screens every wrong entry
+        of every sheet against them)."""
+        key = (variant.key, name)
+        if key not in self._buggy_floats:
+            values = self.buggy(variant, name)
+            self._buggy_floats[key] = None if values is None else [
+                None if v is None else float(v) for v in values]
+        return self._buggy_floats[key]
 
     def has_buggy(self, variant: Variant) -> bool:
         """Has ``variant`` already been worked exactly from the truth (cached)?"""

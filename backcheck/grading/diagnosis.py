@@ -19,6 +19,7 @@ from ..literals import is_integer_text, written_decimals
 from ..mistakes import Finding, QuantityValues, Variant, fmt
 from . import context
 from .context import ProblemContext, run
+from .reach import PartialReach
 from .report import Item
 from .tolerance import (
     EXACT_DECIMALS,
@@ -49,7 +50,7 @@ class Diagnosis:
         self._student_transformed: dict[tuple[str, str], list[Any] | None] = {}
         self._contradictions: dict[tuple[str, str], bool] = {}
         self._upstream_off: dict[str, bool] = {}
-        self._variant_reaches: dict[str, tuple[QuantityValues | None, dict]] = {}
+        self._variant_reaches: dict[str, PartialReach] = {}
         # exact buggy-rule runs this sheet may still make (budgeted for large problems)
         work = int(getattr(self.ctx.problem, "exact_work", 0) or 0)
         budget = context.LARGE_EXACT_BUDGET
@@ -188,7 +189,21 @@ class Diagnosis:
         name = item.quantity
         candidates = [v for v in ctx.variants if name in v.affects]
         found: list[Finding] = []
+        # a rule far from the entry is turned away in float64 first (as agrees() would)
+        given = item.given
+        quick = given is not None and not ctx.large and item.tolerance.kind not in (
+            "exact", "sig")
+        if quick:
+            g = given.numerator / given.denominator  # type: ignore[union-attr]
+            absolute, relative = sheet.bounds(item, item.expected)
         for variant in candidates:  # 1. from the truth (cached per problem): every match
+            if quick:
+                floats = ctx.buggy_floats(variant, name)
+                t = None if floats is None else floats[item.flat]
+                if t is not None and sheet.beyond_rounding(
+                        g, t, float(absolute or 0) if relative is None else
+                        float(relative) * abs(t), 1e-9):
+                    continue
             if ctx.large and not ctx.has_buggy(variant):
                 # a large problem: an exact run only where float64 says it may match
                 if not self._screened(item, ctx.buggy_float(variant, name)):
@@ -226,7 +241,10 @@ class Diagnosis:
             screen = self._float_variant(variant)
             if screen is None:
                 continue
-            value = float(screen.flat(name)[item.flat])
+            value = screen.flat(name)[item.flat]
+            if value is None:
+                continue
+            value = float(value)
             reach = None
             if not agrees_float(float(item.given), item.text, value, item.tolerance,
                                 sheet.working, item.given, sheet.reach.radius(item)):
@@ -249,21 +267,24 @@ class Diagnosis:
                 return [self._finding(item, variant, buggy, base)]
         return []
 
-    def _variant_reach(self, variant: Variant) -> tuple[QuantityValues | None, dict]:
+    def _variant_reach(self, variant: Variant) -> PartialReach:
         """The rounding reach of a buggy rule worked from the student's own answers,
         with the values they looked up on the way rounded too (once per variant): a
         diagnosis survives their rounding of intermediates they did not write."""
         if variant.key not in self._variant_reaches:
-            self._variant_reaches[variant.key] = (
-                self.sheet.reach.evaluation(variant=variant), {})
+            self._variant_reaches[variant.key] = PartialReach(
+                lambda: self.sheet.reach.evaluation(variant=variant))
         return self._variant_reaches[variant.key]
 
     def _transformed(self, variant: Variant, name: str, base: QuantityValues) -> list[Any] | None:
         """A whole-quantity transform of the student's base (once per quantity)."""
         key = (variant.key, name)
         if key not in self._student_transformed:
-            self._student_transformed[key] = variant.transform(  # type: ignore[misc]
-                self.sheet.graph.quantities[name], base)
+            try:
+                self._student_transformed[key] = variant.transform(  # type: ignore[misc]
+                    self.sheet.graph.quantities[name], base)
+            except (ArithmeticError, ValueError, TypeError, IndexError, KeyError):
+                self._student_transformed[key] = None  # not from numbers the rules refuse
         return self._student_transformed[key]
 
     def _is_upstream_off(self, name: str) -> bool:

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..evaluate import LazyEvaluation
 from ..mistakes import QuantityValues, Variant
 from .balls import BALL, BallArray, LookupRoundingBall, rounding_swaps, widened
-from .context import run
 from .report import Item
 from .tolerance import AUTO, bound, is_exactly
 
@@ -26,6 +26,32 @@ if TYPE_CHECKING:
 MAX_BALL_CELLS = 400_000
 
 Column = tuple[str, int, float]  # (quantity, flat element, its half unit)
+
+
+class PartialReach:
+    """The rounding reach of an evaluation from only some of the written numbers (the
+    correct ones, a route that skips one answer, a buggy rule), evaluated when a radius
+    is first asked of it: most sheets are decided without it."""
+
+    __slots__ = ("_make", "_balls", "radii")
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+        self._balls: Any = False  # False: not evaluated yet
+        self.radii: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def evaluated(cls, balls: QuantityValues | None) -> PartialReach:
+        """One evaluated already (its columns are read at once)."""
+        reach = cls(None)
+        reach._balls = balls
+        return reach
+
+    @property
+    def balls(self) -> QuantityValues | None:
+        if self._balls is False:
+            self._balls = self._make()
+        return self._balls
 
 
 class RoundingReach:
@@ -57,19 +83,24 @@ class RoundingReach:
 
     def radius(self, item: Item, reach: Any = None) -> float:
         """First-order reach of the rounding in the student's earlier answers here
-        (``reach``: an :meth:`evaluation` of only some of them, with its radii)."""
+        (``reach``: a :class:`PartialReach`, of only some of them)."""
         if reach is None:
             if self._balls is False:
                 self._balls = self.evaluation()
             balls, cache = self._balls, self._radii
         else:
-            balls, cache = reach
+            balls, cache = reach.balls, reach.radii
         if not isinstance(balls, QuantityValues):
             return 0.0
         radii = cache.get(item.quantity)
         if radii is None:
-            radii = cache[item.quantity] = np.ravel(
-                BallArray.of(balls.internal(item.quantity)).radius)
+            try:
+                radii = np.ravel(BallArray.of(balls.internal(item.quantity)).radius)
+            except (ArithmeticError, ValueError, TypeError, IndexError):
+                radii = np.zeros(0)  # the rules cannot take these numbers: no allowance
+            cache[item.quantity] = radii
+        if item.flat >= len(radii):
+            return 0.0
         r = float(radii[item.flat])
         if not np.isfinite(r) or r <= 0:
             return 0.0
@@ -83,12 +114,15 @@ class RoundingReach:
             self._balls = self.evaluation()
         balls, columns, key = self._balls, self._columns, item.quantity
         if id(item) in sheet.by_route and sheet.fused is not None:
-            balls, columns, key = sheet.fused[1][0], sheet.fused_columns, "route:" + key
+            balls, columns, key = sheet.fused[1].balls, sheet.fused_columns, "route:" + key
         if not isinstance(balls, QuantityValues):
             return None
         jac = self._jacobians.get(key)
         if jac is None:
-            jac = BallArray.of(balls.internal(item.quantity))._jac()
+            try:
+                jac = BallArray.of(balls.internal(item.quantity))._jac()
+            except (ArithmeticError, ValueError, TypeError, IndexError):
+                return None
             jac = self._jacobians[key] = jac.reshape(-1, jac.shape[-1])
         row = jac[item.flat]
         return [columns[k][:2] for k in np.flatnonzero(row) if k < len(columns)]
@@ -195,4 +229,7 @@ class RoundingReach:
                     entry_rules[key] = widened(rule, r)
             # a looked-up value rounded one digit short of the sheet's precision
             backend = LookupRoundingBall(10 * r)
-        return run(graph, backend, overrides, swaps, "yours")
+        # worked out lazily: a radius is asked of a few quantities, each needs its own
+        # node (and what the student did not write before it)
+        return QuantityValues(graph, LazyEvaluation(graph, backend, overrides=overrides,
+                                                    swaps=swaps), "yours")

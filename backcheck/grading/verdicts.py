@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 
 from ..backends import EXACT, FLOAT
-from ..evaluate import EvaluationError, evaluate
+from ..evaluate import EvaluationError, LazyEvaluation
 from ..exact import Exact
 from ..mistakes import QuantityValues
 from .carried import CarriedCauses
 from .context import BOUNDARY_NUDGE, ProblemContext
 from .diagnosis import Diagnosis
-from .reach import RoundingReach
+from .reach import PartialReach, RoundingReach
 from .report import Item, QuantityResult
 from .sheet import Entry
 from .tolerance import bound, within
@@ -56,6 +56,7 @@ class SheetGrading:
         self._float_all: QuantityValues | None = None
         self._bounds: dict[int, tuple[Fraction | None, Fraction | None]] = {}
         self._exact_given: dict[tuple[str, int], Exact] = {}  # the numbers, as Exact once
+        self._all_overrides: dict[str, dict] = {}  # every answer, per number system
         # the fused route (dL/dzN from aN): its evaluation and rounding reach, the
         # reach's columns, and the entries that follow by it
         self.fused: tuple[QuantityValues | None, Any] | None = None
@@ -66,36 +67,47 @@ class SheetGrading:
     def overrides(self, keep: Any = None, backend: Any = EXACT,
                   replace: dict[str, set[int]] | None = None) -> dict:
         """The student's answers as evaluator overrides. ``keep(name, flat)`` filters
-        elements; ``replace`` puts the truth in place of some elements (float screens)."""
+        elements; ``replace`` puts the truth in place of some elements (float screens).
+        All of them (no ``keep``, no ``replace``) are made once per number system."""
+        if keep is None and replace is None:
+            cached = self._all_overrides.get(backend.name)
+            if cached is None:
+                cached = self._all_overrides[backend.name] = self._overrides(None, backend, None)
+            return cached
+        return self._overrides(keep, backend, replace)
+
+    def _overrides(self, keep: Any, backend: Any, replace: dict[str, set[int]] | None) -> dict:
         result = {}
+        exact = backend is not FLOAT
+        boundary = self.ctx.boundary
         for name, entry in self.entries.items():
             q = entry.quantity
             if q.kind == "update" or entry.unreadable:
                 continue
             items = self.items[name]
-            mask = np.zeros(len(entry.given), dtype=bool)
-            values = np.empty(len(entry.given), dtype=object)
-            truth = self.ctx.truth_flat[name]
-            swapped = (replace or {}).get(name, set())
-            for i, given in enumerate(entry.given):
-                if given is None or items[i] is None:
-                    continue
-                if keep is not None and not keep(name, i):
-                    continue
-                mask[i] = True
-                if i in swapped:
-                    values[i] = truth[i]
-                elif backend is FLOAT:
-                    values[i] = self.usable(name, i, given)
-                else:
-                    values[i] = self._exact(name, i, given)
-            if not mask.any():
+            mask = [given is not None and items[i] is not None and (
+                keep is None or keep(name, i)) for i, given in enumerate(entry.given)]
+            if not any(mask):
                 continue
-            if backend is FLOAT:
-                values = np.array([0.0 if v is None else float(v) for v in values])
+            swapped = (replace or {}).get(name) or ()
+            truth = self.ctx.truth_flat[name]
+            # the rules take the numbers as written, but at BCE's boundary (:meth:`usable`)
+            plain = not (boundary is not None and boundary[2] and name == boundary[0])
+            if exact:
+                values = [
+                    _ZERO if not m else truth[i] if i in swapped
+                    else self._exact(name, i, given)
+                    for i, (m, given) in enumerate(zip(mask, entry.given, strict=True))]
+                array = np.empty(len(values), dtype=object)
+                array[:] = values
             else:
-                values = np.array([_ZERO if v is None else v for v in values], dtype=object)
-            result[(q.kind, q.node)] = (q.to_internal(mask), q.to_internal(values))
+                array = np.array([
+                    0.0 if not m else float(truth[i]) if i in swapped
+                    else given.numerator / given.denominator if plain
+                    else float(self.usable(name, i, given))
+                    for i, (m, given) in enumerate(zip(mask, entry.given, strict=True))])
+            result[(q.kind, q.node)] = (q.to_internal(np.array(mask, dtype=bool)),
+                                        q.to_internal(array))
         return result
 
     def _exact(self, name: str, flat: int, given: Fraction) -> Exact:
@@ -132,35 +144,42 @@ class SheetGrading:
 
     def evaluate(self, overrides: dict, backend: Any = EXACT, swaps: dict | None = None
                  ) -> QuantityValues | None:
-        """Evaluate with the student's numbers; numbers the rules can't take (log of 0)
-        are dropped one node at a time, with a note."""
-        overrides = dict(overrides)
-        for _ in range(len(overrides) + 1):
-            try:
-                with np.errstate(all="ignore"):
-                    evaluation = evaluate(self.graph, backend, overrides=overrides,
-                                          swaps=self.swaps(swaps))
-                return QuantityValues(self.graph, evaluation, "yours")
-            except EvaluationError as error:
-                if swaps:
-                    return None
-                node = error.node
-                suspects = {node.id} | self.ctx.structure.ancestors[node.id]
-                drop = [k for k in overrides if k[0] == "value" and k[1] in suspects]
-                if not drop:
-                    drop = list(overrides)
-                if not drop:
-                    return None
-                for key in drop:
-                    overrides.pop(key)
-                    name = self.graph.nodes[key[1]].name
-                    note = (f"{name}: your values cannot be carried forward "
-                            f"({error.reason} at {node.name or node.label})")
-                    if backend is EXACT and note not in self.notes:
-                        self.notes.append(note)
-            except (ArithmeticError, ValueError, TypeError, IndexError):
-                return None
-        return None
+        """What follows from the student's numbers (``overrides``), each quantity worked
+        out when first read (:class:`~backcheck.evaluate.LazyEvaluation`: an entry
+        whose inputs the student wrote needs only its own node). A quantity the rules
+        cannot work out from their numbers (log of 0) reads as None, with a note naming
+        the answers that cannot be carried forward to it."""
+        def note(error: Exception) -> None:
+            if backend is EXACT and not swaps and isinstance(error, EvaluationError):
+                self.note_not_carried(error, overrides)
+
+        evaluation = LazyEvaluation(self.graph, backend, overrides=dict(overrides),
+                                    swaps=self.swaps(swaps))  # read inside grade()
+        return QuantityValues(self.graph, evaluation, "yours", on_error=note)
+
+    def note_not_carried(self, error: EvaluationError, overrides: dict) -> None:
+        """The note for a rule that cannot take the student's numbers: it names the
+        written values the rule was given (the nearest above it: what they wrote further
+        up still carries forward elsewhere)."""
+        node = error.node
+        names: list[str] = []
+        stack, seen = list(node.inputs), set()
+        while stack:
+            above = self.graph.nodes[stack.pop()]
+            if above.id in seen:
+                continue
+            seen.add(above.id)
+            if ("value", above.id) in overrides:
+                if above.name not in names:
+                    names.append(above.name)  # type: ignore[arg-type]
+            elif not above.is_leaf:
+                stack.extend(above.inputs)
+        names.sort(key=lambda n: self.graph.by_name.get(n, 0))
+        for name in names or [node.name or node.label]:
+            text = (f"{name}: your values cannot be carried forward "
+                    f"({error.reason} at {node.name or node.label})")
+            if text not in self.notes:
+                self.notes.append(text)
 
     def float_evaluation(self) -> QuantityValues | None:
         """What follows from all the student's answers, in float64 (once per sheet)."""
@@ -170,6 +189,12 @@ class SheetGrading:
 
     # ----- verdicts ---------------------------------------------------------------------
     def grade(self) -> list[QuantityResult]:
+        """Every entry's verdict (NumPy's floating-point warnings off: the evaluations
+        from a student's numbers may overflow, and are read only in here)."""
+        with np.errstate(all="ignore"):
+            return self._grade()
+
+    def _grade(self) -> list[QuantityResult]:
         ctx = self.ctx
         pending: list[Item] = []
         for name, entry in self.entries.items():
@@ -228,24 +253,37 @@ class SheetGrading:
         if target is None:
             return False
         absolute, relative = self.bounds(item, target)
+        if slack and item.tolerance.kind not in ("exact", "sig"):
+            # most tries (buggy rules, in diagnosis) are far off: said in float64 first
+            # (beyond_rounding below says the same, with float64's error allowed for)
+            given = item.given
+            g, t = given.numerator / given.denominator, float(target)  # type: ignore[union-attr]
+            limit = float(absolute or 0) if relative is None else float(relative) * abs(t)
+            if self.beyond_rounding(g, t, limit, 1e-9):
+                return False
         if within(item.given, target, absolute, relative):
             return True
         if not slack or item.tolerance.kind == "exact":
             return False
-        # far beyond any rounding the student's earlier numbers could account for?
         g, t = float(item.given), float(target)
         limit = float(absolute or 0) if relative is None else float(relative) * abs(t)
-        # (rounding moves a value by a few units of the digits written, or by a fair
-        # part of itself where it is ill-conditioned, never more: a slack wider than
-        # that, from a first-order reach through huge values such as −t/p of a tiny p,
-        # would call any number honest)
-        near = min(1000 * max(limit, 0.5 * 10.0 ** -self.working),
-                   20 * max(limit, 0.5 * 10.0 ** -self.working) + 0.25 * abs(t))
-        near += 1e-6 * abs(g)
-        if not abs(g - t) <= near:
+        if self.beyond_rounding(g, t, limit):
             return False
         extra = self.reach.radius(item, reach)
         return bool(extra) and within(item.given, target, absolute, relative, extra)
+
+    def beyond_rounding(self, g: float, t: float, limit: float, margin: float = 0.0) -> bool:
+        """Is ``g`` so far from ``t`` that no rounding of the student's earlier numbers
+        could account for it? Rounding moves a value by a few units of the digits
+        written, or by a fair part of itself where it is ill-conditioned, never more: a
+        slack wider than that, from a first-order reach through huge values such as −t/p
+        of a tiny p, would call any number honest. No rounding reach is needed to decide
+        it. ``margin``: the relative error of a float64 ``t`` (then decided only beyond
+        it)."""
+        near = min(1000 * max(limit, 0.5 * 10.0 ** -self.working),
+                   20 * max(limit, 0.5 * 10.0 ** -self.working) + 0.25 * abs(t))
+        near += 1e-6 * abs(g)
+        return not abs(g - t) <= near * (1 + margin) + margin * (abs(g) + abs(t))
 
     def bounds(self, item: Item, target: Any) -> tuple[Fraction | None, Fraction | None]:
         if item.tolerance.kind == "sig":
@@ -300,7 +338,7 @@ class SheetGrading:
         if self.fused is None:
             keep = (lambda name, i: name != fused[1])
             self.fused = (self.evaluate(self.overrides(keep=keep)),
-                          (self.reach.evaluation(skip=fused[1]), {}))
+                          PartialReach.evaluated(self.reach.evaluation(skip=fused[1])))
             self.fused_columns = self.reach.last_columns
         route, reach = self.fused
         if route is None:
@@ -320,13 +358,14 @@ class SheetGrading:
         screen = self.evaluate(self.overrides(keep=keep, backend=FLOAT), FLOAT)
         # the allowance counts the rounding of the correct answers only: a carried
         # input written short must not widen it (issue 9)
-        reach = (self.reach.evaluation(correct_only=True), {})
+        reach = PartialReach(lambda: self.reach.evaluation(correct_only=True))
         confirmed: list[Item] = []
         undecided: list[Item] = []
         for item in unresolved:
             decision = None
-            if screen is not None:
-                value = float(screen.flat(item.quantity)[item.flat])
+            number = None if screen is None else screen.flat(item.quantity)[item.flat]
+            if number is not None:
+                value = float(number)
                 decision = self.float_decision(item, value, reach)
                 if decision and not self.explained_as_well(item, value):
                     decision = False
@@ -366,6 +405,8 @@ class SheetGrading:
         gap = abs(g - value) - limit
         if gap <= -1e-9 * scale:
             return True
+        if item.tolerance.kind != "exact" and self.beyond_rounding(g, value, limit, 1e-9):
+            return False  # as agrees() with slack decides it: no reach could explain it
         slack = self.reach.radius(item, reach) if item.tolerance.kind != "exact" else 0.0
         gap -= slack
         if abs(gap) > 1e-9 * max(scale, slack):

@@ -85,12 +85,16 @@ class QuantityValues:
     ``grad`` give node arrays *after* them (what flowed on).
     """
 
-    def __init__(self, graph: Graph, evaluation: Any, origin: str) -> None:
+    def __init__(self, graph: Graph, evaluation: Any, origin: str,
+                 on_error: Callable[[Exception], None] | None = None) -> None:
         self.graph = graph
         self.evaluation = evaluation
         self.backend = evaluation.backend
         self.origin = origin  # "truth" | "yours"
         self._flat: dict[str, list[Any]] = {}
+        #: told of an error of the rules met while reading a quantity of a lazy evaluation
+        #: (:class:`~backcheck.evaluate.LazyEvaluation`): its ``flat`` is then all None
+        self.on_error = on_error
 
     @property
     def exact(self) -> bool:
@@ -127,8 +131,16 @@ class QuantityValues:
         return ev.values[q.node] - self.rate() * ev.grads.get(q.node, grad)
 
     def flat(self, name: str) -> list[Any]:
+        """The quantity's elements, flat; all None where the rules cannot work them out
+        from these numbers (log of 0, …: a lazy evaluation meets that only here)."""
         if name not in self._flat:
-            self._flat[name] = list(np.ravel(np.asarray(self.internal(name), dtype=object)))
+            try:
+                self._flat[name] = list(np.ravel(np.asarray(self.internal(name), dtype=object)))
+            except (ArithmeticError, ValueError, TypeError, IndexError) as error:
+                if self.on_error is not None:
+                    self.on_error(error)
+                size = int(np.prod(self.graph.quantities[name].internal_shape))
+                self._flat[name] = [None] * size
         return self._flat[name]
 
 
