@@ -12,8 +12,10 @@ the same functions that make them for any report, and the report itself (:func:`
 verdicts, diagnoses, codes and the numbers as written, without the exact values) as
 pickled bytes. The parent keeps each as a :class:`PooledReport`, which rebuilds the full
 report (:func:`unpack`, its exact values from the parent's copy of the problem) only when
-something asks for its results (``--json``, class analytics). The parent of a class run
-shares the two cores with the workers: everything it does per sheet is time they lose.
+something asks for its results (``--json``, class analytics); a caller that will not ask
+(``verify`` without ``--json``: ``grade_class(items=False)``) has the workers skip that
+part. The parent of a class run shares the cores with the workers: everything it does
+per sheet is time they lose.
 """
 
 from __future__ import annotations
@@ -49,12 +51,16 @@ copyreg.pickle(_MPF, _reduce_mpf)
 
 
 def grade_class(paths: list[str], *, jobs: int | None = None,
-                advance: Callable[[int], None] | None = None) -> list[Any]:
+                advance: Callable[[int], None] | None = None,
+                items: bool = True) -> list[Any]:
     """Grade many sheets, reports in the order given; with ``jobs`` > 1 (by default every
     core, for :data:`POOL_AFTER` sheets or more) in a pool of worker processes.
 
     Sheets with the same answers (:func:`answers_key`) are graded once and share the
-    verdicts; the reports are the same whichever process grades which sheet."""
+    verdicts; the reports are the same whichever process grades which sheet.
+    ``items=False`` says that the caller needs of the sheets only what the class views
+    need (:class:`PooledReport`): the workers then send no report items, and the full
+    report of a pooled sheet, if asked for anyway, is graded again in this process."""
     keys = _answers_keys(paths, jobs)
     first: dict[tuple[str, str], int] = {}
     todo: list[int] = []
@@ -67,7 +73,7 @@ def grade_class(paths: list[str], *, jobs: int | None = None,
     if jobs is None:
         jobs = min(os.cpu_count() or 1, 8) if len(todo) >= POOL_AFTER else 1
     jobs = max(1, min(jobs, len(todo) or 1))
-    graded = _grade_paths([paths[i] for i in todo], jobs, advance)
+    graded = _grade_paths([paths[i] for i in todo], jobs, advance, items)
     reports: list[Any] = [None] * len(paths)
     for i, report in zip(todo, graded, strict=True):
         reports[i] = report
@@ -99,12 +105,12 @@ def _answers_keys(paths: list[str], jobs: int | None) -> list[Any]:
     import multiprocessing
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(cores) as pool:
+    with _pool(method, cores) as pool:
         return pool.map(answers_key, paths, chunksize=max(1, len(paths) // (4 * cores)))
 
 
 def _grade_paths(paths: list[str], jobs: int,
-                 advance: Callable[[int], None] | None) -> list[Any]:
+                 advance: Callable[[int], None] | None, items: bool = True) -> list[Any]:
     if jobs == 1:
         from .grading import Grader
 
@@ -134,14 +140,31 @@ def _grade_paths(paths: list[str], jobs: int,
     chunk = max(1, min(CHUNK, len(paths) // (4 * jobs)))
     chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
     try:
-        with multiprocessing.get_context(method).Pool(jobs) as pool:
-            for packed in pool.imap(pool_grade, chunks):
+        with _pool(method, jobs) as pool:
+            for packed in pool.imap(pool_grade if items else pool_grade_light, chunks):
                 results.extend(receive(report, grader) for report in packed)
                 if advance is not None:
                     advance(len(packed))
     finally:
         _GRADER = None
     return results
+
+
+def _pool(method: str, processes: int) -> Any:
+    """A process pool (``multiprocessing``'s) whose worker handler thread sleeps until a
+    worker exits or the pool changes. The standard one also wakes whenever results wait
+    in the pipe, and so loops for as long as they do: a tenth of the parent's time in a
+    class run, taken from the cores the workers grade on."""
+    import multiprocessing
+    from multiprocessing.pool import Pool
+
+    class QuietPool(Pool):
+        def _get_sentinels(self) -> list[Any]:
+            notifier = getattr(self, "_change_notifier", None)
+            reader = getattr(notifier, "_reader", None)
+            return [reader] if reader is not None else super()._get_sentinels()
+
+    return QuietPool(processes, context=multiprocessing.get_context(method))
 
 
 def pool_grade(paths: list[str]) -> list[Any]:
@@ -155,18 +178,34 @@ def pool_grade(paths: list[str]) -> list[Any]:
     return [send(_GRADER.grade_or_error(path), _GRADER) for path in paths]
 
 
-def send(report: Any, grader: Any) -> Any:
+def pool_grade_light(paths: list[str]) -> list[Any]:
+    """:func:`pool_grade` without the reports' items (``grade_class(items=False)``)."""
+    global _GRADER
+    if _GRADER is None:
+        from .grading import Grader
+
+        _GRADER = Grader()
+    return [send(_GRADER.grade_or_error(path), _GRADER, items=False) for path in paths]
+
+
+def send(report: Any, grader: Any, *, items: bool = True) -> Any:
     """A worker's report for the trip to the parent: what the class views need of it, and
-    the report :func:`pack` ed, as pickled bytes that the parent reads only if asked (a
-    report that travels whole, :func:`pack`, goes as it is)."""
+    (unless not ``items``) the report :func:`pack` ed, as pickled bytes that the parent
+    reads only if asked. A report that travels whole (:func:`pack`) goes as it is."""
     import pickle
 
     from .gradebook import row_parts
     from .scoring import tally_report
 
-    packed = pack(report, grader)
-    if not isinstance(packed, tuple):
-        return packed
+    if items:
+        packed = pack(report, grader)
+        if not isinstance(packed, tuple):
+            return packed
+        blob = pickle.dumps(packed, pickle.HIGHEST_PROTOCOL)
+    elif report.error is not None:
+        return report
+    else:
+        blob = None
     tallies = tally_report(report)[0]
     # the report's counts and total are the sums of its quantities' (VERDICTS' order)
     counts = tuple(sum(tally[i] for tally in tallies) for i in range(3, 7))
@@ -175,7 +214,7 @@ def send(report: Any, grader: Any) -> Any:
             report.notes, report.points, counts, sum(tally[2] for tally in tallies),
             None if first is None else (first.element, first.verdict, first.diagnosis),
             row_parts(report, tallies), tallies,
-            pickle.dumps(packed, pickle.HIGHEST_PROTOCOL))
+            blob)
 
 
 def receive(sent: Any, grader: Any) -> Any:
@@ -220,6 +259,8 @@ class PooledReport:
                 self._full = Report(sheet=self.sheet, problem_file=self.problem_file,
                                     title=self.title, student=self.student,
                                     results=base.results, notes=base.notes, order=base.order)
+            elif self._blob is None:  # sent without items (grade_class(items=False))
+                self._full = self._grader.grade_or_error(self.sheet)
             else:
                 import pickle
 

@@ -694,7 +694,7 @@ _LINE_TAIL = re.compile(r"(?: +(?:#.*)?)?\Z")
 _FRACTIONS: dict[str, Fraction] = {}  # plain number text -> its value (immutable, shared)
 _MARKS: dict[int, Mark] = {}  # line << 22 | column -> Mark (immutable, shared)
 _CHILD_PATHS: dict[tuple, list[tuple]] = {}  # path -> [path + (0,), path + (1,), ...]
-_CACHE_LIMIT = 200_000
+_CACHE_LIMIT = 50_000  # entries each of these caches keeps (a class needs a few thousand)
 
 
 def _read_plain(text: str, file: str) -> Document | None:
@@ -912,7 +912,6 @@ class _PlainReader:
             if match.group(1) == "]":
                 return items, position
 
-
     def simple_flow(self, text: str, start: int, number: int, path: Path) -> list:
         """A flow sequence :data:`_SIMPLE_FLOW` matched (``text``, its ``[`` at
         ``line[start]``): a list of numbers, or a list of lists of numbers, each item
@@ -961,9 +960,11 @@ def child_paths(path: Path, count: int) -> list[Path]:
     sheets have the same paths, and tuples are immutable)."""
     paths = _CHILD_PATHS.get(path)
     if paths is None or len(paths) < count:
-        if len(_CHILD_PATHS) > _CACHE_LIMIT:
-            _CHILD_PATHS.clear()
-        paths = _CHILD_PATHS[path] = [path + (i,) for i in range(count)]
+        paths = [path + (i,) for i in range(count)]
+        if count <= 1000:  # a hostile file's long lists are not kept
+            if len(_CHILD_PATHS) > _CACHE_LIMIT:
+                _CHILD_PATHS.clear()
+            _CHILD_PATHS[path] = paths
     return paths
 
 

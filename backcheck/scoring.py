@@ -258,9 +258,22 @@ def _rests_on(item: Any, degenerate: set[str]) -> list[str]:
 #: one quantity's verdicts as scoring counts them, whatever the course: (name, the key as
 #: the sheet wrote it when different else None, entries, correct, carried, wrong, missing,
 #: carried entries that earn the carried share, entries that earn nothing, the all-zero
-#: answers that carried entries here rest on). Plain and hashable: a worker of a class run
-#: sends it to the parent (:mod:`backcheck.classrun`), and sheets alike share a score.
+#: answers that carried entries here rest on, the finding about the whole answer). Plain
+#: and hashable: a worker of a class run sends it to the parent (:mod:`backcheck.classrun`),
+#: and sheets alike share a score.
 QuantityTally = tuple
+
+
+def _line(item: Any, symbols: dict[str, str]) -> str:
+    """One entry as a score's detail says it."""
+    symbol = symbols.get(item.verdict, "?")
+    if item.verdict == "correct":
+        return f"{symbol} {item.element} = {item.text}"
+    if item.verdict == "missing":
+        return f"{symbol} {item.element}: not answered"
+    code = f" [{item.code}]" if item.code else ""
+    return (f"{symbol} {item.element}: "
+            f"{_without_element(item.diagnosis, item.element) or item.verdict}{code}")
 
 
 def tally_report(report: Any, *, detail: bool = False
@@ -275,43 +288,25 @@ def tally_report(report: Any, *, detail: bool = False
     for result in report.results:
         # credit per entry: 1 (correct), the carried share (carried, not resting on an
         # all-zero answer), else 0; counted, not summed entry by entry
-        counts = {"correct": 0, "carried": 0, "wrong": 0, "missing": 0}
-        credited = zero = 0
-        lines: list[str] = []
+        verdicts = [item.verdict for item in result.items]
+        correct, carried = verdicts.count("correct"), verdicts.count("carried")
+        credited = carried
         sources_seen: list[str] = []
-        for item in result.items:
-            verdict = item.verdict
-            if verdict in counts:
-                counts[verdict] += 1
-            if verdict == "carried":
-                sources = _rests_on(item, degenerate) if degenerate else []
+        if degenerate and carried:
+            for item in result.items:
+                sources = _rests_on(item, degenerate) if item.verdict == "carried" else []
                 if sources:
                     sources_seen += [s for s in sources if s not in sources_seen]
-                    zero += 1
-                else:
-                    credited += 1
-            elif verdict != "correct":
-                zero += 1
-            if not detail:
-                continue
-            symbol = SYMBOLS.get(item.verdict, "?")
-            if item.verdict == "correct":
-                lines.append(f"{symbol} {item.element} = {item.text}")
-            elif item.verdict == "missing":
-                lines.append(f"{symbol} {item.element}: not answered")
-            else:
-                code = f" [{item.code}]" if item.code else ""
-                lines.append(f"{symbol} {item.element}: "
-                             f"{_without_element(item.diagnosis, item.element) or item.verdict}"
-                             f"{code}")
+                    credited -= 1
         if all_lines is not None:
+            lines = [_line(item, SYMBOLS) for item in result.items]
             if result.finding and not any(result.finding in line for line in lines):
                 lines.insert(0, result.finding)
             all_lines.append(lines)
         tallies.append((result.name, result.written_as if result.written_as != result.name
-                        else None, len(result.items), counts["correct"], counts["carried"],
-                        counts["wrong"], counts["missing"], credited, zero,
-                        tuple(sources_seen)))
+                        else None, len(verdicts), correct, carried, verdicts.count("wrong"),
+                        verdicts.count("missing"), credited, len(verdicts) - correct - credited,
+                        tuple(sources_seen), result.finding))
     return tuple(tallies), all_lines
 
 
@@ -349,12 +344,12 @@ def score_tallies(tallies: tuple[QuantityTally, ...], course: Course,
     flags: list[str] = []
     seen = set()
     for position, (name, written_as, entries, correct, carried, wrong, missing, credited,
-                   zero, sources) in enumerate(tallies):
+                   zero, sources, finding) in enumerate(tallies):
         seen.add(name)
         possible = named.get(name, rest)
         earned = _earned(possible, entries, correct, credited, zero, course.carried_credit,
                          course.partial_credit)
-        why = lines[position] if lines is not None else []
+        why = lines[position] if lines is not None else [finding] if finding else []
         if sources:
             shown = ", ".join(sources)
             flag = (f"{name}: carried entries rest on an all-zero answer ({shown}); "

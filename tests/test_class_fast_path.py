@@ -108,30 +108,33 @@ def test_pooled_class_run_of_slipped_sheets_gives_the_plain_verdicts_and_gradebo
         paths.append(str(twin))
     plain = [Grader().grade_or_error(p) for p in paths]
     assert sum(r.counts["carried"] for r in plain) and sum(r.counts["wrong"] for r in plain)
-    pooled = grade_class(paths, jobs=2)
-    assert sum(isinstance(r, PooledReport) for r in pooled) > len(paths) // 2
-    assert isinstance(pooled[-1], PooledReport)  # a twin of a pooled sheet
-    course = Course(carried_credit=Fraction(1, 2), partial_credit=True)
-    for detail in (False, True):
-        assert [Scorer(course).score(r, detail=detail) for r in pooled] == [
-            Scorer(course).score(r, detail=detail) for r in plain]
-    scores = [Scorer(course).score(r, detail=False) for r in plain]
-    assert _class_table(pooled, scores) == _class_table(plain, scores)
-    assert _gradebook(pooled) == _gradebook(plain)
-    assert class_exit_code(pooled) == class_exit_code(plain)
-    assert [(r.student, r.title, r.ok, r.exit_code, r.counts, r.total) for r in pooled] == [
-        (r.student, r.title, r.ok, r.exit_code, r.counts, r.total) for r in plain]
-    for light, full in zip(pooled, plain, strict=True):
-        if full.first is None:
-            assert light.first is None
-            continue
-        assert (light.first.element, light.first.verdict, light.first.diagnosis,
-                light.first.index, light.first.cause) == (
-            full.first.element, full.first.verdict, full.first.diagnosis, full.first.index,
-            full.first.cause)
-    assert [r.to_json() for r in pooled] == [r.to_json() for r in plain]
-    assert [(r.order, r.summary(), len(r.items)) for r in pooled] == [
-        (r.order, r.summary(), len(r.items)) for r in plain]
+    for items in (True, False):  # without items, a full report asked for is graded anew
+        pooled = grade_class(paths, jobs=2, items=items)
+        assert sum(isinstance(r, PooledReport) for r in pooled) > len(paths) // 2
+        assert isinstance(pooled[-1], PooledReport)  # a twin of a pooled sheet
+        # the views first, from what the workers sent
+        course = Course(carried_credit=Fraction(1, 2), partial_credit=True)
+        scores = [Scorer(course).score(r, detail=False) for r in plain]
+        assert [Scorer(course).score(r, detail=False) for r in pooled] == scores
+        assert _class_table(pooled, scores) == _class_table(plain, scores)
+        assert _gradebook(pooled) == _gradebook(plain)
+        assert class_exit_code(pooled) == class_exit_code(plain)
+        assert [(r.student, r.title, r.ok, r.exit_code, r.counts, r.total)
+                for r in pooled] == [
+            (r.student, r.title, r.ok, r.exit_code, r.counts, r.total) for r in plain]
+        assert [Scorer(course).score(r, detail=True) for r in pooled] == [
+            Scorer(course).score(r, detail=True) for r in plain]
+        for light, full in zip(pooled, plain, strict=True):
+            if full.first is None:
+                assert light.first is None
+                continue
+            assert (light.first.element, light.first.verdict, light.first.diagnosis,
+                    light.first.index, light.first.cause) == (
+                full.first.element, full.first.verdict, full.first.diagnosis, full.first.index,
+                full.first.cause)
+        assert [r.to_json() for r in pooled] == [r.to_json() for r in plain]
+        assert [(r.order, r.summary(), len(r.items)) for r in pooled] == [
+            (r.order, r.summary(), len(r.items)) for r in plain]
 
 
 def test_a_report_packed_for_the_parent_reads_back_the_same(tmp_path: Path) -> None:

@@ -77,7 +77,9 @@ def register(app: typer.Typer) -> None:
 
             reports = [Grader().grade(paths[0])]
         else:
-            reports = grade_class(paths, jobs=jobs, console=stderr)
+            # the items of every sheet are shown only by --json: without it, the workers
+            # send what the class table, the gradebook and the scores need, no more
+            reports = grade_class(paths, jobs=jobs, console=stderr, items=json_output)
         if problem is not None:
             reports = [_for_problem(report, str(problem)) for report in reports]
         scored = course is not None or any(getattr(r, "points", None) for r in reports)
@@ -147,19 +149,21 @@ def sheet_path(value: str) -> Path:
     return Path(value)
 
 
-def grade_class(paths: list[str], *, jobs: int | None = None, console=None):  # type: ignore[no-untyped-def]
+def grade_class(paths: list[str], *, jobs: int | None = None, console=None,  # type: ignore[no-untyped-def]
+                items: bool = True):
     """Grade many sheets (:func:`backcheck.classrun.grade_class`), with a progress bar on a
     terminal."""
     from ..classrun import grade_class as run
 
     if console is None or not console.is_terminal or len(paths) <= PROGRESS_AFTER:
-        return run(paths, jobs=jobs)
+        return run(paths, jobs=jobs, items=items)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     with Progress("grading", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
         task = progress.add_task("grading", total=len(paths))
-        return run(paths, jobs=jobs, advance=lambda n: progress.advance(task, n))
+        return run(paths, jobs=jobs, advance=lambda n: progress.advance(task, n),
+                   items=items)
 
 
 @contextlib.contextmanager

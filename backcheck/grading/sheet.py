@@ -264,20 +264,17 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     return "one number" if not shape else " × ".join(map(str, shape))
 
 
+_NO_TEXT_KINDS = frozenset((Fraction, type(None), bool))
+
+
 def _holds_text(value: Any) -> bool:
     """Is there a string anywhere in a sheet value (only then can it be a formula)?"""
     stack = [value]
     while stack:
         item = stack.pop()
-        kind = item.__class__
-        if kind is Fraction:
-            continue
-        if kind is list:
-            for element in item:  # a list of numbers, the common case, without the stack
-                if element.__class__ is not Fraction:
-                    stack.append(element)
-        elif isinstance(item, list):
-            stack.extend(item)
+        if isinstance(item, list):
+            if not _NO_TEXT_KINDS.issuperset(map(type, item)):  # numbers only: no text
+                stack.extend(item)
         elif isinstance(item, str):
             return True
         elif isinstance(item, dict):
@@ -310,12 +307,12 @@ def read_answers(doc: Document, ctx: ProblemContext, answers: dict, answers_path
                  sheet_tolerance: Tolerance, tolerances_spec: Any,
                  tolerances_path: tuple) -> list[Entry]:
     """The ``answers:`` mapping as entries, in the order the sheet gives them."""
-    from ..names import answer_name
-
     graph = ctx.graph
     per_name: dict[str, Tolerance] = {}
     per_element: dict[tuple[str, int], Tolerance] = {}
     if tolerances_spec is not None:
+        from ..names import answer_name
+
         if not isinstance(tolerances_spec, dict):
             raise doc.error("tolerances: must map quantity names to tolerances, e.g. "
                             "{dL/dW1: {abs: 0.01}}", tolerances_path)
@@ -451,7 +448,7 @@ def working_decimals(entries: list[Entry], ctx: ProblemContext | None = None) ->
     most often (answers that are exactly the true value, like 0.5, don't count)."""
     counts: Counter[int] = Counter()
     precisions = _PRECISIONS
-    if len(precisions) > 200_000:
+    if len(precisions) > 50_000:
         precisions.clear()
     for entry in entries:
         truth = ctx.truth_flat[entry.name] if ctx is not None else None
@@ -460,9 +457,8 @@ def working_decimals(entries: list[Entry], ctx: ProblemContext | None = None) ->
         for i, text in enumerate(entry.texts):
             if text is None:
                 continue
-            if text in precisions:
-                decimals = precisions[text]
-            else:
+            decimals = precisions.get(text, 0)
+            if decimals == 0:  # not seen yet (0 is never stored: it does not count)
                 written, integer = text_precision(text)
                 decimals = None if integer or written is None or written <= 0 else written
                 precisions[text] = decimals
