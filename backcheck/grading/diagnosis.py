@@ -196,13 +196,14 @@ class Diagnosis:
         if quick:
             g = given.numerator / given.denominator  # type: ignore[union-attr]
             absolute, relative = sheet.bounds(item, item.expected)
+            absolute_f = float(absolute or 0)
+            relative_f = None if relative is None else float(relative)
         for variant in candidates:  # 1. from the truth (cached per problem): every match
             if quick:
                 floats = ctx.buggy_floats(variant, name)
                 t = None if floats is None else floats[item.flat]
                 if t is not None and sheet.beyond_rounding(
-                        g, t, float(absolute or 0) if relative is None else
-                        float(relative) * abs(t), 1e-9):
+                        g, t, absolute_f if relative_f is None else relative_f * abs(t), 1e-9):
                     continue
             if ctx.large and not ctx.has_buggy(variant):
                 # a large problem: an exact run only where float64 says it may match

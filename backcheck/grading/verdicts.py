@@ -36,9 +36,19 @@ from .diagnosis import Diagnosis
 from .reach import PartialReach, RoundingReach
 from .report import Item, QuantityResult
 from .sheet import Entry
-from .tolerance import bound, within
+from .tolerance import bound, half_unit, text_precision, within
 
 _ZERO = Exact(Fraction(0))
+_HALF_FLOATS: dict[int, float] = {}
+
+
+def _half_float(decimals: int) -> float:
+    """½·10^-decimals as float64 (what :func:`~.tolerance.bound` gives for a number
+    written with ``decimals`` decimals, cached)."""
+    value = _HALF_FLOATS.get(decimals)
+    if value is None:
+        value = _HALF_FLOATS[decimals] = float(half_unit(decimals))
+    return value
 
 
 class SheetGrading:
@@ -96,7 +106,7 @@ class SheetGrading:
             if exact:
                 values = [
                     _ZERO if not m else truth[i] if i in swapped
-                    else self._exact(name, i, given)
+                    else Exact(given) if plain else self._exact(name, i, given)
                     for i, (m, given) in enumerate(zip(mask, entry.given, strict=True))]
                 array = np.empty(len(values), dtype=object)
                 array[:] = values
@@ -233,17 +243,24 @@ class SheetGrading:
         """Does the entry agree with the truth at its written precision? :func:`within`,
         its float64 filter done here first (every entry of every sheet comes this way):
         decided in float64 only where the margin is a million times float64's error."""
-        absolute, relative = self.bounds(item, target)
-        g = float(item.given)  # type: ignore[arg-type]
+        given, text = item.given, item.text
+        g = given.numerator / given.denominator  # type: ignore[union-attr]
         t = target_float
-        if relative is not None:
-            limit = float(relative) * abs(t)
+        decimals, integer = text_precision(text) if (
+            text is not None and item.tolerance.kind == "auto") else (None, True)
+        if decimals is not None and not integer:  # the common case: half a unit written
+            limit = _half_float(decimals)
         else:
-            limit = float(absolute) if absolute is not None else 0.0
+            absolute, relative = self.bounds(item, target)
+            if relative is not None:
+                limit = float(relative) * abs(t)
+            else:
+                limit = float(absolute) if absolute is not None else 0.0
         gap = abs(g - t) - limit
         if abs(gap) > 1e-9 * max(abs(g), abs(t), limit, 1e-300) and math.isfinite(gap):
             return gap < 0
-        return within(item.given, target, absolute, relative,  # type: ignore[arg-type]
+        absolute, relative = self.bounds(item, target)
+        return within(given, target, absolute, relative,  # type: ignore[arg-type]
                       target_float=target_float)
 
     def agrees(self, item: Item, target: Any, *, slack: bool = False, reach: Any = None
