@@ -47,10 +47,13 @@ def cell_text(correct: int, total: int, carried: int, wrong: int) -> str:
     return text
 
 
-def sheet_codes(report: Any) -> dict[str, tuple[int, str]]:
-    """Mistake code → (entries with it, the first element it is seen at), in sheet order."""
+def sheet_codes(report: Any, results: Any = None) -> dict[str, tuple[int, str]]:
+    """Mistake code → (entries with it, the first element it is seen at), in sheet order
+    (of ``results`` when given: those of the report that can have codes)."""
     codes: dict[str, tuple[int, str]] = {}
-    for item in report.items:
+    items = report.items if results is None else [
+        item for result in results for item in result.items]
+    for item in items:
         code = item.code
         if not code or code == "carried":
             continue
@@ -65,12 +68,17 @@ def row_parts(report: Any, tallies: Any = None
     (:func:`quantity_cell`), in sheet order, and its mistake codes (:func:`sheet_codes`).
     A class run's workers make them (the parent of 10,000 sheets only writes rows), the
     cells from the report's :func:`backcheck.scoring.tally_report` when they have it."""
+    if report.error is not None:
+        return {result.name: quantity_cell(result) for result in report.results}, {}
     if tallies is None:
         cells = {result.name: quantity_cell(result) for result in report.results}
-    else:
-        cells = {name: cell_text(correct, entries, carried, wrong)
-                 for name, _, entries, correct, carried, wrong, *_ in tallies}
-    return cells, sheet_codes(report) if report.error is None else {}
+        return cells, sheet_codes(report)
+    cells = {name: cell_text(correct, entries, carried, wrong)
+             for name, _, entries, correct, carried, wrong, *_ in tallies}
+    # only entries neither correct nor missing have a code
+    coded = [result for result, (_, _, entries, correct, _, _, missing, *_)
+             in zip(report.results, tallies, strict=True) if correct + missing < entries]
+    return cells, sheet_codes(report, coded)
 
 
 def gradebook_csv(reports: list[Any], scores: list[Score | None] | None = None) -> str:
