@@ -242,7 +242,7 @@ class LazyEvaluation:
             self._forward_in_order(sorted(set(todo)), target, raw)
 
     def _forward_in_order(self, todo: list[int], target: int, raw: bool) -> None:
-        nodes, backend = self.graph.nodes, self.backend
+        nodes = self.graph.nodes
         for node_id in todo:
             node = nodes[node_id]
             key = ("value", node_id)
@@ -250,14 +250,18 @@ class LazyEvaluation:
             if node_id not in self._raw and not whole:
                 self._raw[node_id] = self._compute(node)
             if node_id not in self._value:
-                if key in self._overrides:
-                    computed = self._raw.get(node_id)
-                    if computed is None:  # every element given: the override is the value
-                        computed = backend.asarray(self._overrides[key][1])
-                    self._value[node_id] = _apply_override(backend, computed,
-                                                           self._overrides[key])
-                else:
-                    self._value[node_id] = self._raw[node_id]
+                self._value[node_id] = self._overridden(key, self._raw)
+
+    def _overridden(self, key: tuple[str, int], raw: dict[int, Any]) -> Any:
+        """The value (or gradient) that flows on: what the rules computed (``raw``),
+        with the student's numbers put in where given."""
+        override = self._overrides.get(key)
+        if override is None:
+            return raw[key[1]]
+        computed = raw.get(key[1])
+        if computed is None:  # every element given: the override is the value
+            computed = self.backend.asarray(override[1])
+        return _apply_override(self.backend, computed, override)
 
     def _compute(self, node: Any) -> Any:
         backend = self.backend
@@ -319,21 +323,14 @@ class LazyEvaluation:
             self._backward_in_order(sorted(todo, reverse=True), target, raw)
 
     def _backward_in_order(self, todo: list[int], target: int, raw: bool) -> None:
-        backend, output = self.backend, self.graph.output
+        output = self.graph.output
         for node_id in todo:
             key = ("grad", node_id)
             whole = self._whole(key) and not (node_id == target and raw)
             if node_id not in self._raw_grad and not whole:
                 self._raw_grad[node_id] = self._gather(node_id, output)
             if node_id not in self._grad:
-                if key in self._overrides:
-                    computed = self._raw_grad.get(node_id)
-                    if computed is None:
-                        computed = backend.asarray(self._overrides[key][1])
-                    self._grad[node_id] = _apply_override(backend, computed,
-                                                          self._overrides[key])
-                else:
-                    self._grad[node_id] = self._raw_grad[node_id]
+                self._grad[node_id] = self._overridden(key, self._raw_grad)
 
     def _gather(self, node_id: int, output: int) -> Any:
         backend = self.backend
