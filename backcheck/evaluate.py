@@ -187,14 +187,23 @@ class LazyEvaluation:
         self._raw_grad: dict[int, Any] = {}
         self._grad: dict[int, Any] = {}
         # nodes whose every element the student wrote: no rule is needed for them
-        self._whole = {key for key, (mask, _) in self._overrides.items()
-                       if np.all(mask)}
+        self._whole_keys: dict[tuple[str, int], bool] = {}  # see _whole()
         self._consumers = _contributions(graph)
         self.values = _View(self._get_value, lambda i: 0 <= i < len(graph.nodes))
         self.grads = _View(self._get_grad, self._has_grad)
         self.computed_values = _View(self._get_raw, lambda i: ("value", i) in self._overrides)
         self.computed_grads = _View(
             self._get_raw_grad, lambda i: ("grad", i) in self._overrides and self._has_grad(i))
+
+    def _whole(self, key: tuple[str, int]) -> bool:
+        """Did the student write every element of this value (or gradient)? Then no
+        rule is needed for it (asked once per node read)."""
+        whole = self._whole_keys.get(key)
+        if whole is None:
+            override = self._overrides.get(key)
+            whole = self._whole_keys[key] = override is not None and bool(
+                np.asarray(override[0]).all())
+        return whole
 
     # ----- forward --------------------------------------------------------------------
     def _get_value(self, node_id: int) -> Any:
@@ -222,7 +231,7 @@ class LazyEvaluation:
                 continue
             seen.add(node_id)
             todo.append(node_id)
-            if not need_raw and ("value", node_id) in self._whole:
+            if not need_raw and self._whole(("value", node_id)):
                 continue  # the student's numbers, all of them
             for i in nodes[node_id].inputs:
                 stack.append((i, False))
@@ -233,22 +242,26 @@ class LazyEvaluation:
             self._forward_in_order(sorted(set(todo)), target, raw)
 
     def _forward_in_order(self, todo: list[int], target: int, raw: bool) -> None:
-        nodes, backend = self.graph.nodes, self.backend
+        nodes = self.graph.nodes
         for node_id in todo:
             node = nodes[node_id]
             key = ("value", node_id)
-            whole = key in self._whole and not (node_id == target and raw)
+            whole = self._whole(key) and not (node_id == target and raw)
             if node_id not in self._raw and not whole:
                 self._raw[node_id] = self._compute(node)
             if node_id not in self._value:
-                if key in self._overrides:
-                    computed = self._raw.get(node_id)
-                    if computed is None:  # every element given: the override is the value
-                        computed = backend.asarray(self._overrides[key][1])
-                    self._value[node_id] = _apply_override(backend, computed,
-                                                           self._overrides[key])
-                else:
-                    self._value[node_id] = self._raw[node_id]
+                self._value[node_id] = self._overridden(key, self._raw)
+
+    def _overridden(self, key: tuple[str, int], raw: dict[int, Any]) -> Any:
+        """The value (or gradient) that flows on: what the rules computed (``raw``),
+        with the student's numbers put in where given."""
+        override = self._overrides.get(key)
+        if override is None:
+            return raw[key[1]]
+        computed = raw.get(key[1])
+        if computed is None:  # every element given: the override is the value
+            computed = self.backend.asarray(override[1])
+        return _apply_override(self.backend, computed, override)
 
     def _compute(self, node: Any) -> Any:
         backend = self.backend
@@ -299,7 +312,7 @@ class LazyEvaluation:
             if done or (node_id in todo and not need_raw):
                 continue
             todo.add(node_id)
-            if not need_raw and ("grad", node_id) in self._whole:
+            if not need_raw and self._whole(("grad", node_id)):
                 continue
             for consumer, _ in self._consumers.get(node_id, ()):
                 stack.append((consumer, False))
@@ -310,21 +323,14 @@ class LazyEvaluation:
             self._backward_in_order(sorted(todo, reverse=True), target, raw)
 
     def _backward_in_order(self, todo: list[int], target: int, raw: bool) -> None:
-        backend, output = self.backend, self.graph.output
+        output = self.graph.output
         for node_id in todo:
             key = ("grad", node_id)
-            whole = key in self._whole and not (node_id == target and raw)
+            whole = self._whole(key) and not (node_id == target and raw)
             if node_id not in self._raw_grad and not whole:
                 self._raw_grad[node_id] = self._gather(node_id, output)
             if node_id not in self._grad:
-                if key in self._overrides:
-                    computed = self._raw_grad.get(node_id)
-                    if computed is None:
-                        computed = backend.asarray(self._overrides[key][1])
-                    self._grad[node_id] = _apply_override(backend, computed,
-                                                          self._overrides[key])
-                else:
-                    self._grad[node_id] = self._raw_grad[node_id]
+                self._grad[node_id] = self._overridden(key, self._raw_grad)
 
     def _gather(self, node_id: int, output: int) -> Any:
         backend = self.backend

@@ -21,9 +21,14 @@ class Grader:
 
     def __init__(self) -> None:
         self._contexts: dict[str, ProblemContext | BackcheckError] = {}
+        self._real_paths: dict[str, str] = {}
 
     def context(self, path: str, document: Document | None = None) -> ProblemContext:
-        key = os.path.realpath(path)
+        key = self._real_paths.get(path)
+        if key is None:  # a class names one problem file on every sheet: resolved once
+            if len(self._real_paths) > 10_000:
+                self._real_paths.clear()
+            key = self._real_paths[path] = os.path.realpath(path)
         cached = self._contexts.get(key)
         if cached is None:
             try:
