@@ -735,14 +735,8 @@ class _PlainReader:
             if first == " ":
                 simple = simple_entry(line)
                 if simple is not None and open_key is not None:  # the common line
-                    indent = simple.end(1)
-                    if block is None:
-                        block, block_indent = {}, indent
-                        data[open_key] = block
-                        marks[(open_key,)] = _mark(number, indent + 1)
-                        self.count += 1
-                    elif indent != block_indent:
-                        raise _NotPlain
+                    block, block_indent = self.entry_block(data, open_key, block, block_indent,
+                                                           simple.end(1), number)
                     key = simple.group(2)
                     if key in block:
                         raise _NotPlain
@@ -758,13 +752,8 @@ class _PlainReader:
                 if open_key is None:
                     raise _NotPlain
                 indent = len(line) - len(body)
-                if block is None:
-                    block, block_indent = {}, indent
-                    data[open_key] = block
-                    marks[(open_key,)] = _mark(number, indent + 1)
-                    self.count += 1
-                elif indent != block_indent:
-                    raise _NotPlain
+                block, block_indent = self.entry_block(data, open_key, block, block_indent,
+                                                       indent, number)
                 match = entry_key(body)
                 if match is None:
                     raise _NotPlain
@@ -799,6 +788,19 @@ class _PlainReader:
         if (open_key is not None and block is None) or not data or self.count > MAX_NODES:
             raise _NotPlain
         self.document.data = data
+
+    def entry_block(self, data: dict, key: str, block: dict | None, block_indent: int,
+                    indent: int, number: int) -> tuple[dict, int]:
+        """The block of entries under the top-level ``key`` (opened at its first entry,
+        which sets the indent every later entry must have)."""
+        if block is None:
+            block = data[key] = {}
+            self.marks[(key,)] = _mark(number, indent + 1)
+            self.count += 1
+            return block, indent
+        if indent != block_indent:
+            raise _NotPlain
+        return block, block_indent
 
     def inline(self, line: str, column: int, number: int, path: Path, depth: int) -> Any:
         """The value written on ``line`` from ``column`` (0-based) to its end."""
