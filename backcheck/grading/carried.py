@@ -23,7 +23,7 @@ class CarriedCauses:
 
     def __init__(self, sheet: SheetGrading) -> None:
         self.sheet = sheet
-        self._perturbed: dict[str, QuantityValues | None] = {}
+        self._perturbed: dict[str, QuantityValues] = {}
         self._candidates: dict[str, list[str]] = {}
         self._summaries: dict[str, Summary] = {}
 
@@ -56,7 +56,7 @@ class CarriedCauses:
                     continue
                 self._describe(item, cause, [])
 
-    def _perturbed_evaluation(self, name: str) -> QuantityValues | None:
+    def _perturbed_evaluation(self, name: str) -> QuantityValues:
         """Float evaluation with the not-right elements of ``name`` put back to the
         truth: what would change had they been right."""
         if name not in self._perturbed:
@@ -68,8 +68,8 @@ class CarriedCauses:
         return self._perturbed[name]
 
     @staticmethod
-    def _moves(base: QuantityValues | None, item: Item, here: float) -> bool:
-        there = None if base is None else base.flat(item.quantity)[item.flat]
+    def _moves(base: QuantityValues, item: Item, here: float) -> bool:
+        there = base.flat(item.quantity)[item.flat]
         if there is None:
             return False
         there = float(there)
@@ -88,7 +88,7 @@ class CarriedCauses:
                     for other in sheet.items[d])),
                 key=lambda d: -structure.position[d])
         reference = sheet.float_evaluation()
-        here = None if reference is None else reference.flat(name)[item.flat]
+        here = reference.flat(name)[item.flat]
         if here is None:
             return candidates[0] if candidates else None
         here = float(here)

@@ -325,17 +325,12 @@ class Diagnosis:
     def _float_variant(self, variant: Variant) -> QuantityValues | None:
         if variant.key not in self._float_buggy:
             sheet = self.sheet
-            reference = sheet.float_evaluation()
-            result = None
-            if reference is not None:
-                overrides = sheet.overrides(backend=FLOAT)
-                try:
-                    swaps = variant.swaps(reference)  # type: ignore[misc]
-                except (ArithmeticError, ValueError, KeyError, IndexError):
-                    swaps = None
-                if swaps is not None:
-                    result = run(sheet.graph, FLOAT, overrides, sheet.swaps(swaps), "yours")
-            self._float_buggy[variant.key] = result
+            try:
+                swaps = variant.swaps(sheet.float_evaluation())  # type: ignore[misc]
+            except (ArithmeticError, ValueError, KeyError, IndexError):
+                swaps = None
+            self._float_buggy[variant.key] = None if swaps is None else run(
+                sheet.graph, FLOAT, sheet.overrides(backend=FLOAT), sheet.swaps(swaps), "yours")
         return self._float_buggy[variant.key]
 
     def _exact_variant(self, variant: Variant, base: QuantityValues) -> QuantityValues | None:

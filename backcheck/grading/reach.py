@@ -217,7 +217,7 @@ class RoundingReach:
         backend: Any = BALL
         if variant is not None:
             reference = sheet.float_evaluation()
-            if reference is None or variant.swaps is None:
+            if variant.swaps is None:
                 return None
             try:
                 buggy = variant.swaps(reference)

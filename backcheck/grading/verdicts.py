@@ -69,7 +69,7 @@ class SheetGrading:
         self._all_overrides: dict[str, dict] = {}  # every answer, per number system
         # the fused route (dL/dzN from aN): its evaluation and rounding reach, the
         # reach's columns, and the entries that follow by it
-        self.fused: tuple[QuantityValues | None, Any] | None = None
+        self.fused: tuple[QuantityValues, Any] | None = None
         self.fused_columns: list[tuple[str, int, float]] = []
         self.by_route: set[int] = set()
 
@@ -153,7 +153,7 @@ class SheetGrading:
         return given
 
     def evaluate(self, overrides: dict, backend: Any = EXACT, swaps: dict | None = None
-                 ) -> QuantityValues | None:
+                 ) -> QuantityValues:
         """What follows from the student's numbers (``overrides``), each quantity worked
         out when first read (:class:`~backcheck.evaluate.LazyEvaluation`: an entry
         whose inputs the student wrote needs only its own node). A quantity the rules
@@ -191,7 +191,7 @@ class SheetGrading:
             if text not in self.notes:
                 self.notes.append(text)
 
-    def float_evaluation(self) -> QuantityValues | None:
+    def float_evaluation(self) -> QuantityValues:
         """What follows from all the student's answers, in float64 (once per sheet)."""
         if self._float_all is None:
             self._float_all = self.evaluate(self.overrides(backend=FLOAT), FLOAT)
@@ -317,7 +317,7 @@ class SheetGrading:
         honest: list[Item] = []
         wrong: list[Item] = []
         for item in pending:
-            follows = None if base is None else base.flat(item.quantity)[item.flat]
+            follows = base.flat(item.quantity)[item.flat]
             item.follows = follows
             if follows is not None and self.agrees(item, follows, slack=True):
                 honest.append(item)
@@ -342,7 +342,7 @@ class SheetGrading:
             item.verdict = "carried" if wrong else "correct"
         if any(item.verdict == "carried" for item in honest):
             CarriedCauses(self).name_causes()
-        if wrong and base is not None:
+        if wrong:
             Diagnosis(self).diagnose(wrong, base)
 
     def fused_route(self, item: Item) -> bool:
@@ -358,8 +358,6 @@ class SheetGrading:
                           PartialReach.evaluated(self.reach.evaluation(skip=fused[1])))
             self.fused_columns = self.reach.last_columns
         route, reach = self.fused
-        if route is None:
-            return False
         value = route.flat(item.quantity)[item.flat]
         if not self.agrees(item, value, slack=True, reach=reach):
             return False
@@ -380,7 +378,7 @@ class SheetGrading:
         undecided: list[Item] = []
         for item in unresolved:
             decision = None
-            number = None if screen is None else screen.flat(item.quantity)[item.flat]
+            number = screen.flat(item.quantity)[item.flat]
             if number is not None:
                 value = float(number)
                 decision = self.float_decision(item, value, reach)
@@ -393,7 +391,7 @@ class SheetGrading:
         if undecided:
             exact = self.evaluate(self.overrides(keep=keep))
             for item in undecided:
-                value = None if exact is None else exact.flat(item.quantity)[item.flat]
+                value = exact.flat(item.quantity)[item.flat]
                 if value is not None and self.agrees(item, value, slack=True, reach=reach) and (
                         self.explained_as_well(item, float(value))):
                     confirmed.append(item)
